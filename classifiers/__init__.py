@@ -1,0 +1,1 @@
+"""classifiers package of erc-synth."""

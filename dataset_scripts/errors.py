@@ -1,0 +1,59 @@
+"""User-facing errors shared by every layer of erc-synth.
+
+Why one base class: the console script turns any ``ErcSynthError`` into a one-line message and a non-zero
+exit status, while genuine bugs still surface with a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ErcSynthError(Exception):
+    """An error caused by the user's input or environment, printed without a traceback."""
+
+    exit_code: int = 2
+
+
+class DataFormatError(ErcSynthError):
+    """A data file that cannot be read as its format promises.
+
+    The message always names the file and, where known, the line (1-based) or JSON path, the field and the
+    offending value, so that a user can open the file at the right place.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        message: str,
+        *,
+        line: int | None = None,
+        json_path: str | None = None,
+        field: str | None = None,
+        value: object = None,
+    ) -> None:
+        self.path = str(path)
+        self.line = line
+        self.json_path = json_path
+        self.field = field
+        self.value = value
+        where = self.path
+        if line is not None:
+            where += f":{line}"
+        if json_path is not None:
+            where += f" at {json_path}"
+        details = []
+        if field is not None:
+            details.append(f"field {field!r}")
+        if value is not None:
+            details.append(f"value {value!r}")
+        suffix = f" ({', '.join(details)})" if details else ""
+        super().__init__(f"{where}: {message}{suffix}")
+
+
+class UnknownLabelError(ErcSynthError):
+    """A label spelling that the benchmark registry does not know. Labels are never guessed."""
+
+
+class RunDirError(ErcSynthError):
+    """A generation RUN_DIR that is missing, corrupt, or was made with other settings."""

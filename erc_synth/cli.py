@@ -1,0 +1,68 @@
+"""The ``erc-synth`` console script.
+
+Each library package contributes its subcommands through a ``cli`` module with a
+``register(subparsers)`` function; handlers are stored as ``func`` on the parsed namespace and return an exit
+status. Why this shape: the packages stay independent (no package imports the console script) and heavy
+imports (torch, transformers) happen inside handlers, so ``erc-synth --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from dataset_scripts.errors import ErcSynthError
+
+from . import __version__
+
+#: Modules that contribute subcommands, in the order they appear in ``--help``.
+COMMAND_MODULES: tuple[str, ...] = (
+    "dataset_scripts.cli",
+    "generation.cli",
+    "hub_cards.cli",
+    "evaluate_metrics.cli",
+    "classifiers.cli",
+    "erc_synth.pipeline_cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="erc-synth",
+        description="Generate, build, publish and evaluate synthetic emotion-labelled dialogues.",
+    )
+    parser.add_argument("--version", action="version", version=f"erc-synth {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:  # a real missing dependency inside the module: surface it
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the console script; user errors print one line to stderr and exit non-zero."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except ErcSynthError as exc:
+        print(f"erc-synth {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"erc-synth {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""evaluate_metrics package of erc-synth."""

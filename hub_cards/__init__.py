@@ -1,0 +1,1 @@
+"""hub_cards package of erc-synth."""

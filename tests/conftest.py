@@ -1,0 +1,25 @@
+"""Shared test fixtures: where the licensed benchmark copies live, and the skip when they are absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+SHARED_DATA = Path(os.environ.get("ERC_SYNTH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder with the real MELD/EmoryNLP/IEMOCAP text; tests using it skip when it is absent."""
+    if not (SHARED_DATA / "meld").is_dir():
+        pytest.skip(f"benchmark copies not found at {SHARED_DATA} (licensed data is never committed)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
