@@ -1,0 +1,1 @@
+"""Real server processes used by the tests (TGI/OpenAI protocol, Hub protocol)."""
