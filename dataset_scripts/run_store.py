@@ -20,6 +20,13 @@ Record fields: ``index`` (int), ``attempt`` (int, 0-based), ``seed`` (int), ``st
 "rejected"), ``reason`` (rejection reason or null), ``detail`` (text or null), ``raw_text`` (the LLM's text),
 ``speakers``/``utterances``/``emotions`` (lists, emotions as label indices; null when rejected before
 parsing), ``target_emotion`` (label index for balanced mode, else null). Writers may add more keys.
+
+Keys of ``settings`` that readers (builder, cards) rely on: ``benchmark`` (registry name), ``mode``
+("natural"/"balanced"), ``seed`` (run seed), ``num_dialogues``, ``turns`` ([min, max]), ``max_attempts``,
+``backend`` ("tgi"/"openai"/"transformers"), ``model`` (id or path as given), ``chat_format``, ``grammar``
+(bool: constrained decoding on), ``sampling`` (``SamplingParams`` as a dict), ``prompt_version`` and
+``prompt_templates`` (the template texts verbatim). Keys of ``provenance``: ``model_id``, ``model_sha``,
+``server_version``, ``erc_synth_version`` (each may be null when unknown).
 """
 
 from __future__ import annotations
