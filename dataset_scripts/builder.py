@@ -1,0 +1,328 @@
+"""Turn a generation RUN_DIR into a ``datasets`` dataset and a folder laid out like a Hub dataset repo.
+
+``SyntheticDialogues`` is a ``datasets.GeneratorBasedBuilder`` used as a plain class (loading scripts are gone
+in datasets 5): its configs are ``{meld,emorynlp,iemocap}-{natural,balanced}`` and it reads the accepted
+records of a RUN_DIR, runs the quality gates (``dataset_scripts.gates``) and splits dialogues into
+train/validation/test. Why a builder rather than ``Dataset.from_list``: the builder's ``DatasetInfo`` carries
+the features and split sizes that the card's ``dataset_info`` needs, and the same class serves anyone who
+wants to rebuild from a RUN_DIR with other split options.
+
+Determinism: rows are ordered by generation index, splits depend only on the split seed, the gates keep the
+lowest index, and nothing time-dependent is written, so building twice gives byte-identical parquet files.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from datasets import ClassLabel, DatasetDict, Value
+from datasets.info import DatasetInfosDict
+
+from .errors import DataFormatError, ErcSynthError, RunDirError
+from .gates import GateOptions, GateReport, apply_gates
+from .registry import BENCHMARKS, MODES, SPLITS, Benchmark, get_benchmark
+from .run_store import RunStore
+from .schema import dialogue_features, dialogues_to_utterances, utterance_features
+
+DEFAULT_RATIOS: tuple[float, float, float] = (0.8, 0.1, 0.1)
+CONFIG_NAMES: tuple[str, ...] = tuple(f"{b}-{m}" for b in BENCHMARKS for m in MODES)
+#: Layout of a built folder, the one a Hub dataset repo uses for several configs.
+DATA_FILE = "data/{config}/{split}-00000-of-00001.parquet"
+HUB_CONFIGS: tuple[str, ...] = ("dialogues", "utterances")
+
+
+def provenance_features(benchmark: Benchmark) -> dict[str, Any]:
+    """Dialogue-level provenance columns: derived seed, generation index, requested emotion (balanced only)."""
+    return {
+        "seed": Value("int64"),
+        "index": Value("int64"),
+        "target_emotion": ClassLabel(names=list(benchmark.labels)),
+    }
+
+
+def parse_ratios(ratios: Sequence[float] | str) -> tuple[float, float, float]:
+    """Validate train/validation/test ratios (``"0.8,0.1,0.1"`` or a sequence); they must sum to 1."""
+    if isinstance(ratios, str):
+        try:
+            ratios = [float(part) for part in ratios.split(",")]
+        except ValueError:
+            raise ErcSynthError(f"--ratios {ratios!r}: expected three numbers like 0.8,0.1,0.1") from None
+    values = tuple(float(r) for r in ratios)
+    if len(values) != 3 or any(r < 0 for r in values) or not math.isclose(sum(values), 1.0, abs_tol=1e-6):
+        raise ErcSynthError(f"split ratios {values!r}: need three non-negative numbers summing to 1 (train,val,test)")
+    return values  # type: ignore[return-value]
+
+
+def assign_splits(
+    items: Sequence[tuple[int, int | None]], ratios: Sequence[float], seed: int
+) -> dict[str, list[int]]:
+    """Assign ``(index, stratum)`` items to splits; returns sorted indices per split.
+
+    Each stratum (the target emotion of a balanced run; one stratum for natural runs) is shuffled with a
+    generator seeded by ``seed``, the strata are dealt round-robin into one sequence, and that sequence is cut
+    by the ratios. Why: every split then keeps the balanced set's emotion mix, and split sizes follow the
+    ratios exactly even when strata are tiny.
+    """
+    rng = np.random.default_rng(seed)
+    strata: dict[int | None, list[int]] = defaultdict(list)
+    for index, stratum in items:
+        strata[stratum].append(index)
+    shuffled = []
+    for key in sorted(strata, key=lambda s: -1 if s is None else s):
+        members = sorted(strata[key])
+        shuffled.append([members[i] for i in rng.permutation(len(members))])
+    longest = max((len(g) for g in shuffled), default=0)
+    dealt = [group[i] for i in range(longest) for group in shuffled if i < len(group)]
+    n = len(dealt)
+    n_train = round(n * ratios[0])
+    n_val = min(round(n * ratios[1]), n - n_train)
+    cuts = {"train": dealt[:n_train], "validation": dealt[n_train:n_train + n_val], "test": dealt[n_train + n_val:]}
+    return {split: sorted(cuts[split]) for split in SPLITS}
+
+
+@dataclass
+class BuildReport:
+    """What a build did: where rows came from, what the gates dropped, how many rows each split got."""
+
+    config_name: str
+    run_dir: str
+    requested_dialogues: int | None
+    accepted: int
+    rejected_attempts: int
+    rejections_by_reason: dict[str, int]
+    failed_indices: int
+    gates: GateReport
+    split_seed: int
+    ratios: tuple[float, float, float]
+    split_sizes: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "gates"}
+        out["gates"] = self.gates.to_dict()
+        out["ratios"] = list(self.ratios)
+        return out
+
+
+def _check_record(record: Mapping[str, Any], benchmark: Benchmark, path: Path) -> None:
+    where = f"record index {record['index']} attempt {record['attempt']}"
+    speakers, utterances, emotions = record.get("speakers"), record.get("utterances"), record.get("emotions")
+    for name, value in (("speakers", speakers), ("utterances", utterances), ("emotions", emotions)):
+        if not isinstance(value, list) or not value:
+            raise DataFormatError(path, "accepted record lacks a non-empty list", json_path=where, field=name,
+                                  value=value)
+    if not len(speakers) == len(utterances) == len(emotions):
+        raise DataFormatError(path, "speakers, utterances and emotions differ in length", json_path=where,
+                              field="emotions", value=[len(speakers), len(utterances), len(emotions)])
+    for position, emotion in enumerate(emotions):
+        if not isinstance(emotion, int) or not 0 <= emotion < benchmark.num_labels:
+            raise DataFormatError(path, f"emotion is not a {benchmark.name} label index 0..{benchmark.num_labels - 1}",
+                                  json_path=f"{where} emotions[{position}]", field="emotions", value=emotion)
+    target = record.get("target_emotion")
+    if target is not None and (not isinstance(target, int) or not 0 <= target < benchmark.num_labels):
+        raise DataFormatError(path, "target_emotion is not a label index", json_path=where, field="target_emotion",
+                              value=target)
+
+
+@dataclass
+class SyntheticConfig(datasets.BuilderConfig):
+    """A ``{benchmark}-{mode}`` config; ``run_dir`` and the options below select and shape the data."""
+
+    run_dir: str | None = None
+    split_seed: int = 0
+    ratios: tuple[float, float, float] = DEFAULT_RATIOS
+    gates: GateOptions = field(default_factory=GateOptions)
+    #: ``"dialogues"`` (one row per dialogue) or ``"utterances"`` (one row per utterance).
+    schema: str = "dialogues"
+
+    @property
+    def benchmark(self) -> Benchmark:
+        return get_benchmark(self.name.split("-")[0])
+
+    @property
+    def mode(self) -> str:
+        return self.name.split("-")[1]
+
+
+class SyntheticDialogues(datasets.GeneratorBasedBuilder):
+    """Synthetic ERC dialogues read from a generation RUN_DIR.
+
+    Extra keyword ``reference=(name, dialogues)`` passes the real benchmark's test split (a list of utterance
+    lists) for decontamination; after ``download_and_prepare`` the attribute ``build_report`` holds the
+    ``BuildReport``.
+    """
+
+    BUILDER_CONFIG_CLASS = SyntheticConfig
+    BUILDER_CONFIGS = [SyntheticConfig(name=name) for name in CONFIG_NAMES]  # noqa: RUF012 (datasets API)
+
+    def __init__(self, *args: Any, reference: tuple[str, Sequence[Sequence[str]]] | None = None,
+                 **kwargs: Any) -> None:
+        self.reference = reference
+        self.build_report: BuildReport | None = None
+        super().__init__(*args, **kwargs)
+
+    def _info(self) -> datasets.DatasetInfo:
+        benchmark = self.config.benchmark
+        extra = provenance_features(benchmark)
+        features = (utterance_features(benchmark, extra) if self.config.schema == "utterances"
+                    else dialogue_features(benchmark, extra))
+        return datasets.DatasetInfo(
+            description=f"Synthetic {benchmark.display_name}-style dialogues ({self.config.mode} mode).",
+            features=features,
+            citation=benchmark.citation,
+        )
+
+    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+        config = self.config
+        if config.run_dir is None:
+            raise ErcSynthError(f"config {config.name}: run_dir is required")
+        if config.schema not in HUB_CONFIGS:
+            raise ErcSynthError(f"schema {config.schema!r}: choose one of {', '.join(HUB_CONFIGS)}")
+        store = RunStore.open(config.run_dir)
+        settings = store.settings
+        made_as = f"{settings.get('benchmark')}-{settings.get('mode')}"
+        if made_as != config.name:
+            raise RunDirError(f"{store.run_dir}: RUN_DIR holds a {made_as} run, not {config.name}")
+        benchmark = config.benchmark
+        accepted = store.accepted()
+        for record in accepted:
+            _check_record(record, benchmark, store.records_path)
+        by_index = {r["index"]: r for r in accepted}
+        reference_name, reference_dialogues = self.reference if self.reference else (None, None)
+        kept, gate_report = apply_gates(
+            [(r["index"], r["utterances"]) for r in accepted], config.gates, reference_dialogues, reference_name
+        )
+        strata = [(i, by_index[i].get("target_emotion") if config.mode == "balanced" else None) for i in kept]
+        splits = assign_splits(strata, config.ratios, config.split_seed)
+        rejected = store.rejected()
+        requested = settings.get("num_dialogues")
+        self.build_report = BuildReport(
+            config_name=config.name,
+            run_dir=str(store.run_dir),
+            requested_dialogues=requested,
+            accepted=len(accepted),
+            rejected_attempts=len(rejected),
+            rejections_by_reason=dict(sorted(Counter(str(r.get("reason")) for r in rejected).items())),
+            failed_indices=(requested - len(accepted)) if isinstance(requested, int) else 0,
+            gates=gate_report,
+            split_seed=config.split_seed,
+            ratios=tuple(config.ratios),
+            split_sizes={split: len(indices) for split, indices in splits.items()},
+        )
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"records": [by_index[i] for i in splits[split]]})
+            for split in SPLITS if splits[split]
+        ]
+
+    def _generate_examples(self, records: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        prefix = self.config.name
+        balanced = self.config.mode == "balanced"
+        for record in records:
+            index = record["index"]
+            provenance = {
+                "seed": record["seed"],
+                "index": index,
+                "target_emotion": record.get("target_emotion") if balanced else None,
+            }
+            dialogue_id = f"{prefix}-{index:06d}"
+            if self.config.schema == "utterances":
+                rows = zip(record["speakers"], record["utterances"], record["emotions"], strict=True)
+                for turn, (speaker, text, emotion) in enumerate(rows):
+                    yield f"{index}-{turn}", {"dialogue_id": dialogue_id, "turn": turn, "speaker": speaker,
+                                              "utterance": text, "emotion": emotion, **provenance}
+            else:
+                yield str(index), {"dialogue_id": dialogue_id, "speakers": record["speakers"],
+                                   "utterances": record["utterances"], "emotions": record["emotions"],
+                                   **provenance}
+
+
+def config_name_of(run_dir: str | Path) -> str:
+    """The builder config (``{benchmark}-{mode}``) a RUN_DIR was generated for, from its manifest."""
+    store = RunStore.open(run_dir)
+    name = f"{store.settings.get('benchmark')}-{store.settings.get('mode')}"
+    if name not in CONFIG_NAMES:
+        raise RunDirError(f"{store.run_dir / 'manifest.json'}: settings benchmark/mode give unknown config {name!r}; "
+                          f"known: {', '.join(CONFIG_NAMES)}")
+    return name
+
+
+def build_dataset_dict(
+    run_dir: str | Path,
+    *,
+    split_seed: int = 0,
+    ratios: Sequence[float] | str = DEFAULT_RATIOS,
+    gates: GateOptions | None = None,
+    reference: tuple[str, Sequence[Sequence[str]]] | None = None,
+) -> tuple[DatasetDict, BuildReport]:
+    """Build the ``dialogues`` DatasetDict of a RUN_DIR (in memory) and the report of what the build did.
+
+    The builder prepares into a throw-away cache directory, so a stale cache can never stand in for a
+    changed RUN_DIR.
+    """
+    name = config_name_of(run_dir)
+    with tempfile.TemporaryDirectory(prefix="erc-synth-build-") as cache_dir:
+        builder = SyntheticDialogues(
+            cache_dir=cache_dir, config_name=name, run_dir=str(Path(run_dir).resolve()), split_seed=split_seed,
+            ratios=parse_ratios(ratios), gates=gates or GateOptions(), reference=reference,
+        )
+        builder.download_and_prepare(download_mode="force_redownload")
+        dialogues = builder.as_dataset(in_memory=True)
+    assert builder.build_report is not None  # set by _split_generators
+    return DatasetDict({split: dialogues[split] for split in SPLITS if split in dialogues}), builder.build_report
+
+
+def _split_infos(data: DatasetDict, sizes: Mapping[str, int]) -> datasets.SplitDict:
+    splits = datasets.SplitDict()
+    for split, ds in data.items():
+        splits.add(datasets.SplitInfo(name=split, num_bytes=sizes[split], num_examples=len(ds)))
+    return splits
+
+
+def write_hub_folder(dialogues: DatasetDict, out_dir: str | Path) -> dict[str, Any]:
+    """Write both configs as parquet under ``data/<config>/`` and return the card metadata they need.
+
+    Returns ``{"configs": [...], "dataset_info": [...]}`` ready for ``DatasetCardData``: the ``dialogues``
+    config is the default, and ``dataset_info`` carries the ClassLabel names so they survive any reader.
+    Also writes a minimal README.md so the folder loads on its own; ``hub_cards`` replaces it with the card.
+    """
+    from huggingface_hub import DatasetCardData
+
+    out_dir = Path(out_dir)
+    tables = {"dialogues": dialogues, "utterances": dialogues_to_utterances(dialogues)}
+    configs: list[dict[str, Any]] = []
+    infos = DatasetInfosDict()
+    for config_name, data in tables.items():
+        sizes: dict[str, int] = {}
+        data_files = []
+        download_size = 0
+        for split, ds in data.items():
+            relative = DATA_FILE.format(config=config_name, split=split)
+            target = out_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ds.to_parquet(str(target))
+            sizes[split] = int(ds.data.nbytes)
+            download_size += target.stat().st_size
+            data_files.append({"split": split, "path": relative})
+        entry: dict[str, Any] = {"config_name": config_name, "data_files": data_files}
+        if config_name == "dialogues":
+            entry["default"] = True
+        configs.append(entry)
+        first = next(iter(data.values()))
+        infos[config_name] = datasets.DatasetInfo(
+            features=first.features, splits=_split_infos(data, sizes), download_size=download_size,
+            dataset_size=sum(sizes.values()),
+        )
+    card_data = DatasetCardData(configs=configs)
+    infos.to_dataset_card_data(card_data)
+    metadata = {"configs": card_data.configs, "dataset_info": card_data.dataset_info}
+    readme = out_dir / "README.md"
+    if not readme.exists():
+        readme.write_text(f"---\n{DatasetCardData(**metadata).to_yaml()}\n---\n", encoding="utf-8")
+    return metadata

@@ -1,0 +1,187 @@
+"""Quality gates a synthetic corpus passes before it is published.
+
+Three gates, applied in this order to dialogues sorted by generation index:
+
+1. **Exact duplicates**: dialogues whose normalised text (case-folded words, punctuation and spacing dropped)
+   hashes to the same SHA-256. Small LLMs at low temperature repeat themselves verbatim; such copies inflate
+   a training set without adding information.
+2. **Near duplicates**: MinHash signatures over word shingles, candidates found with LSH (``datasketch``) and
+   confirmed by the estimated Jaccard similarity. The MinHash seed is fixed, so the same corpus always loses
+   the same dialogues.
+3. **Decontamination**: a dialogue sharing word n-grams (n=8 by default) with the real benchmark's *test*
+   split beyond a threshold is dropped, so a classifier pre-trained on synthetic data cannot have seen test
+   text that the LLM memorised.
+
+In every gate the dialogue with the lowest index is the one kept, which makes the outcome independent of
+the order in which records were written. Every dropped dialogue is reported with its gate and evidence; the
+counts go into the build report and the dataset card.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from datasketch import MinHash, MinHashLSH
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """Settings of the quality gates; the defaults are what ``erc-synth build`` uses."""
+
+    exact_dedup: bool = True
+    #: Estimated Jaccard similarity of word shingles at or above which a dialogue is a near duplicate;
+    #: ``None`` turns the gate off.
+    near_dup_threshold: float | None = 0.8
+    shingle_size: int = 3
+    num_perm: int = 128
+    minhash_seed: int = 1
+    #: Word n-gram length for decontamination (8 words rarely repeat by chance across dialogues).
+    decontam_ngram: int = 8
+    #: A dialogue is dropped when the share of its n-grams found in the real test split exceeds this value;
+    #: 0.0 drops a dialogue with any shared n-gram.
+    decontam_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.near_dup_threshold is not None and not 0.0 < self.near_dup_threshold <= 1.0:
+            raise ValueError(f"near_dup_threshold must be in (0, 1], got {self.near_dup_threshold}")
+        if not 0.0 <= self.decontam_threshold < 1.0:
+            raise ValueError(f"decontam_threshold must be in [0, 1), got {self.decontam_threshold}")
+        if self.shingle_size < 1 or self.decontam_ngram < 1:
+            raise ValueError("shingle_size and decontam_ngram must be positive")
+
+
+@dataclass
+class GateReport:
+    """What the gates did: counts for the card, and one entry per dropped dialogue for auditing."""
+
+    input_dialogues: int = 0
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
+    contaminated: int = 0
+    kept: int = 0
+    decontaminated_against: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def words(text: str) -> list[str]:
+    """Case-folded word tokens of a text after Unicode normalisation (NFKC)."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def dialogue_words(utterances: Sequence[str]) -> list[str]:
+    """The word sequence of a whole dialogue, utterances in order."""
+    out: list[str] = []
+    for utterance in utterances:
+        out.extend(words(utterance))
+    return out
+
+
+def normalised_hash(utterances: Sequence[str]) -> str:
+    """SHA-256 of the dialogue's normalised text; utterance boundaries are kept (one line per utterance)."""
+    text = "\n".join(" ".join(words(u)) for u in utterances)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    """Word n-grams of a token sequence (empty when it is shorter than n)."""
+    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def minhash(tokens: Sequence[str], options: GateOptions) -> MinHash:
+    """MinHash of a dialogue's word shingles (the whole text is one shingle when it is shorter)."""
+    shingles = ngrams(tokens, options.shingle_size) or {tuple(tokens)}
+    signature = MinHash(num_perm=options.num_perm, seed=options.minhash_seed)
+    signature.update_batch([" ".join(s).encode("utf-8") for s in sorted(shingles)])
+    return signature
+
+
+def reference_ngrams(reference_dialogues: Iterable[Sequence[str]], n: int) -> set[tuple[str, ...]]:
+    """Every word n-gram of the reference dialogues (n-grams may span utterances, as in the synthetic side)."""
+    out: set[tuple[str, ...]] = set()
+    for utterances in reference_dialogues:
+        out |= ngrams(dialogue_words(utterances), n)
+    return out
+
+
+def apply_gates(
+    dialogues: Sequence[tuple[int, Sequence[str]]],
+    options: GateOptions | None = None,
+    reference_dialogues: Iterable[Sequence[str]] | None = None,
+    reference_name: str | None = None,
+) -> tuple[list[int], GateReport]:
+    """Run the gates over ``(index, utterances)`` pairs; return the kept indices (ascending) and the report.
+
+    ``reference_dialogues`` are the utterance lists of the real benchmark's test split; without them the
+    decontamination gate is skipped and the report says so (``decontaminated_against`` stays ``None``).
+    """
+    options = options or GateOptions()
+    ordered = sorted(dialogues, key=lambda item: item[0])
+    report = GateReport(input_dialogues=len(ordered), options=asdict(options))
+    tokens = {index: dialogue_words(utts) for index, utts in ordered}
+    survivors = [index for index, _ in ordered]
+    text_of = dict(ordered)
+
+    if options.exact_dedup:
+        first_with_hash: dict[str, int] = {}
+        kept = []
+        for index in survivors:
+            digest = normalised_hash(text_of[index])
+            if digest in first_with_hash:
+                report.exact_duplicates += 1
+                report.dropped.append(
+                    {"index": index, "gate": "exact_duplicate", "duplicate_of": first_with_hash[digest]})
+            else:
+                first_with_hash[digest] = index
+                kept.append(index)
+        survivors = kept
+
+    if options.near_dup_threshold is not None:
+        lsh = MinHashLSH(threshold=options.near_dup_threshold, num_perm=options.num_perm)
+        signatures: dict[int, MinHash] = {}
+        kept = []
+        for index in survivors:
+            signature = minhash(tokens[index], options)
+            matches = sorted(c for c in lsh.query(signature)
+                             if signatures[c].jaccard(signature) >= options.near_dup_threshold)
+            if matches:
+                report.near_duplicates += 1
+                report.dropped.append({
+                    "index": index, "gate": "near_duplicate", "duplicate_of": matches[0],
+                    "jaccard": round(signatures[matches[0]].jaccard(signature), 4),
+                })
+            else:
+                signatures[index] = signature
+                lsh.insert(index, signature)
+                kept.append(index)
+        survivors = kept
+
+    if reference_dialogues is not None:
+        report.decontaminated_against = reference_name or "reference test split"
+        reference = reference_ngrams(reference_dialogues, options.decontam_ngram)
+        kept = []
+        for index in survivors:
+            grams = ngrams(tokens[index], options.decontam_ngram)
+            shared = len(grams & reference)
+            share = shared / len(grams) if grams else 0.0
+            if shared and share > options.decontam_threshold:
+                report.contaminated += 1
+                report.dropped.append({"index": index, "gate": "contaminated", "shared_ngrams": shared,
+                                       "share": round(share, 4)})
+            else:
+                kept.append(index)
+        survivors = kept
+
+    report.kept = len(survivors)
+    report.dropped.sort(key=lambda d: d["index"])
+    return survivors, report

@@ -1,0 +1,112 @@
+"""The RUN_DIR builder: configs, provenance columns, gates, deterministic splits and the Hub-like folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from datasets import ClassLabel, load_dataset
+from test_builder_support import make_run_dir
+
+from dataset_scripts.builder import (
+    CONFIG_NAMES,
+    SyntheticDialogues,
+    assign_splits,
+    build_dataset_dict,
+    parse_ratios,
+    write_hub_folder,
+)
+from dataset_scripts.errors import DataFormatError, ErcSynthError, RunDirError
+from dataset_scripts.registry import get_benchmark
+from dataset_scripts.run_store import RunStore
+
+
+def _digests(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_configs_cover_every_benchmark_and_mode():
+    assert set(CONFIG_NAMES) == {f"{b}-{m}" for b in ("meld", "emorynlp", "iemocap") for m in ("natural", "balanced")}
+    assert {c.name for c in SyntheticDialogues.BUILDER_CONFIGS} == set(CONFIG_NAMES)
+
+
+def test_balanced_build_has_provenance_gates_and_rejection_counts(tmp_path):
+    run = make_run_dir(tmp_path / "run", "meld", "balanced", n=30)
+    dd, report = build_dataset_dict(run)
+    labels = list(get_benchmark("meld").labels)
+    assert list(dd) == ["train", "validation", "test"]
+    assert dd["train"].features["emotions"].feature.names == labels
+    assert dd["train"].features["target_emotion"] == ClassLabel(names=labels)
+    rows = [row for split in dd.values() for row in split]
+    indices = sorted(r["index"] for r in rows)
+    # 30 requested, index 11 never accepted, 5 exact copy of 1, 9 near copy of 2
+    assert indices == [i for i in range(30) if i not in (5, 9, 11)]
+    assert report.accepted == 29 and report.failed_indices == 1
+    assert report.rejected_attempts == 5
+    assert report.rejections_by_reason == {"json_parse_error": 2, "too_few_turns": 1, "unknown_label": 2}
+    assert (report.gates.exact_duplicates, report.gates.near_duplicates, report.gates.contaminated) == (1, 1, 0)
+    row = next(r for r in rows if r["index"] == 3)
+    assert row["seed"] == 7 * 100_000 + 3 and row["target_emotion"] == 3 % 7
+    assert row["dialogue_id"] == "meld-balanced-000003"
+    assert report.split_sizes == {s: len(dd[s]) for s in dd}
+    assert sum(report.split_sizes.values()) == 27
+
+
+def test_natural_build_has_null_target_emotion(tmp_path):
+    run = make_run_dir(tmp_path / "run", "iemocap", "natural", n=12, plant_duplicates=False)
+    dd, _ = build_dataset_dict(run)
+    rows = [row for split in dd.values() for row in split]
+    assert len(rows) == 12 and all(r["target_emotion"] is None for r in rows)
+    assert dd["train"].features["emotions"].feature.names == list(get_benchmark("iemocap").labels)
+
+
+def test_splits_follow_ratios_and_seed_and_keep_balanced_strata():
+    items = [(i, i % 7) for i in range(70)]
+    a = assign_splits(items, (0.8, 0.1, 0.1), seed=0)
+    assert {k: len(v) for k, v in a.items()} == {"train": 56, "validation": 7, "test": 7}
+    assert sorted(a["train"] + a["validation"] + a["test"]) == list(range(70))
+    assert len({i % 7 for i in a["validation"]}) == 7  # every target emotion reaches every split
+    assert assign_splits(items, (0.8, 0.1, 0.1), seed=0) == a
+    assert assign_splits(items, (0.8, 0.1, 0.1), seed=1) != a
+    assert {k: len(v) for k, v in assign_splits(items, (0.5, 0.0, 0.5), 0).items()}["validation"] == 0
+
+
+@pytest.mark.parametrize("ratios", ["0.8,0.1", "0.8,0.3,0.1", "a,b,c", (0.9, -0.1, 0.2)])
+def test_bad_ratios_are_refused(ratios):
+    with pytest.raises(ErcSynthError, match="ratio"):
+        parse_ratios(ratios)
+
+
+def test_folder_loads_like_a_hub_repo_and_rebuilds_byte_identical(tmp_path):
+    run = make_run_dir(tmp_path / "run", "emorynlp", "balanced", n=24)
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out in (first, second):
+        dd, _ = build_dataset_dict(run, split_seed=3)
+        write_hub_folder(dd, out)
+    assert _digests(first) == _digests(second)
+    assert (first / "data/dialogues/train-00000-of-00001.parquet").is_file()
+    assert (first / "data/utterances/test-00000-of-00001.parquet").is_file()
+    dialogues = load_dataset(str(first))
+    utterances = load_dataset(str(first), "utterances")
+    labels = list(get_benchmark("emorynlp").labels)
+    assert dialogues["train"].features["emotions"].feature.names == labels
+    assert utterances["train"].features["emotion"].names == labels
+    assert sum(len(d) for d in dialogues["train"]["utterances"]) == utterances["train"].num_rows
+    assert dialogues["train"]["dialogue_id"] == dd["train"]["dialogue_id"]
+    other_seed = tmp_path / "c"
+    write_hub_folder(build_dataset_dict(run, split_seed=4)[0], other_seed)
+    assert _digests(other_seed) != _digests(first)
+
+
+def test_wrong_or_broken_run_dirs_give_clear_errors(tmp_path):
+    with pytest.raises(RunDirError, match=r"manifest\.json is missing"):
+        build_dataset_dict(tmp_path / "nothing")
+    run = make_run_dir(tmp_path / "run", "meld", "natural", n=4, plant_duplicates=False)
+    store = RunStore.create_or_open(run, json.loads((run / "manifest.json").read_text())["settings"])
+    store.append([{"index": 9, "attempt": 0, "seed": 1, "status": "accepted", "speakers": ["Ross"],
+                   "utterances": ["Hi"], "emotions": [12], "target_emotion": None}])
+    with pytest.raises(DataFormatError, match=r"records.jsonl at record index 9 attempt 0 emotions\[0\]") as err:
+        build_dataset_dict(run)
+    assert "value 12" in str(err.value)
