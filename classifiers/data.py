@@ -1,0 +1,95 @@
+"""Loading the dialogues a classifier trains and is tested on: real benchmark copies and synthetic sets.
+
+Why one loader for several sources: a regime mixes real data (the benchmark's original files, read by
+``dataset_scripts.readers``) and synthetic data (a built folder, or a Hub id) and the experiment must not care
+which is which. Everything comes back as a ``DatasetDict`` in the ``dialogues`` schema with the benchmark's
+ClassLabel, checked here so that a set built for another benchmark fails before any training starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from dataset_scripts.errors import ErcSynthError
+from dataset_scripts.registry import SPLITS, Benchmark
+from dataset_scripts.schema import DIALOGUE_COLUMNS
+
+
+def check_dialogues(data, benchmark: Benchmark, source: str):
+    """Raise a user error naming ``source`` unless ``data`` is a DatasetDict of ``benchmark`` dialogues."""
+    for split, dataset in data.items():
+        missing = [c for c in DIALOGUE_COLUMNS if c not in dataset.column_names]
+        if missing:
+            raise ErcSynthError(f"{source} split {split!r}: missing column(s) {', '.join(missing)} of the "
+                                f"dialogues schema (columns: {', '.join(dataset.column_names)})")
+        feature = getattr(dataset.features["emotions"], "feature", None)
+        names = tuple(getattr(feature, "names", ()) or ())
+        if names != benchmark.labels:
+            raise ErcSynthError(f"{source} split {split!r}: field 'emotions' has labels {list(names)}, expected "
+                                f"the {benchmark.name} labels {list(benchmark.labels)}")
+    return data
+
+
+def load_real(benchmark: Benchmark, location: str | Path, variant: str | None = None):
+    """The real benchmark: its original files under ``location`` (``meld/``...) or a built dataset folder."""
+    path = Path(location)
+    if (path / benchmark.data_subdir).is_dir() or any(
+        (path / name).is_file() for name in benchmark.variant(variant).files.values()
+    ):
+        from dataset_scripts.readers import load_reference
+
+        data = load_reference(benchmark, path, variant=variant)
+    else:
+        data = load_dialogues(str(location))
+    return check_dialogues(data, benchmark, f"real data {location}")
+
+
+def load_dialogues(spec: str):
+    """A dataset in the dialogues schema from a built folder (``data/dialogues/*.parquet``) or a Hub id."""
+    from datasets import DatasetDict, load_dataset
+
+    path = Path(spec)
+    built = path / "data" / "dialogues"
+    if built.is_dir():
+        files = {split: str(built / f"{split}-*.parquet") for split in SPLITS if any(built.glob(f"{split}-*.parquet"))}
+        if not files:
+            raise ErcSynthError(f"{built}: no <split>-*.parquet files for any of {', '.join(SPLITS)}")
+        return DatasetDict(load_dataset("parquet", data_files=files))
+    if path.exists() and not path.is_dir():
+        raise ErcSynthError(f"{spec}: expected a dataset folder or a Hub id, got a file")
+    try:
+        return load_dataset(spec, "dialogues")
+    except ValueError:
+        pass  # no config named "dialogues": a plain dataset in the dialogues schema
+    except FileNotFoundError as exc:
+        raise ErcSynthError(f"dataset {spec!r} not found: {exc}") from None
+    try:
+        return load_dataset(spec)
+    except FileNotFoundError as exc:
+        raise ErcSynthError(f"dataset {spec!r} not found: {exc}") from None
+
+
+def load_synthetic(benchmark: Benchmark, spec: str):
+    """A synthetic set (built folder or Hub id) checked against ``benchmark``; provenance columns are kept."""
+    return check_dialogues(load_dialogues(spec), benchmark, f"synthetic set {spec}")
+
+
+def limit_dialogues(data, limits: Mapping[str, int | None] | None):
+    """The first ``limits[split]`` dialogues of each split (deterministic: no shuffling), for small runs."""
+    from datasets import DatasetDict
+
+    if not limits:
+        return data
+    out = {}
+    for split, dataset in data.items():
+        limit = limits.get(split)
+        out[split] = dataset.select(range(min(int(limit), len(dataset)))) if limit else dataset
+    return DatasetDict(out)
+
+
+def require_splits(data, splits, source: str) -> None:
+    """Raise a user error naming ``source`` when a split the regime needs is absent."""
+    missing = [s for s in splits if s not in data]
+    if missing:
+        raise ErcSynthError(f"{source}: missing split(s) {', '.join(missing)} (has {', '.join(data)})")

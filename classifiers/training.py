@@ -1,0 +1,243 @@
+"""Training one classifier with ``transformers.Trainer``, and the ``org`` / ``nat`` / ``bal`` regimes.
+
+A regime is one or two Trainer stages on the same model: ``org`` fine-tunes on the real train split; ``nat`` and
+``bal`` first train on a synthetic set's train split (best checkpoint by its validation split), then fine-tune
+that model on the real train split. The final model is the best checkpoint by weighted F1 on the real
+validation split, and it is scored on every test set given (the real test split and the synthetic test splits).
+
+Why these Trainer settings: dynamic padding (the collators pad to the batch's longest) and length-grouped
+batches cut the padding that dominates ERC inputs of very uneven length; bf16 (fp16 on GPUs without bf16) only
+on a GPU, since CPU autocast is slower than fp32 here; the best checkpoint is chosen by the project's metric,
+not by the loss, because the study reports weighted F1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dataset_scripts.errors import ErcSynthError
+from dataset_scripts.registry import Benchmark
+
+from .architectures import Architecture, get_architecture
+from .scoring import score_logits, trainer_metrics
+
+REGIMES: tuple[str, ...] = ("org", "nat", "bal")
+#: Regime -> the synthetic generation mode it pre-trains on (``None``: no pre-training).
+REGIME_MODES: Mapping[str, str | None] = {"org": None, "nat": "natural", "bal": "balanced"}
+
+
+@dataclass
+class TrainSettings:
+    """Hyper-parameters of one Trainer stage (defaults: small CPU runs; configs set the paper's values)."""
+
+    epochs: float = 3.0
+    learning_rate: float = 2e-5
+    batch_size: int = 8
+    eval_batch_size: int = 32
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    gradient_accumulation_steps: int = 1
+    early_stopping_patience: int | None = 3
+    max_steps: int = -1
+    eval_steps: int | None = None  # None: evaluate (and checkpoint) once per epoch
+    logging_steps: int = 50
+    precision: str = "auto"  # auto: bf16 (or fp16) on a GPU, fp32 on CPU; or fp32 / bf16 / fp16
+    seed: int = 0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None, **overrides: Any) -> TrainSettings:
+        """Settings from a config mapping; unknown keys are a user error (a typo would silently do nothing)."""
+        merged = {**(values or {}), **overrides}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(merged) - known)
+        if unknown:
+            raise ErcSynthError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**merged)
+
+
+def precision_flags(precision: str = "auto") -> dict[str, bool]:
+    """TrainingArguments' bf16/fp16/use_cpu flags for the hardware present."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise ErcSynthError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
+    if precision != "fp32" and not cuda:
+        raise ErcSynthError(f"precision {precision} needs a GPU; none is available (use auto or fp32)")
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16", "use_cpu": not cuda}
+
+
+def training_arguments(out_dir: str | Path, settings: TrainSettings):
+    from transformers import TrainingArguments
+
+    strategy = "steps" if settings.eval_steps else "epoch"
+    return TrainingArguments(
+        output_dir=str(out_dir),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.eval_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate,
+        warmup_steps=settings.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
+        weight_decay=settings.weight_decay,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=settings.eval_steps,
+        save_steps=settings.eval_steps,
+        logging_steps=settings.logging_steps,
+        load_best_model_at_end=True,
+        metric_for_best_model="weighted_f1",
+        greater_is_better=True,
+        save_total_limit=1,
+        save_only_model=True,
+        train_sampling_strategy="group_by_length",
+        length_column_name="length",
+        remove_unused_columns=False,  # collators pick their own columns and ignore the rest
+        seed=settings.seed,
+        data_seed=settings.seed,
+        report_to="none",
+        disable_tqdm=True,
+        **precision_flags(settings.precision),
+    )
+
+
+def train_stage(architecture: Architecture, model, tokenizer, train, validation, out_dir: str | Path,
+                settings: TrainSettings, label_names: Sequence[str], options: Mapping[str, Any] | None = None):
+    """One Trainer run; returns the Trainer holding the best checkpoint (by validation weighted F1).
+
+    Checkpoint folders are removed afterwards: the best model is in memory and the caller saves what it keeps.
+    """
+    from transformers import EarlyStoppingCallback
+
+    callbacks = []
+    if settings.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.early_stopping_patience))
+    trainer_class = architecture.get_trainer_class()
+    trainer = trainer_class(
+        model=model,
+        args=training_arguments(out_dir, settings),
+        train_dataset=train,
+        eval_dataset=validation,
+        data_collator=architecture.collator(tokenizer, **architecture.options(options)),
+        processing_class=tokenizer,
+        compute_metrics=trainer_metrics(architecture, label_names),
+        callbacks=callbacks,
+    )
+    trainer.train()
+    for checkpoint in Path(out_dir).glob("checkpoint-*"):
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return trainer
+
+
+def evaluate_model(trainer, architecture: Architecture, dataset, label_names: Sequence[str]) -> dict[str, Any]:
+    """Full scores (weighted F1 first) of the trainer's model on one prepared test set."""
+    output = trainer.predict(dataset)
+    return score_logits(architecture, output.predictions, output.label_ids, label_names)
+
+
+@dataclass
+class RegimeResult:
+    """What a regime run produced: scores per test set, where the model is, and what it was trained on."""
+
+    architecture: str
+    regime: str
+    benchmark: str
+    seed: int
+    scores: dict[str, dict[str, Any]]
+    model_dir: str | None
+    data: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_regime(
+    architecture_name: str,
+    encoder: str,
+    benchmark: Benchmark,
+    regime: str,
+    real,
+    out_dir: str | Path,
+    *,
+    pretrain=None,
+    test_sets: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    settings: TrainSettings | None = None,
+    pretrain_settings: TrainSettings | None = None,
+    data_info: Mapping[str, Any] | None = None,
+    save_model: bool = True,
+) -> RegimeResult:
+    """Train one model under ``regime`` and score it on ``{"real": real test} + test_sets``.
+
+    ``real`` and ``pretrain`` are DatasetDicts of dialogues; ``test_sets`` maps extra test-set names (e.g.
+    ``synthetic_natural``) to dialogue Datasets. ``options`` go to the architecture; ``settings`` drive the
+    fine-tuning stage and ``pretrain_settings`` (default: the same) the synthetic stage.
+    """
+    from datasets import DatasetDict
+    from transformers import AutoTokenizer, set_seed
+
+    if regime not in REGIMES:
+        raise ErcSynthError(f"unknown regime {regime!r}; choose one of: {', '.join(REGIMES)}")
+    if (regime == "org") != (pretrain is None):
+        raise ErcSynthError(f"regime {regime!r} " + ("takes no synthetic set" if regime == "org"
+                                                       else "needs a synthetic set to pre-train on (--pretrain)"))
+    architecture = get_architecture(architecture_name)
+    options = architecture.options(options)
+    settings = settings or TrainSettings()
+    pretrain_settings = pretrain_settings or settings
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    label_names = list(benchmark.labels)
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    set_seed(settings.seed)  # the classification head is initialised here, before the Trainer seeds itself
+    model = architecture.build_model(encoder, len(label_names), label_names, **options)
+
+    if pretrain is not None:
+        synthetic_validation = "validation" if "validation" in pretrain else None
+        stage = DatasetDict({"train": pretrain["train"],
+                             "validation": pretrain[synthetic_validation] if synthetic_validation
+                             else real["validation"]})
+        prepared = architecture.prepare(stage, tokenizer, **options)
+        stage_settings = TrainSettings(**{**asdict(pretrain_settings), "seed": settings.seed})
+        trainer = train_stage(architecture, model, tokenizer, prepared["train"], prepared["validation"],
+                              out_dir / "pretrain", stage_settings, label_names, options)
+        model = trainer.model
+
+    prepared_real = architecture.prepare(DatasetDict({s: real[s] for s in ("train", "validation", "test")}),
+                                         tokenizer, **options)
+    trainer = train_stage(architecture, model, tokenizer, prepared_real["train"], prepared_real["validation"],
+                          out_dir / "finetune", settings, label_names, options)
+    validation = {k: v for k, v in trainer.evaluate().items() if isinstance(v, int | float)}
+
+    scores = {"real": evaluate_model(trainer, architecture, prepared_real["test"], label_names)}
+    for name, dataset in (test_sets or {}).items():
+        prepared = architecture.prepare(DatasetDict({"test": dataset}), tokenizer, **options)["test"]
+        scores[name] = evaluate_model(trainer, architecture, prepared, label_names)
+
+    model_dir = None
+    if save_model:
+        model_dir = str(out_dir / "model")
+        trainer.model.save_pretrained(model_dir)
+        tokenizer.save_pretrained(model_dir)
+    result = RegimeResult(
+        architecture=architecture.name, regime=regime, benchmark=benchmark.name, seed=settings.seed,
+        scores=scores, model_dir=model_dir, data=dict(data_info or {}), validation=validation,
+    )
+    if model_dir:
+        training = {"architecture": architecture.name, "encoder": encoder, "options": options,
+                    "settings": asdict(settings),
+                    "pretrain_settings": asdict(pretrain_settings) if pretrain is not None else None}
+        (Path(model_dir) / "erc_synth_training.json").write_text(
+            json.dumps({**result.to_dict(), "training": training}, indent=2, sort_keys=True) + "\n"
+        )
+    return result

@@ -1,0 +1,83 @@
+"""Tiny encoders built in-process for classifier tests: a word-level tokenizer and a 2-layer random model.
+
+Why word-level: every word is one token, so tests can check input construction token by token by decoding.
+Two flavours mirror the two special-token layouts the classifiers must handle: RoBERTa (``<s> A </s></s> B
+</s>``) and BERT (``[CLS] A [SEP] B [SEP]``). Both are saved to a folder, which is what ``--encoder`` accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+ROBERTA_SPECIALS = {"bos": "<s>", "eos": "</s>", "pad": "<pad>", "unk": "<unk>", "mask": "<mask>"}
+BERT_SPECIALS = {"cls": "[CLS]", "sep": "[SEP]", "pad": "[PAD]", "unk": "[UNK]", "mask": "[MASK]"}
+
+
+def build_tokenizer(words: Iterable[str], style: str = "roberta"):
+    """A word-level fast tokenizer (whitespace and punctuation split, lower-casing) with the style's template."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ROBERTA_SPECIALS if style == "roberta" else BERT_SPECIALS
+    vocab: dict[str, int] = {}
+    for token in specials.values():
+        vocab.setdefault(token, len(vocab))
+    for word in sorted({w.lower() for w in words}):
+        vocab.setdefault(word, len(vocab))
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=specials["unk"]))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
+    if style == "roberta":
+        bos, eos = specials["bos"], specials["eos"]
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A {eos}",
+            pair=f"{bos} $A {eos} {eos} $B {eos}",
+            special_tokens=[(bos, vocab[bos]), (eos, vocab[eos])],
+        )
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer, bos_token=bos, eos_token=eos, cls_token=bos, sep_token=eos,
+            pad_token=specials["pad"], unk_token=specials["unk"], mask_token=specials["mask"],
+        )
+    cls, sep = specials["cls"], specials["sep"]
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{cls} $A {sep}",
+        pair=f"{cls} $A {sep} $B:1 {sep}:1",
+        special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, cls_token=cls, sep_token=sep, pad_token=specials["pad"],
+        unk_token=specials["unk"], mask_token=specials["mask"],
+    )
+
+
+def build_encoder(folder: str | Path, words: Iterable[str], style: str = "roberta", hidden: int = 32,
+                  layers: int = 2, seed: int = 0) -> Path:
+    """Save a tiny random encoder (config, weights, tokenizer) to ``folder`` and return it."""
+    import torch
+    from transformers import AutoModel, BertConfig, RobertaConfig
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer(words, style)
+    common = dict(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+        intermediate_size=hidden * 2, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
+    )
+    if style == "roberta":
+        config = RobertaConfig(**common, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    else:
+        config = BertConfig(**common)
+    torch.manual_seed(seed)
+    model = AutoModel.from_config(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+#: Words used by the toy dialogues of the classifier tests.
+_TOY_TEXT = (
+    "a b c d e f g h i j k l m n o p q r s t u v w x y z : . , ! ? "
+    "ann bob cat dan great happy love wonderful awful hate terrible angry sad cry okay fine table chair "
+    "today yesterday the is was it so very not i you we they"
+)
+TOY_WORDS: tuple[str, ...] = tuple(_TOY_TEXT.split())
