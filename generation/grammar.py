@@ -1,0 +1,138 @@
+"""Decoding constraints for the dialogue output structure, as a regex and as a JSON schema.
+
+Why two shapes: TGI and xgrammar take a regex, which keeps the human-readable ``Speaker: utterance (N)``
+lines the prompt asks for; OpenAI-compatible servers (vLLM, llama.cpp, SGLang) only take a JSON schema
+through ``response_format``. The parser accepts both shapes.
+
+Why a small regex dialect: the same string is compiled by xgrammar (in-process) and by outlines in TGI
+(``{"type": "regex"}``). Both understand literals, ``|``, plain groups, character classes, ``{m,n}`` and
+backslash escapes of metacharacters; neither needs lookaheads, anchors or backreferences, so none are used.
+Spaces are never escaped (xgrammar warns on ``\\ ``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+#: Characters with a meaning in regex syntax; everything else in a speaker name is matched literally.
+_METACHARACTERS = frozenset("\\.^$*+?()[]{}|")
+#: An utterance is any run of characters except a newline (ends the line) and parentheses (the label's).
+_UTTERANCE_CHARS = r"[^\n\(\)]"
+
+
+def escape_literal(text: str) -> str:
+    """Escape ``text`` for the portable regex subset (a backslash before each metacharacter only)."""
+    return "".join("\\" + char if char in _METACHARACTERS else char for char in text)
+
+
+def _label_pattern(num_labels: int) -> str:
+    if num_labels < 1:
+        raise ValueError(f"num_labels must be at least 1, got {num_labels}")
+    if num_labels <= 10:
+        return f"[0-{num_labels - 1}]"
+    return "(" + "|".join(str(i) for i in range(num_labels)) + ")"
+
+
+def _check_turns(min_turns: int, max_turns: int) -> None:
+    if not 1 <= min_turns <= max_turns:
+        raise ValueError(f"need 1 <= min_turns <= max_turns, got min_turns={min_turns}, max_turns={max_turns}")
+
+
+def _check_speakers(speakers: Sequence[str]) -> None:
+    if not speakers:
+        raise ValueError("at least one speaker is needed")
+    for speaker in speakers:
+        if not speaker or any(char in speaker for char in "\n():"):
+            raise ValueError(f"speaker name {speaker!r} is empty or contains a newline, parenthesis or colon")
+
+
+def _line(speakers_alt: str, utterance: str, label: str) -> str:
+    return f"({speakers_alt}): {utterance} \\({label}\\)"
+
+
+def _repeat(pattern: str, low: int, high: int) -> str:
+    if high == 0:
+        return ""
+    if low == high:
+        return f"({pattern}){{{low}}}"
+    return f"({pattern}){{{low},{high}}}"
+
+
+def dialogue_regex(
+    speakers: Sequence[str],
+    num_labels: int,
+    min_turns: int,
+    max_turns: int,
+    *,
+    max_utterance_chars: int = 300,
+    target_label: int | None = None,
+) -> str:
+    """A regex matching a whole dialogue: ``min_turns..max_turns`` lines ``Speaker: utterance (N)``.
+
+    Speakers come from ``speakers``; ``N`` is in ``0..num_labels-1``; an utterance has 1 to
+    ``max_utterance_chars`` characters without newline or parentheses. Lines are joined by one newline, with
+    no trailing newline, so the model can only stop (EOS) after a complete line. With ``target_label``, at
+    least one line must carry that label: the dialogue is the alternation, over the position ``i`` of the
+    first such line, of ``i`` lines, the target line and enough further lines to stay within the turn range.
+    """
+    _check_speakers(speakers)
+    _check_turns(min_turns, max_turns)
+    if max_utterance_chars < 1:
+        raise ValueError(f"max_utterance_chars must be positive, got {max_utterance_chars}")
+    speakers_alt = "|".join(escape_literal(speaker) for speaker in dict.fromkeys(speakers))
+    utterance = f"{_UTTERANCE_CHARS}{{1,{max_utterance_chars}}}"
+    any_line = _line(speakers_alt, utterance, _label_pattern(num_labels))
+    if target_label is None:
+        return any_line + _repeat("\\n" + any_line, min_turns - 1, max_turns - 1)
+    if not 0 <= target_label < num_labels:
+        raise ValueError(f"target_label {target_label} is outside 0..{num_labels - 1}")
+    target_line = _line(speakers_alt, utterance, str(target_label))
+    alternatives = []
+    for before in range(max_turns):
+        after_low, after_high = max(0, min_turns - 1 - before), max_turns - 1 - before
+        alternatives.append(
+            _repeat(any_line + "\\n", before, before) + target_line + _repeat("\\n" + any_line, after_low, after_high)
+        )
+    return "(" + "|".join(alternatives) + ")"
+
+
+def dialogue_json_schema(
+    speakers: Sequence[str],
+    num_labels: int,
+    min_turns: int,
+    max_turns: int,
+    *,
+    max_utterance_chars: int = 300,
+    target_label: int | None = None,
+) -> dict[str, Any]:
+    """A JSON schema for ``{"turns": [{"speaker", "utterance", "emotion"}, ...]}`` with the same limits.
+
+    ``target_label`` adds a ``contains`` clause (standard JSON Schema); xgrammar and outlines do not enforce
+    ``contains``, so the parser still checks the target emotion and rejects dialogues without it.
+    """
+    _check_speakers(speakers)
+    _check_turns(min_turns, max_turns)
+    if max_utterance_chars < 1:
+        raise ValueError(f"max_utterance_chars must be positive, got {max_utterance_chars}")
+    turn = {
+        "type": "object",
+        "properties": {
+            "speaker": {"type": "string", "enum": list(dict.fromkeys(speakers))},
+            "utterance": {"type": "string", "minLength": 1, "maxLength": max_utterance_chars},
+            "emotion": {"type": "integer", "minimum": 0, "maximum": num_labels - 1},
+        },
+        "required": ["speaker", "utterance", "emotion"],
+        "additionalProperties": False,
+    }
+    turns: dict[str, Any] = {"type": "array", "items": turn, "minItems": min_turns, "maxItems": max_turns}
+    if target_label is not None:
+        if not 0 <= target_label < num_labels:
+            raise ValueError(f"target_label {target_label} is outside 0..{num_labels - 1}")
+        turns["contains"] = {"type": "object", "properties": {"emotion": {"const": target_label}}}
+    return {
+        "type": "object",
+        "properties": {"turns": turns},
+        "required": ["turns"],
+        "additionalProperties": False,
+    }
