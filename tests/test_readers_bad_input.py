@@ -110,3 +110,15 @@ def test_cli_prints_one_line_and_exits_non_zero(fixtures_dir, capsys, benchmark,
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert re.search(where, err)
+
+
+def test_csv_ending_inside_a_quoted_field(fixtures_dir):
+    error = _load_error("meld", fixtures_dir / "meld" / "bad" / "unclosed_quote")
+    assert error.line == 3
+    assert "malformed csv record" in str(error)
+
+
+def test_repeated_dialogue_id(fixtures_dir):
+    error = _load_error("emorynlp", fixtures_dir / "emorynlp" / "bad" / "duplicate_scene", variant="original")
+    assert error.path.endswith("emotion-detection-dev.json")
+    assert error.value == "s01_e01_c01"

@@ -54,6 +54,15 @@ def _sibling_candidates(benchmark: Benchmark, folder: Path, variant_name: str) -
     return candidates
 
 
+def _check_unique_ids(path: Path, dialogues: list[Dialogue]) -> None:
+    """Ids key dialogues downstream (dedup, cards, the utterances config), so a repeated id is a file error."""
+    seen: set[str] = set()
+    for k, dialogue in enumerate(dialogues):
+        if dialogue.dialogue_id in seen:
+            raise DataFormatError(path, f"dialogue {k} repeats an earlier dialogue id", value=dialogue.dialogue_id)
+        seen.add(dialogue.dialogue_id)
+
+
 def read_dialogues(
     benchmark: str | Benchmark, data_dir: str | Path, variant: str | None = None, splits: tuple[str, ...] = SPLITS
 ) -> dict[str, list[Dialogue]]:
@@ -76,6 +85,7 @@ def read_dialogues(
             ids = dialogue_ids.match_ids(dialogues, candidates) or dialogue_ids.positional_ids(split, len(dialogues))
             for dialogue, dialogue_id in zip(dialogues, ids, strict=True):
                 dialogue.dialogue_id = dialogue_id
+        _check_unique_ids(folder / spec.files[split], dialogues)
         result[split] = dialogues
     if not result:
         raise ErcSynthError(f"{bench.name} variant {variant_name!r} has none of the splits {', '.join(splits)}")
