@@ -1,0 +1,153 @@
+"""Presets: YAML files that describe a whole erc-synth job (six generation runs, build, publish).
+
+Why files and not code: a user copies ``quickstart.yaml`` or ``paper.yaml``, edits counts, model or endpoint,
+and runs ``erc-synth run --preset ./mine.yaml``; the file is the record of what was run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dataset_scripts.errors import ErcSynthError
+from dataset_scripts.registry import BENCHMARKS, MODES
+
+BUILTIN_PRESETS: tuple[str, ...] = ("quickstart", "paper")
+BACKENDS: tuple[str, ...] = ("transformers", "tgi", "openai")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One generation run of a preset: a benchmark, a mode and how many dialogues to generate."""
+
+    benchmark: str
+    mode: str
+    num_dialogues: int
+
+    @property
+    def name(self) -> str:
+        """The dataset's name, also its Hub repo name: ``{benchmark}-synth-{mode}``."""
+        return f"{self.benchmark}-synth-{self.mode}"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A validated preset."""
+
+    name: str
+    description: str
+    source: str
+    backend: str
+    model: str
+    endpoints: tuple[str, ...]
+    chat_format: str
+    grammar: bool
+    seed: int
+    concurrency: int | None
+    max_attempts: int
+    steer: bool
+    turns: tuple[int, int] | None
+    sampling: dict[str, Any]
+    datasets: tuple[DatasetSpec, ...]
+    build: dict[str, Any] = field(default_factory=dict)
+
+
+def _require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str) -> Any:
+    if key not in data:
+        raise ErcSynthError(f"{source}: preset lacks the field {key!r}")
+    value = data[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ErcSynthError(f"{source}: field {key!r} has value {value!r}, expected {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def _dataset_spec(entry: Any, position: int, source: str) -> DatasetSpec:
+    where = f"{source}: datasets[{position}]"
+    if not isinstance(entry, dict):
+        raise ErcSynthError(f"{where} must be a mapping with benchmark, mode, num_dialogues; got {entry!r}")
+    benchmark = entry.get("benchmark")
+    if benchmark not in BENCHMARKS:
+        known = ", ".join(BENCHMARKS)
+        raise ErcSynthError(f"{where}: field 'benchmark' has unknown value {benchmark!r}; known: {known}")
+    mode = entry.get("mode")
+    if mode not in MODES:
+        raise ErcSynthError(f"{where}: field 'mode' has unknown value {mode!r}; known: {', '.join(MODES)}")
+    count = entry.get("num_dialogues")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ErcSynthError(f"{where}: field 'num_dialogues' must be a positive integer, got {count!r}")
+    return DatasetSpec(benchmark=benchmark, mode=mode, num_dialogues=count)
+
+
+def parse_preset(data: Any, source: str) -> Preset:
+    """Validate a preset mapping; every error names the file and the field."""
+    if not isinstance(data, dict):
+        raise ErcSynthError(f"{source}: a preset must be a YAML mapping, got {type(data).__name__}")
+    backend = _require(data, "backend", str, source)
+    if backend not in BACKENDS:
+        raise ErcSynthError(f"{source}: field 'backend' has unknown value {backend!r}; known: {', '.join(BACKENDS)}")
+    entries = _require(data, "datasets", list, source)
+    if not entries:
+        raise ErcSynthError(f"{source}: field 'datasets' is empty")
+    specs = tuple(_dataset_spec(entry, i, source) for i, entry in enumerate(entries))
+    names = [spec.name for spec in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ErcSynthError(f"{source}: field 'datasets' lists {', '.join(duplicates)} more than once")
+    turns = data.get("turns")
+    if turns is not None:
+        if (not isinstance(turns, list) or len(turns) != 2 or not all(isinstance(t, int) for t in turns)
+                or not 1 <= turns[0] <= turns[1]):
+            raise ErcSynthError(f"{source}: field 'turns' must be [min, max] with 1 <= min <= max, got {turns!r}")
+        turns = (turns[0], turns[1])
+    sampling = data.get("sampling") or {}
+    if not isinstance(sampling, dict):
+        raise ErcSynthError(f"{source}: field 'sampling' must be a mapping, got {sampling!r}")
+    concurrency = data.get("concurrency")
+    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
+        raise ErcSynthError(f"{source}: field 'concurrency' must be a positive integer, got {concurrency!r}")
+    build = data.get("build") or {}
+    if not isinstance(build, dict):
+        raise ErcSynthError(f"{source}: field 'build' must be a mapping, got {build!r}")
+    return Preset(
+        name=str(data.get("name") or Path(source).stem),
+        description=str(data.get("description") or ""),
+        source=source,
+        backend=backend,
+        model=str(_require(data, "model", str, source)),
+        endpoints=tuple(str(e) for e in data.get("endpoints") or ()),
+        chat_format=str(data.get("chat_format") or "auto"),
+        grammar=bool(data.get("grammar", True)),
+        seed=int(_require(data, "seed", int, source)),
+        concurrency=concurrency,
+        max_attempts=int(data.get("max_attempts", 4)),
+        steer=bool(data.get("steer", False)),
+        turns=turns,
+        sampling=dict(sampling),
+        datasets=specs,
+        build=dict(build),
+    )
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """Load a built-in preset by name (``quickstart``, ``paper``) or a preset file by path."""
+    if name_or_path in BUILTIN_PRESETS:
+        text = resources.files("erc_synth.presets").joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
+        source = f"preset {name_or_path!r}"
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise ErcSynthError(
+                f"no preset named {name_or_path!r}: built-in presets are {', '.join(BUILTIN_PRESETS)}, "
+                "or give the path of a YAML file"
+            )
+        text = path.read_text(encoding="utf-8")
+        source = str(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ErcSynthError(f"{source}: not valid YAML ({exc})") from exc
+    return parse_preset(data, source)

@@ -1,0 +1,1 @@
+"""Built-in preset files (YAML); copy one to make your own."""
