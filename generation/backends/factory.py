@@ -1,0 +1,62 @@
+"""Build a backend from a ``GenerationConfig`` (or the same fields as keyword arguments).
+
+Why a factory: the CLI, the engine and the quickstart pipeline all choose a backend by name; keeping that choice
+in one place means a new backend is one more branch here, and heavy imports (torch, transformers) happen only
+for the backend actually used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dataset_scripts.errors import ErcSynthError
+
+from .base import Backend
+
+BACKENDS: tuple[str, ...] = ("tgi", "openai", "transformers")
+
+
+def _field(config: Any, name: str, default: Any = None) -> Any:
+    if isinstance(config, Mapping):
+        return config.get(name, default)
+    return getattr(config, name, default)
+
+
+def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
+    """A backend for ``config`` (a ``GenerationConfig``, a mapping, or keyword arguments with the same names:
+    ``backend``, ``endpoints``, ``model``, ``chat_format``, ``request_timeout``, ``backend_options``)."""
+    if config is None:
+        config = kwargs
+    elif kwargs:
+        raise TypeError("pass either a config or keyword arguments, not both")
+    name = _field(config, "backend", "transformers")
+    endpoints = list(_field(config, "endpoints", None) or [])
+    model = _field(config, "model")
+    chat_format = _field(config, "chat_format", "auto")
+    timeout = float(_field(config, "request_timeout", 600.0))
+    options = dict(_field(config, "backend_options", None) or {})
+    if name == "tgi":
+        from .tgi import TgiBackend
+
+        return TgiBackend(endpoints, chat_format=chat_format, model=model, timeout=timeout, **options)
+    if name == "openai":
+        from .openai_compat import OpenAICompatBackend
+
+        if chat_format not in ("auto", None):
+            raise ErcSynthError("--chat-format does not apply to the openai backend: the server applies the "
+                                "model's chat template")
+        return OpenAICompatBackend(endpoints, model=model, timeout=timeout, **options)
+    if name == "transformers":
+        from .transformers_backend import TransformersBackend
+
+        if endpoints:
+            raise ErcSynthError("the transformers backend runs in-process and takes no --endpoint")
+        if model is None:
+            from ..embedded import embedded_model
+
+            model, gguf_file, model_id = embedded_model()
+            options.setdefault("gguf_file", gguf_file)
+            options.setdefault("model_id", model_id)
+        return TransformersBackend(model, chat_format=chat_format, **options)
+    raise ErcSynthError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")

@@ -1,0 +1,493 @@
+"""The run engine: generate N dialogues into a RUN_DIR, concurrently, reproducibly and resumably.
+
+How a run stays reproducible under concurrency and interruption:
+
+* every request's seed is ``derive_seed(run seed, index, attempt)`` and its balanced target is a function of
+  the index (or, with ``steer``, of the index and the dialogues accepted in earlier *waves*, see below), so the
+  text of a request never depends on timing;
+* a result counts as done only once its record is fsynced in ``records.jsonl`` (writes are group-committed:
+  one fsync for every record that finished meanwhile); on resume, an index with an accepted record, or with
+  ``max_attempts`` rejected ones, is skipped, and any other index continues at its next attempt;
+* a rejected output is stored with its raw text and reason, then the index is retried with the next
+  attempt's seed, up to ``max_attempts``.
+
+Server faults (connection refused or reset, timeouts, 5xx, 429) are retried with exponential backoff and full
+jitter; after ``max_retries`` consecutive faults of one request the run stops taking work, lets the requests in
+flight finish and be stored, and reports how to resume.
+
+Steering (``steer=True``, balanced mode): indices are processed in waves of ``steer_wave``; the targets of a
+wave are chosen (``seeds.steered_targets``) from the label counts of the dialogues accepted in all earlier
+waves, and a wave starts only when the previous one is finished. The choice therefore depends only on stored
+results, never on completion order, so steering stays reproducible; what it costs is throughput at each wave
+boundary (the server idles while the last requests of a wave finish), and a dialogue can no longer be
+regenerated alone without the earlier waves' results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dataset_scripts.errors import ErcSynthError, RunDirError
+from dataset_scripts.registry import MODES, Benchmark, get_benchmark
+from dataset_scripts.run_store import RunStore
+
+from .backends.base import Backend, BackendError, GenerationRequest, Grammar, SamplingParams
+from .parsing import Rejection
+from .prompts import PROMPT_VERSION, build_messages, templates_for_run
+from .seeds import cyclic_target, derive_seed, steered_targets
+from .validation import judge, make_record
+
+#: Requests kept in flight per HTTP endpoint: enough to keep a continuous-batching server's batch full.
+HTTP_CONCURRENCY_PER_ENDPOINT = 16
+
+
+@dataclass
+class GenerationConfig:
+    """Everything a run needs. Fields that change the generated text end up in the manifest's settings."""
+
+    benchmark: str
+    mode: str = "natural"
+    num_dialogues: int = 100
+    seed: int = 13
+    out: str | Path = "run"
+    backend: str = "transformers"
+    #: Server URLs (tgi/openai), taken round-robin; ignored by the in-process backend.
+    endpoints: list[str] = field(default_factory=list)
+    #: Hub id or local folder (transformers; sent as ``model`` to OpenAI-compatible servers); None = default.
+    model: str | None = None
+    #: Prompt rendering for backends that need it: "auto", "vicuna", "chatml", "template", "raw".
+    chat_format: str = "auto"
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    #: Constrained decoding (speakers, turn range, label numbers) where the backend supports it.
+    grammar: bool = True
+    #: Requests in flight; None = 16 per HTTP endpoint, or the in-process backend's batch size.
+    concurrency: int | None = None
+    max_attempts: int = 5
+    #: (min, max) turns; None = the benchmark's default.
+    turns: tuple[int, int] | None = None
+    steer: bool = False
+    steer_wave: int = 64
+    #: Longest utterance the grammar allows, in characters.
+    max_utterance_chars: int = 200
+    #: Consecutive server faults tolerated per request before the run stops (resumable).
+    max_retries: int = 6
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 30.0
+    #: Seconds one HTTP request may take.
+    request_timeout: float = 600.0
+    prompt_version: str = PROMPT_VERSION
+    #: Extra keyword arguments for the backend's constructor (device, dtype, batch size...); not in settings.
+    backend_options: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_turns(self, benchmark: Benchmark) -> tuple[int, int]:
+        low, high = self.turns or benchmark.turns
+        return int(low), int(high)
+
+
+@dataclass
+class RunReport:
+    """What a call of ``generate`` achieved; ``status`` is "complete", "incomplete" or "stopped"."""
+
+    run_dir: Path
+    requested: int
+    accepted: int
+    #: Indices that used up ``max_attempts`` without an accepted dialogue.
+    exhausted: list[int]
+    #: Rejections in the whole RUN_DIR, by reason.
+    rejected_by_reason: dict[str, int]
+    #: Requests finished (accepted or rejected) by this call.
+    finished_now: int
+    #: Server faults retried by this call.
+    retried: int
+    elapsed_s: float
+    status: str
+    error: str | None = None
+
+    @property
+    def dialogues_per_s(self) -> float:
+        return self.finished_now / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def summary(self) -> str:
+        rejected = sum(self.rejected_by_reason.values())
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected_by_reason.items())) or "none"
+        line = (f"{self.run_dir}: {self.accepted}/{self.requested} dialogues accepted, {rejected} rejected "
+                f"({reasons}); {self.finished_now} requests in {self.elapsed_s:.1f}s "
+                f"({self.dialogues_per_s:.1f}/s), {self.retried} server faults retried")
+        if self.exhausted:
+            line += f"; {len(self.exhausted)} indices used all attempts (first: {self.exhausted[:5]})"
+        if self.error:
+            line += f"\nstopped: {self.error}"
+        return line
+
+
+def _erc_synth_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("erc-synth")
+    except PackageNotFoundError:
+        return None
+
+
+def run_settings(config: GenerationConfig, benchmark: Benchmark) -> dict[str, Any]:
+    """The manifest settings: everything that determines the generated text, and nothing that does not."""
+    settings: dict[str, Any] = {
+        "benchmark": benchmark.name,
+        "mode": config.mode,
+        "seed": config.seed,
+        "num_dialogues": config.num_dialogues,
+        "turns": list(config.resolved_turns(benchmark)),
+        "max_attempts": config.max_attempts,
+        "backend": config.backend,
+        "model": config.model,
+        "chat_format": config.chat_format,
+        "grammar": config.grammar,
+        "max_utterance_chars": config.max_utterance_chars,
+        "sampling": config.sampling.to_dict(),
+        "prompt_version": config.prompt_version,
+        "prompt_templates": templates_for_run(benchmark, config.mode, config.prompt_version),
+        "steer": config.steer,
+    }
+    if config.steer:
+        settings["steer_wave"] = config.steer_wave
+    return settings
+
+
+def _validate(config: GenerationConfig, benchmark: Benchmark) -> None:
+    if config.mode not in MODES:
+        raise ErcSynthError(f"unknown mode {config.mode!r}; choose one of: {', '.join(MODES)}")
+    if config.num_dialogues < 1:
+        raise ErcSynthError(f"num_dialogues must be at least 1, got {config.num_dialogues}")
+    if config.max_attempts < 1:
+        raise ErcSynthError(f"max_attempts must be at least 1, got {config.max_attempts}")
+    low, high = config.resolved_turns(benchmark)
+    if not 1 <= low <= high:
+        raise ErcSynthError(f"turns must satisfy 1 <= min <= max, got {low}..{high}")
+    if config.steer and config.mode != "balanced":
+        raise ErcSynthError("--steer only applies to --mode balanced")
+    if config.steer and config.steer_wave < 1:
+        raise ErcSynthError(f"steer_wave must be at least 1, got {config.steer_wave}")
+    if config.concurrency is not None and config.concurrency < 1:
+        raise ErcSynthError(f"concurrency must be at least 1, got {config.concurrency}")
+
+
+class _StopRun(Exception):
+    """Raised inside a worker to stop the run cleanly (faults exhausted, or a non-retryable backend error)."""
+
+
+@dataclass(order=True)
+class _Item:
+    index: int
+    attempt: int
+    target: int | None = field(compare=False, default=None)
+
+
+class _GroupCommit:
+    """Appends records with one fsync for everything that finished while the previous fsync ran."""
+
+    def __init__(self, store: RunStore) -> None:
+        self._store = store
+        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def write(self, records: list[dict[str, Any]]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((records, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._store.append, [r for records, _ in batch for r in records])
+            except BaseException as exc:  # the caller of write() sees the failure; nothing counts as done
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
+class _Run:
+    """One call of ``generate``: the state shared by the coordinator and the workers."""
+
+    def __init__(self, config: GenerationConfig, benchmark: Benchmark, store: RunStore, backend: Backend,
+                 progress: bool) -> None:
+        self.config = config
+        self.benchmark = benchmark
+        self.store = store
+        self.backend = backend
+        self.turns = config.resolved_turns(benchmark)
+        self.queue: asyncio.PriorityQueue[_Item] = asyncio.PriorityQueue()
+        self.writer = _GroupCommit(store)
+        self.stop = asyncio.Event()
+        self.error: str | None = None
+        self.accepted: dict[int, list[int]] = {}  # index -> emotions
+        self.exhausted: set[int] = set()
+        self.next_attempt: dict[int, int] = {}
+        self.targets: dict[int, int | None] = {}
+        self.outstanding = 0
+        self.group_done = asyncio.Event()
+        self.finished_now = 0
+        self.retried = 0
+        self.rejected_now = 0
+        self._busy: set[asyncio.Task[Any] | None] = set()
+        self._grammars: dict[int | None, Grammar | None] = {}
+        self._bar = self._progress_bar(progress)
+        batch = max(1, int(getattr(backend, "preferred_batch_size", 1)))
+        endpoints = max(1, len(config.endpoints))
+        default = batch if batch > 1 else HTTP_CONCURRENCY_PER_ENDPOINT * endpoints
+        self.concurrency = config.concurrency or default
+        self.batch_size = min(batch, self.concurrency)
+        self._load_existing()
+
+    # -- state from the store ----------------------------------------------------------------------------
+    def _load_existing(self) -> None:
+        for record in self.store.records():
+            index = record["index"]
+            if index >= self.config.num_dialogues:
+                raise RunDirError(f"{self.store.records_path}: record for index {index} beyond num_dialogues")
+            self.next_attempt[index] = max(self.next_attempt.get(index, 0), record["attempt"] + 1)
+            self.targets.setdefault(index, record.get("target_emotion"))
+            if record["status"] == "accepted" and index not in self.accepted:
+                self.accepted[index] = list(record["emotions"])
+        for index, attempts in self.next_attempt.items():
+            if index not in self.accepted and attempts >= self.config.max_attempts:
+                self.exhausted.add(index)
+
+    def _finished(self, index: int) -> bool:
+        return index in self.accepted or index in self.exhausted
+
+    def _progress_bar(self, enabled: bool):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.num_dialogues, unit="dlg", desc=f"generate {self.benchmark.name}",
+                    disable=not enabled, dynamic_ncols=True, smoothing=0.1)
+
+    # -- targets and requests ----------------------------------------------------------------------------
+    def _targets_for(self, indices: Sequence[int], wave_start: int) -> dict[int, int | None]:
+        if self.config.mode != "balanced":
+            return dict.fromkeys(indices)
+        if not self.config.steer:
+            return {i: cyclic_target(i, self.benchmark.num_labels) for i in indices}
+        counts = [0] * self.benchmark.num_labels
+        for index, emotions in self.accepted.items():
+            if index < wave_start:
+                for emotion in emotions:
+                    counts[emotion] += 1
+        wave_size = min(self.config.steer_wave, self.config.num_dialogues - wave_start)
+        chosen = steered_targets(wave_start, wave_size, counts)
+        return {i: chosen[i - wave_start] for i in indices}
+
+    def _grammar(self, target: int | None) -> Grammar | None:
+        if not self.config.grammar or not getattr(self.backend, "supports_grammar", False):
+            return None
+        if target not in self._grammars:
+            from . import grammar as grammars
+
+            kwargs = {"max_utterance_chars": self.config.max_utterance_chars, "target_label": target}
+            args = (list(self.benchmark.speakers), self.benchmark.num_labels, *self.turns)
+            if getattr(self.backend, "grammar_kind", "regex") == "json_schema":
+                self._grammars[target] = Grammar("json_schema", grammars.dialogue_json_schema(*args, **kwargs))
+            else:
+                self._grammars[target] = Grammar("regex", grammars.dialogue_regex(*args, **kwargs))
+        return self._grammars[target]
+
+    def _seed(self, item: _Item) -> int:
+        return derive_seed(self.config.seed, item.index, item.attempt)
+
+    def _request(self, item: _Item) -> GenerationRequest:
+        messages = build_messages(self.benchmark, self.config.mode, turns=self.turns, target_label=item.target,
+                                  version=self.config.prompt_version)
+        return GenerationRequest(messages=messages, seed=self._seed(item),
+                                 params=self.config.sampling, grammar=self._grammar(item.target))
+
+    # -- coordinator -------------------------------------------------------------------------------------
+    def _groups(self) -> list[range]:
+        n = self.config.num_dialogues
+        if not self.config.steer:
+            return [range(n)]
+        wave = self.config.steer_wave
+        return [range(start, min(start + wave, n)) for start in range(0, n, wave)]
+
+    async def run(self) -> None:
+        self._bar.update(len(self.accepted) + len(self.exhausted))
+        self._refresh_postfix()
+        workers = [asyncio.create_task(self._worker()) for _ in range(-(-self.concurrency // self.batch_size))]
+        clean = False
+        try:
+            for group in self._groups():
+                todo = [i for i in group if not self._finished(i)]
+                if not todo:
+                    continue
+                for index, target in self._targets_for(todo, group.start).items():
+                    if index in self.targets and self.targets[index] != target:
+                        raise RunDirError(f"{self.store.records_path}: index {index} was generated with target "
+                                          f"{self.targets[index]}, this run computes {target}; refusing to mix")
+                    self.targets[index] = target
+                self.group_done.clear()
+                self.outstanding = len(todo)
+                for index in todo:
+                    self.queue.put_nowait(_Item(index, self.next_attempt.get(index, 0), self.targets[index]))
+                waiters = {asyncio.create_task(self.stop.wait()), asyncio.create_task(self.group_done.wait())}
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+                if self.stop.is_set():
+                    break
+            clean = True
+        finally:
+            self.stop.set()
+            for worker in workers:
+                if not clean or worker not in self._busy:  # let requests in flight finish and be stored
+                    worker.cancel()
+            results = await asyncio.gather(*workers, return_exceptions=True)
+            self._bar.close()
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result
+
+    # -- workers -----------------------------------------------------------------------------------------
+    async def _take_batch(self) -> list[_Item]:
+        items = [await self.queue.get()]
+        while len(items) < self.batch_size and not self.queue.empty():
+            items.append(self.queue.get_nowait())
+        return items
+
+    async def _worker(self) -> None:
+        me = asyncio.current_task()
+        while not self.stop.is_set():
+            items = await self._take_batch()
+            if self.stop.is_set():
+                return
+            self._busy.add(me)
+            try:
+                await self._process(items)
+            except _StopRun as exc:
+                self.error = self.error or str(exc)
+                self.stop.set()
+                return
+            except BaseException:
+                self.stop.set()  # a bug or a failed write: stop everything, the coordinator re-raises
+                raise
+            finally:
+                self._busy.discard(me)
+
+    async def _process(self, items: list[_Item]) -> None:
+        results = await self._generate_with_retries([self._request(item) for item in items])
+        verdicts = [judge(result, self.benchmark, turns=self.turns, target_label=item.target)
+                    for item, result in zip(items, results, strict=True)]
+        records = [make_record(index=item.index, attempt=item.attempt, seed=self._seed(item),
+                               target_label=item.target, result=result, verdict=verdict)
+                   for item, result, verdict in zip(items, results, verdicts, strict=True)]
+        await self.writer.write(records)
+        for item, verdict in zip(items, verdicts, strict=True):
+            self._settle(item, verdict)
+
+    def _settle(self, item: _Item, verdict: Any) -> None:
+        """Account for one durable record: finish the index, or queue its next attempt."""
+        self.finished_now += 1
+        self.next_attempt[item.index] = item.attempt + 1
+        if isinstance(verdict, Rejection):
+            self.rejected_now += 1
+            if item.attempt + 1 < self.config.max_attempts:
+                self.queue.put_nowait(_Item(item.index, item.attempt + 1, item.target))
+                self._refresh_postfix()
+                return
+            self.exhausted.add(item.index)
+        else:
+            self.accepted[item.index] = list(verdict.emotions)
+        self._bar.update(1)
+        self._refresh_postfix()
+        self.outstanding -= 1
+        if self.outstanding == 0:
+            self.group_done.set()
+
+    def _refresh_postfix(self) -> None:
+        self._bar.set_postfix(accepted=len(self.accepted), rejected=self.rejected_now, retried=self.retried,
+                              refresh=False)
+
+    async def _generate_with_retries(self, requests: list[GenerationRequest]):
+        for failures in range(self.config.max_retries + 1):
+            try:
+                return await self.backend.generate_batch(requests)
+            except BackendError as exc:
+                if not exc.retryable:
+                    raise _StopRun(f"backend error that retrying cannot fix: {exc}") from exc
+                if failures == self.config.max_retries or self.stop.is_set():
+                    raise _StopRun(f"gave up after {failures + 1} consecutive server faults; last: {exc}") from exc
+                self.retried += 1
+                self._refresh_postfix()
+                ceiling = min(self.config.retry_max_delay, self.config.retry_base_delay * 2**failures)
+                delay = random.uniform(0, ceiling)  # full jitter: affects timing only, never the text
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=delay)
+        raise AssertionError("unreachable")
+
+    # -- report ------------------------------------------------------------------------------------------
+    def report(self, elapsed: float) -> RunReport:
+        rejected = Counter(r.get("reason") or "unknown" for r in self.store.rejected())
+        done = len(self.accepted) + len(self.exhausted) == self.config.num_dialogues
+        status = "stopped" if self.error or not done else ("complete" if not self.exhausted else "incomplete")
+        return RunReport(run_dir=self.store.run_dir, requested=self.config.num_dialogues,
+                         accepted=len(self.accepted), exhausted=sorted(self.exhausted),
+                         rejected_by_reason=dict(rejected), finished_now=self.finished_now, retried=self.retried,
+                         elapsed_s=elapsed, status=status, error=self.error)
+
+
+async def _check_and_record_model(store: RunStore, backend: Backend) -> None:
+    """Record the model's provenance; refuse to resume a RUN_DIR against a different model."""
+    info = await backend.info()
+    known = store.provenance.get("model_id")
+    if known is not None and info.model_id is not None and known != info.model_id:
+        raise RunDirError(f"{store.run_dir} was generated by model {known!r}, the backend now serves "
+                          f"{info.model_id!r}; resume against the same model or use a new --out")
+    known_sha = store.provenance.get("model_sha")
+    if known_sha is not None and info.model_sha is not None and known_sha != info.model_sha:
+        raise RunDirError(f"{store.run_dir} was generated by {known!r} at sha {known_sha}, the backend now "
+                          f"serves sha {info.model_sha}; resume against the same weights or use a new --out")
+    store.update_provenance(model_id=info.model_id, model_sha=info.model_sha,
+                            server_version=info.server_version, erc_synth_version=_erc_synth_version())
+
+
+async def generate_async(config: GenerationConfig, backend: Backend | None = None,
+                         progress: bool = True) -> RunReport:
+    """``generate`` for callers that already run an event loop."""
+    benchmark = get_benchmark(config.benchmark)
+    _validate(config, benchmark)
+    settings = run_settings(config, benchmark)
+    store = RunStore.create_or_open(config.out, settings)
+    own_backend = backend is None
+    if backend is None:
+        from .backends.factory import create_backend
+
+        backend = create_backend(config)
+    started = time.perf_counter()
+    try:
+        await _check_and_record_model(store, backend)
+        run = _Run(config, benchmark, store, backend, progress)
+        await run.run()
+    finally:
+        if own_backend:
+            await backend.aclose()
+    return run.report(time.perf_counter() - started)
+
+
+def generate(config: GenerationConfig, backend: Backend | None = None, progress: bool = True) -> RunReport:
+    """Generate ``config.num_dialogues`` dialogues into ``config.out`` (resuming it if it exists).
+
+    ``backend`` lets a caller reuse one loaded model for several runs; it is not closed here.
+    """
+    return asyncio.run(generate_async(config, backend, progress))
