@@ -1,0 +1,87 @@
+"""Subcommands ``build``, ``push`` and ``push-all`` (registered into ``erc-synth``).
+
+Heavy imports (datasets, huggingface_hub, matplotlib) happen inside the handlers so ``erc-synth --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .folder import build_folder
+
+    report = build_folder(
+        args.run_dir, args.out, real_data_dir=args.real_data, real_variant=args.real_variant,
+        split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
+        decontaminate=not args.no_decontaminate, repo_id=args.repo, license=args.license,
+    )
+    gates = report.build["gates"]
+    print(f"built {report.config_name} into {report.folder}: "
+          + ", ".join(f"{split} {n}" for split, n in report.build["split_sizes"].items())
+          + f" dialogues; dropped {gates['exact_duplicates']} exact and {gates['near_duplicates']} near duplicates, "
+          + (f"{gates['contaminated']} contaminated" if gates["decontaminated_against"] else "no decontamination"))
+    if report.divergences:
+        print("JS divergence from the real label distribution: "
+              + ", ".join(f"{k} {v:.4f}" for k, v in report.divergences.items()))
+    if args.report_json:
+        json.dump(report.to_dict(), sys.stdout, indent=2, sort_keys=True)
+        print()
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .publish import push_folder
+
+    result = push_folder(args.folder, args.repo, private=args.private, revision=args.revision)
+    print(f"{result.repo_id}: {'new commit ' + result.commit_oid if result.committed else 'unchanged, no commit'}"
+          f" ({result.url})")
+    return 0
+
+
+def _push_all(args: argparse.Namespace) -> int:
+    from .publish import push_all
+
+    for result in push_all(args.root, args.org, private=args.private, revision=args.revision):
+        print(f"{result.repo_id}: {'new commit ' + result.commit_oid if result.committed else 'unchanged, no commit'}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    build = subparsers.add_parser("build", help="build a generation RUN_DIR into a Hub-ready dataset folder",
+                                  description="Build RUN_DIR into DIR: parquet for the dialogues and utterances "
+                                              "configs, a dataset card (README.md) and the label distribution plot.")
+    build.add_argument("run_dir", metavar="RUN_DIR")
+    build.add_argument("--out", required=True, metavar="DIR")
+    build.add_argument("--real-data", metavar="DIR", help="folder with meld/, emorynlp/, iemocap/ (enables "
+                       "decontamination against the real test split and the comparison in the card)")
+    build.add_argument("--real-variant", help="benchmark file variant (default: the registry's default)")
+    build.add_argument("--split-seed", type=int, default=0)
+    build.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test (default 0.8,0.1,0.1)")
+    build.add_argument("--near-dup-threshold", type=float, default=0.8, help="MinHash Jaccard threshold")
+    build.add_argument("--no-decontaminate", action="store_true")
+    build.add_argument("--repo", help="ORG/NAME shown in the card's load snippet (push fills it in otherwise)")
+    build.add_argument("--license", default="cc-by-4.0", help="Hub license id of the synthetic text")
+    build.add_argument("--report-json", action="store_true", help="also print the full build report as JSON")
+    build.set_defaults(func=_build)
+
+    push = subparsers.add_parser("push", help="publish a built folder to the Hub in one commit",
+                                 description="Token from HF_TOKEN or the `hf auth login` token; endpoint from "
+                                             "HF_ENDPOINT.")
+    push.add_argument("folder", metavar="DIR")
+    push.add_argument("--repo", required=True, metavar="ORG/NAME")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--revision", help="branch to commit to (created when missing)")
+    push.set_defaults(func=_push)
+
+    push_all = subparsers.add_parser("push-all", help="publish every built folder ROOT/{benchmark}-synth-{mode}",
+                                     description="Push each built folder of ROOT named {benchmark}-synth-{mode} "
+                                                 "to ORG/{benchmark}-synth-{mode}.")
+    push_all.add_argument("root", metavar="ROOT")
+    push_all.add_argument("--org", required=True)
+    push_all.add_argument("--private", action="store_true")
+    push_all.add_argument("--revision")
+    push_all.set_defaults(func=_push_all)
