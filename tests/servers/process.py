@@ -94,3 +94,37 @@ def tgi_server(model_dir: str | Path | None, *extra: str, port: int | None = Non
     """A ``servers.tgi_server`` process over the tiny model in ``model_dir`` (or ``--instant`` in ``extra``)."""
     args = ["--model-dir", str(model_dir)] if model_dir else []
     return ServerProcess("servers.tgi_server", [*args, *extra], port=port, log_path=log_path)
+
+
+# -- pytest fixtures (import them into a test module; servers are shared by every module of a session) --------
+_SHARED: dict[str, ServerProcess] = {}
+
+
+def _shared_server(key: str, factory) -> ServerProcess:
+    server = _SHARED.get(key)
+    if server is None or server.proc is None or server.proc.poll() is not None:
+        server = _SHARED[key] = factory().start()
+    return server
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - only the fixtures need pytest
+    pytest = None
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def tiny_lm_dir(request) -> Path:
+        """The tiny model folder, built once and kept in pytest's cache folder between sessions."""
+        from servers.tiny_lm import build_tiny_lm
+
+        return build_tiny_lm(request.config.cache.mkdir("erc_synth_tiny_lm"))
+
+    @pytest.fixture(scope="session")
+    def tgi_url(tiny_lm_dir, tmp_path_factory) -> str:
+        """URL of a TGI/OpenAI-protocol server over the tiny model, shared by the whole session."""
+        log = tmp_path_factory.getbasetemp() / "tgi_server.log"
+        server = _shared_server("tiny", lambda: tgi_server(tiny_lm_dir, log_path=log))
+        yield server.url
+        server.stop()

@@ -1,0 +1,111 @@
+"""``erc-synth generate`` and ``erc-synth inspect``.
+
+Heavy imports (torch, transformers, huggingface_hub) happen inside the handlers so that ``erc-synth --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+from dataset_scripts.registry import BENCHMARKS, MODES
+
+#: Exit statuses of ``generate`` beyond 0 (complete) and 2 (user error, from the dispatcher).
+EXIT_INCOMPLETE = 1  # some indices used all their attempts without an accepted dialogue
+EXIT_STOPPED = 3  # stopped on server faults: rerun the same command to resume
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    gen = subparsers.add_parser(
+        "generate", help="generate emotion-labelled dialogues into a RUN_DIR (resumable)",
+        description="Generate dialogues with an LLM into RUN_DIR. Rerunning the same command resumes.",
+    )
+    gen.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
+    gen.add_argument("--mode", default="natural", choices=MODES)
+    gen.add_argument("--num-dialogues", type=int, required=True)
+    gen.add_argument("--backend", default="transformers", choices=("tgi", "openai", "transformers"))
+    gen.add_argument("--endpoint", action="append", default=[], dest="endpoints", metavar="URL",
+                     help="server URL (tgi/openai); repeat for replicas, taken round-robin")
+    gen.add_argument("--model", help="Hub id or local folder (transformers; default: the embedded SmolLM2), "
+                                     "or the model name on an OpenAI-compatible server")
+    gen.add_argument("--chat-format", default="auto", choices=("auto", "vicuna", "chatml", "template", "raw"),
+                     help="prompt rendering for tgi/transformers (auto: vicuna for Vicuna, else the tokenizer's)")
+    gen.add_argument("--seed", type=int, default=13)
+    gen.add_argument("--out", required=True, metavar="RUN_DIR")
+    gen.add_argument("--concurrency", type=int, help="requests in flight (default: 16 per endpoint, or the "
+                                                     "in-process batch size)")
+    gen.add_argument("--no-grammar", action="store_true", help="turn constrained decoding off")
+    gen.add_argument("--max-attempts", type=int, default=5, help="attempts per dialogue before giving up on it")
+    gen.add_argument("--turns", type=int, nargs=2, metavar=("MIN", "MAX"), help="turn range (default: benchmark's)")
+    gen.add_argument("--steer", action="store_true",
+                     help="balanced mode: pick later targets among under-represented emotions (in waves)")
+    gen.add_argument("--steer-wave", type=int, default=64, help="dialogues per steering wave")
+    gen.add_argument("--temperature", type=float, default=0.7)
+    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument("--top-k", type=int, default=10000)
+    gen.add_argument("--typical-p", type=float, default=0.995)
+    gen.add_argument("--repetition-penalty", type=float, default=1.0)
+    gen.add_argument("--max-new-tokens", type=int, default=512)
+    gen.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
+    gen.add_argument("--max-utterance-chars", type=int, default=200)
+    gen.add_argument("--max-retries", type=int, default=6, help="consecutive server faults per request")
+    gen.add_argument("--request-timeout", type=float, default=600.0, help="seconds per HTTP request")
+    gen.add_argument("--device", help="transformers backend: cpu, cuda, mps (default: auto)")
+    gen.add_argument("--dtype", help="transformers backend: float32, bfloat16... (default: auto)")
+    gen.add_argument("--batch-size", type=int, help="transformers backend: rows decoded together (default 8)")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_generate)
+
+    ins = subparsers.add_parser("inspect", help="summarise a RUN_DIR: counts, rejections by reason, labels")
+    ins.add_argument("run_dir", metavar="RUN_DIR")
+    ins.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ins.set_defaults(func=_inspect)
+
+
+def config_from_args(args: argparse.Namespace):
+    """The ``GenerationConfig`` of parsed ``generate`` arguments."""
+    from .backends.base import SamplingParams
+    from .engine import GenerationConfig
+
+    options = {k: v for k, v in (("device", args.device), ("dtype", args.dtype), ("batch_size", args.batch_size))
+               if v is not None}
+    sampling = SamplingParams(
+        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, typical_p=args.typical_p,
+        repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens, stop=tuple(args.stop),
+    )
+    return GenerationConfig(
+        benchmark=args.benchmark, mode=args.mode, num_dialogues=args.num_dialogues, seed=args.seed, out=args.out,
+        backend=args.backend, endpoints=list(args.endpoints), model=args.model, chat_format=args.chat_format,
+        sampling=sampling, grammar=not args.no_grammar, concurrency=args.concurrency,
+        max_attempts=args.max_attempts, turns=tuple(args.turns) if args.turns else None, steer=args.steer,
+        steer_wave=args.steer_wave, max_utterance_chars=args.max_utterance_chars, max_retries=args.max_retries,
+        request_timeout=args.request_timeout, backend_options=options,
+    )
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .engine import generate
+
+    report = generate(config_from_args(args), progress=not args.no_progress)
+    print(report.summary())
+    if report.status == "stopped":
+        print(f"The run stopped before finishing; everything finished so far is kept in {report.run_dir}. "
+              f"Rerun the same command (same settings, --out {shlex.quote(str(report.run_dir))}) to resume; "
+              "finished dialogues are skipped.", file=sys.stderr)
+        return EXIT_STOPPED
+    if report.status == "incomplete":
+        print(f"{len(report.exhausted)} dialogue(s) were rejected {args.max_attempts} times; see "
+              f"'erc-synth inspect {report.run_dir}' for the reasons", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .inspect import format_summary, summarize_run
+
+    summary = summarize_run(args.run_dir)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
