@@ -106,11 +106,13 @@ def _as_class_ids(values: Any, name: str) -> np.ndarray:
     if array.size == 0:
         return array.astype(np.int64)
     if array.dtype.kind == "b" or array.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must hold integer class ids, got dtype {array.dtype} (first value {array[0]!r})")
+        raise ValueError(
+            f"{name} must hold integer class ids, got dtype {array.dtype} (first value {array[0].item()!r})"
+        )
     if array.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))
         if bad.size:
-            raise ValueError(f"{name}[{bad[0]}] = {array[bad[0]]!r} is not an integer class id")
+            raise ValueError(f"{name}[{bad[0]}] = {array[bad[0]].item()!r} is not an integer class id")
     return array.astype(np.int64)
 
 
@@ -357,6 +359,8 @@ def _score_matrix(scores: Any, k: int) -> np.ndarray:
         if len(row) != k:
             raise ValueError(f"scores[{block}] has {len(row)} scores but there are {k} systems")
         for system, value in enumerate(row):
+            if isinstance(value, np.generic):
+                value = value.item()  # plain Python values read better in the error messages below
             if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
                 raise ValueError(f"scores[{block}][{system}] = {value!r} is not a number")
             if not math.isfinite(value):
