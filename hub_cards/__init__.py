@@ -1,21 +1,32 @@
 """Statistics, plots, dataset cards and Hub publishing of built synthetic datasets.
 
 Public API: ``build_folder`` (RUN_DIR -> Hub-ready folder with data, card and plot), ``push_folder`` and
-``push_all`` (publish), ``save_label_distribution_plot`` and ``js_divergence``.
+``push_all`` (publish), ``save_label_distribution_plot``, ``label_distribution_figure`` and ``js_divergence``.
+Exports resolve lazily: ``erc-synth --help`` imports ``hub_cards.cli`` and must not pay for matplotlib,
+datasets or huggingface_hub.
 """
 
-from .divergence import js_divergence
-from .folder import build_folder
-from .plots import label_distribution_figure, save_label_distribution_plot
-from .publish import PublishError, PushResult, push_all, push_folder
+from __future__ import annotations
 
-__all__ = [
-    "PublishError",
-    "PushResult",
-    "build_folder",
-    "js_divergence",
-    "label_distribution_figure",
-    "push_all",
-    "push_folder",
-    "save_label_distribution_plot",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "build_folder": "folder",
+    "FolderReport": "folder",
+    "push_folder": "publish",
+    "push_all": "publish",
+    "PublishError": "publish",
+    "PushResult": "publish",
+    "save_label_distribution_plot": "plots",
+    "label_distribution_figure": "plots",
+    "js_divergence": "divergence",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hub_cards' has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)

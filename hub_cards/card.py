@@ -20,17 +20,11 @@ from dataset_scripts.builder import BuildReport
 from dataset_scripts.registry import Benchmark
 
 from .allowlists import size_category, validate_card_metadata
+from .naming import ORG_PLACEHOLDER, repo_name
 from .statistics import label_table, statistics_table
 
 DEFAULT_LICENSE = "cc-by-4.0"
-#: Stands for the organisation in the card's load snippet until ``push_folder`` knows the real repo id.
-ORG_PLACEHOLDER = "ORG"
 TEMPLATE = "dataset_card.md"
-
-
-def repo_name(benchmark: str, mode: str) -> str:
-    """Hub repo name of a synthetic set: ``{benchmark}-synth-{mode}``."""
-    return f"{benchmark}-synth-{mode}"
 
 
 @dataclass

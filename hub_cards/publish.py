@@ -17,7 +17,7 @@ from pathlib import Path
 from dataset_scripts.errors import ErcSynthError
 from dataset_scripts.registry import BENCHMARKS, MODES
 
-from .card import ORG_PLACEHOLDER, repo_name
+from .naming import ORG_PLACEHOLDER, repo_name
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 #: Remote paths a push owns: stale ones are deleted when the local folder no longer has them.

@@ -1,0 +1,158 @@
+"""Publishing to a local Hub server process: push, load back by name, card, no-op push, faults, hf upload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from datasets import load_dataset
+from test_builder_support import make_run_dir
+from test_hub_support import TOKEN, LocalHub, start_local_hub
+
+from hub_cards import PublishError, build_folder, push_folder
+
+pytestmark = pytest.mark.slow
+
+LOAD_BACK = """
+import json
+from datasets import load_dataset
+from huggingface_hub import DatasetCard, HfApi
+repo = {repo!r}
+out = {{}}
+for config in ("dialogues", "utterances"):
+    dd = load_dataset(repo, config)
+    out[config] = {{split: ds.to_list() for split, ds in dd.items()}}
+    out[config + "_features"] = {{n: repr(f) for n, f in dd["train"].features.items()}}
+card = DatasetCard.load(repo, repo_type="dataset")
+out["card_text"] = card.text
+out["card_license"] = card.data.license
+out["commits"] = len(HfApi().list_repo_commits(repo, repo_type="dataset"))
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def local_hub(tmp_path_factory) -> LocalHub:
+    yield from start_local_hub(tmp_path_factory)
+
+
+def _local_rows(folder: Path) -> dict:
+    out = {}
+    for config in ("dialogues", "utterances"):
+        dd = load_dataset(str(folder), config)
+        out[config] = {split: ds.to_list() for split, ds in dd.items()}
+        out[config + "_features"] = {n: repr(f) for n, f in dd["train"].features.items()}
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("built")
+    run = make_run_dir(root / "run", "meld", "balanced", n=24)
+    folder = root / "meld-synth-balanced"
+    build_folder(run, folder)
+    return folder
+
+
+def test_push_then_load_by_name_gives_the_same_rows_labels_and_card(local_hub: LocalHub, built: Path, tmp_path):
+    first = local_hub.cli("push", str(built), "--repo", "org/meld-synth-balanced", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "new commit" in first.stdout
+    again = local_hub.cli("push", str(built), "--repo", "org/meld-synth-balanced", cwd=tmp_path)
+    assert again.returncode == 0 and "unchanged, no commit" in again.stdout, again.stderr
+    remote = local_hub.python(LOAD_BACK.format(repo="org/meld-synth-balanced"), tmp_path)
+    local = _local_rows(built)
+    for key in ("dialogues", "utterances", "dialogues_features", "utterances_features"):
+        assert remote[key] == local[key], key
+    assert "ClassLabel(names=['neutral', 'joy', 'surprise', 'anger', 'sadness', 'disgust', 'fear'])" in \
+        remote["utterances_features"]["emotion"]
+    assert remote["commits"] == 2  # the repo's initial commit + exactly one push commit
+    text = remote["card_text"]
+    assert remote["card_license"] == "cc-by-4.0"
+    assert 'load_dataset("org/meld-synth-balanced")' in text  # placeholder org filled in at push time
+    for section in ("## Summary", "## How to load", "## Schema", "## Generation setup", "## Quality gates",
+                    "## Rejected generations", "## Statistics", "## Label distribution", "## Intended uses",
+                    "## Licence", "## Citation"):
+        assert section in text, section
+
+
+def test_interrupted_push_fails_clearly_and_a_rerun_completes(local_hub: LocalHub, tmp_path):
+    run = make_run_dir(tmp_path / "run", "iemocap", "natural", n=12, plant_duplicates=False)
+    folder = tmp_path / "iemocap-synth-natural"
+    build_folder(run, folder)
+    # One upload dropped mid-body (huggingface_hub retries it), then the commit request dropped: the push
+    # fails with a clear error; the rerun reuses the verified uploads and completes in one commit.
+    local_hub.control(drop_uploads=1, drop_commits=1)
+    before = local_hub.stats()
+    failed = local_hub.cli("push", str(folder), "--repo", "org/iemocap-synth-natural", cwd=tmp_path)
+    assert failed.returncode == 2
+    assert "push of" in failed.stderr and "org/iemocap-synth-natural" in failed.stderr
+    after_failure = local_hub.stats()
+    assert after_failure["dropped"] == before["dropped"] + 2
+    assert after_failure["commits"] == before["commits"] + 1  # only the repo's initial commit
+    rerun = local_hub.cli("push", str(folder), "--repo", "org/iemocap-synth-natural", cwd=tmp_path)
+    assert rerun.returncode == 0 and "new commit" in rerun.stdout, rerun.stderr
+    assert local_hub.stats()["lfs_uploads"] == after_failure["lfs_uploads"]  # nothing uploaded twice
+    rows = local_hub.python(
+        "import json; from datasets import load_dataset; "
+        "d = load_dataset('org/iemocap-synth-natural'); print(json.dumps({s: len(v) for s, v in d.items()}))",
+        tmp_path)
+    assert sum(rows.values()) == 12
+
+
+def test_server_errors_and_bad_tokens_give_clear_errors_without_the_token(local_hub: LocalHub, built: Path,
+                                                                            tmp_path):
+    bad_token = "hf_WrongTokenThatMustNotLeak987654"
+    denied = local_hub.cli("push", str(built), "--repo", "org/meld-denied", cwd=tmp_path, token=bad_token)
+    assert denied.returncode == 2
+    assert "401" in denied.stderr and "org/meld-denied" in denied.stderr
+    assert bad_token not in denied.stderr + denied.stdout
+    local_hub.control(fail={"path": "/commit/", "status": 422, "count": 1, "message": "metadata rejected"})
+    refused = local_hub.cli("push", str(built), "--repo", "org/meld-refused", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "422" in refused.stderr and "metadata rejected" in refused.stderr
+    assert TOKEN not in refused.stderr + refused.stdout
+    with pytest.raises(PublishError, match="not a built dataset folder"):
+        push_folder(tmp_path, "org/x", endpoint=local_hub.endpoint, token=TOKEN)
+    with pytest.raises(PublishError, match="expected ORG/NAME"):
+        push_folder(built, "no-org", endpoint=local_hub.endpoint, token=TOKEN)
+
+
+def test_built_folder_works_with_hf_upload(local_hub: LocalHub, built: Path, tmp_path):
+    hf = Path(__import__("sys").executable).with_name("hf")
+    create = local_hub.run([str(hf), "repos", "create", "org/meld-via-hf", "--repo-type", "dataset"], tmp_path)
+    assert create.returncode == 0, create.stderr
+    upload = local_hub.run([str(hf), "upload", "org/meld-via-hf", str(built), ".", "--repo-type", "dataset"],
+                           tmp_path)
+    assert upload.returncode == 0, upload.stderr
+    loaded = local_hub.python(
+        "import json; from datasets import load_dataset; d = load_dataset('org/meld-via-hf', 'utterances'); "
+        "print(json.dumps({'n': d['train'].num_rows, 'names': d['train'].features['emotion'].names}))", tmp_path)
+    local = load_dataset(str(built), "utterances")["train"]
+    assert loaded == {"n": local.num_rows, "names": local.features["emotion"].names}
+
+
+def test_push_all_publishes_six_builds_loaded_back_by_name(local_hub: LocalHub, tmp_path):
+    root = tmp_path / "built"
+    for i, benchmark in enumerate(("meld", "emorynlp", "iemocap")):
+        for mode in ("natural", "balanced"):
+            run = make_run_dir(tmp_path / f"run-{benchmark}-{mode}", benchmark, mode, n=10, seed=i + 1,
+                               plant_duplicates=False)
+            build_folder(run, root / f"{benchmark}-synth-{mode}")
+    pushed = local_hub.cli("push-all", str(root), "--org", "org", cwd=tmp_path)
+    assert pushed.returncode == 0, pushed.stderr
+    assert pushed.stdout.count("new commit") == 6
+    loaded = local_hub.python(
+        "import json; from datasets import load_dataset\n"
+        "out = {}\n"
+        "for b in ('meld', 'emorynlp', 'iemocap'):\n"
+        "    for m in ('natural', 'balanced'):\n"
+        "        d = load_dataset(f'org/{b}-synth-{m}')\n"
+        "        out[f'{b}-{m}'] = [sum(len(v) for v in d.values()), d['train'].features['emotions'].feature.names]\n"
+        "print(json.dumps(out))", tmp_path)
+    from dataset_scripts.registry import get_benchmark
+    for key, (count, names) in loaded.items():
+        assert count == 10 and names == list(get_benchmark(key.split("-")[0]).labels)
+    (root / "meld-synth-natural" / "README.md").unlink()
+    missing = local_hub.cli("push-all", str(root), "--org", "org", cwd=tmp_path)
+    assert missing.returncode == 2 and "meld-synth-natural" in missing.stderr
