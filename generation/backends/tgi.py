@@ -63,7 +63,9 @@ def as_backend_error(exc: BaseException, what: str) -> BackendError:
         return exc
     status = _status_of(exc)
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    message = f"{what}: {type(exc).__name__}: {first_line}{_server_message(exc)}"
+    said = _server_message(exc)
+    status_text = f" HTTP {status}" if status is not None else ""
+    message = f"{what}:{status_text} {type(exc).__name__}: {first_line}{'' if said[15:-1] in first_line else said}"
     if isinstance(exc, httpx2.TransportError | InferenceTimeoutError | asyncio.TimeoutError | OverloadedError):
         return BackendError(message, retryable=True, status=status)
     if status is not None:

@@ -239,6 +239,8 @@ def create_app(args: argparse.Namespace) -> FastAPI:
         _check_parameters(params)
         grammar = _grammar(params.get("grammar"))
         if args.instant:
+            if args.instant_latency_s:
+                await asyncio.sleep(args.instant_latency_s)
             text = canned_dialogue(args.instant_benchmark, as_json or (grammar is not None
                                                                        and grammar.type == "json_schema"))
             return text, "eos_token", len(text.split())
@@ -250,6 +252,11 @@ def create_app(args: argparse.Namespace) -> FastAPI:
     @app.get("/health")
     async def health() -> Response:
         return Response(status_code=200)
+
+    @app.get("/faults")
+    async def faults() -> dict[str, int]:
+        """Faults injected so far, by kind (for tests to check that each kind really happened)."""
+        return dict(FAULTS.counts)
 
     @app.get("/info")
     async def info() -> dict[str, Any]:
@@ -328,10 +335,12 @@ def create_app(args: argparse.Namespace) -> FastAPI:
         body = await request.json()
         fmt = body.get("response_format") or None
         grammar = None
-        if fmt and fmt.get("type") == "json_schema":
+        if fmt and fmt.get("type") == "json_schema":  # OpenAI's shape
             grammar = {"type": "json", "value": (fmt.get("json_schema") or {}).get("schema")}
-        elif fmt and fmt.get("type") in ("json", "regex"):  # TGI's own response_format shape
-            grammar = fmt
+        elif fmt and fmt.get("type") in ("json", "json_object", "regex") and fmt.get("value") is not None:
+            # TGI's shape (``json_object`` is its alias of ``json``); huggingface_hub's chat_completion turns
+            # OpenAI's json_schema into it when the model is a URL
+            grammar = {"type": "regex" if fmt["type"] == "regex" else "json", "value": fmt["value"]}
         params = {"seed": body.get("seed"), "temperature": body.get("temperature"), "top_p": body.get("top_p"),
                   "max_new_tokens": body.get("max_tokens"), "stop": body.get("stop"), "grammar": grammar}
         if params["top_p"] is not None and params["top_p"] >= 1:
@@ -377,6 +386,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--instant", action="store_true", help="answer a canned dialogue at once, no model")
     parser.add_argument("--instant-benchmark", default="meld")
+    parser.add_argument("--instant-latency-s", type=float, default=0.0, help="--instant: seconds per answer")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--faults", default=",".join(FAULT_KINDS), help=f"comma list from {FAULT_KINDS}")
     parser.add_argument("--fault-seed", type=int, default=0)
