@@ -1,0 +1,168 @@
+"""Dataset cards, the label distribution plot, JS divergence and the Hub allow-lists, on real builds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from huggingface_hub import DatasetCard
+from PIL import Image
+from test_builder_support import TEMPLATE, make_run_dir
+
+from dataset_scripts.errors import ErcSynthError
+from dataset_scripts.registry import get_benchmark
+from erc_synth.cli import main as erc_synth
+from hub_cards import build_folder, js_divergence, label_distribution_figure, save_label_distribution_plot
+from hub_cards.allowlists import size_category, validate_card_metadata
+from hub_cards.divergence import counts_vector
+
+SECTIONS = ("## Summary", "## How to load", "## Schema", "## Generation setup", "## Quality gates",
+            "## Rejected generations", "## Statistics", "## Label distribution",
+            "## Comparison with the real benchmark", "## Intended uses and limitations", "## Licence", "## Citation")
+
+
+@pytest.mark.parametrize(("n", "bucket"), [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (12_345, "10K<n<100K"),
+                                           (10**13, "n>1T")])
+def test_size_category_buckets(n, bucket):
+    assert size_category(n) == bucket
+
+
+def test_card_metadata_outside_the_hub_lists_is_refused_with_every_problem_named():
+    validate_card_metadata({"license": "cc-by-4.0", "task_categories": ["text-classification"],
+                            "task_ids": ["multi-class-classification"], "size_categories": ["n<1K"],
+                            "source_datasets": ["original"], "language": ["en"]})
+    with pytest.raises(ErcSynthError) as err:
+        validate_card_metadata({"license": "cc-by-5.0", "size_categories": ["<1K"], "task_ids": ["erc"],
+                                "task_categories": "emotion", "source_datasets": ["MELD"], "language": ["English"]})
+    message = str(err.value)
+    for bad in ("'cc-by-5.0'", "'<1K'", "'erc'", "'emotion'", "'MELD'", "'English'"):
+        assert bad in message
+
+
+def test_js_divergence_bounds_symmetry_and_label_checks():
+    assert js_divergence([5, 5, 0], [1, 1, 0]) == pytest.approx(0.0, abs=1e-12)
+    assert js_divergence([1, 0], [0, 1]) == pytest.approx(1.0)
+    p, q = [10, 3, 1], [2, 2, 9]
+    assert js_divergence(p, q) == pytest.approx(js_divergence(q, p))
+    assert 0 < js_divergence(p, q) < 1
+    labels = get_benchmark("iemocap").labels
+    assert list(counts_vector({"sad": 2}, labels)) == [0, 0, 2, 0, 0, 0]
+    with pytest.raises(ValueError, match="unknown labels"):
+        counts_vector({"joy": 1}, labels)
+
+
+def test_plot_has_a_log_panel_per_benchmark_and_a_bar_per_label_and_series(tmp_path):
+    meld = get_benchmark("meld").labels
+    data = {"meld": {"real": [4710, 1743, 1205, 1109, 683, 271, 268], "natural": [50, 20, 9, 8, 4, 1, 0],
+                     "balanced": dict.fromkeys(meld, 30)},
+            "iemocap": {"natural": [10, 9, 8, 7, 6, 5]}}
+    fig = label_distribution_figure(data)
+    try:
+        axes = fig.get_axes()
+        assert [ax.get_title() for ax in axes] == ["MELD", "IEMOCAP (6-way)"]
+        assert all(ax.get_xscale() == "log" for ax in axes)
+        assert [t.get_text() for t in axes[0].get_yticklabels()] == list(meld)
+        assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["natural", "balanced", "real"]
+        by_series = {c.get_label(): [bar.get_width() for bar in c] for c in axes[0].containers}
+        assert by_series["real"] == data["meld"]["real"]
+        assert by_series["balanced"] == [30] * 7
+        assert len(axes[1].containers) == 1
+    finally:
+        plt.close(fig)
+    first = save_label_distribution_plot(data, tmp_path / "a.png")
+    second = save_label_distribution_plot(data, tmp_path / "b.png")
+    assert first.read_bytes() == second.read_bytes()
+    with Image.open(first) as image:
+        assert image.format == "PNG" and image.width > image.height
+    with pytest.raises(ValueError):
+        label_distribution_figure({})
+
+
+def test_card_holds_setup_gates_rejections_and_statistics_and_rebuilds_identically(tmp_path):
+    run = make_run_dir(tmp_path / "run", "meld", "balanced", n=30)
+    settings = json.loads((run / "manifest.json").read_text())["settings"]
+    folders = [tmp_path / "a", tmp_path / "b"]
+    reports = [build_folder(run, folder) for folder in folders]
+    digests = [{p.relative_to(f).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in f.rglob("*") if p.is_file()} for f in folders]
+    assert digests[0] == digests[1]
+    assert {"README.md", "label_distribution.png", "data/dialogues/train-00000-of-00001.parquet"} <= set(digests[0])
+    card = DatasetCard.load(folders[0] / "README.md")
+    data = card.data.to_dict()
+    assert data["license"] == "cc-by-4.0" and data["size_categories"] == ["n<1K"]
+    assert data["task_categories"] == ["text-classification"] and data["task_ids"] == ["multi-class-classification"]
+    assert [c["config_name"] for c in data["configs"]] == ["dialogues", "utterances"]
+    emotions = data["dataset_info"][0]["features"][3]
+    assert emotions["list"]["class_label"]["names"] == dict(enumerate(get_benchmark("meld").labels)) or \
+        list(emotions["list"]["class_label"]["names"].values()) == list(get_benchmark("meld").labels)
+    text = card.text
+    for section in SECTIONS:
+        assert section in text, section
+    assert TEMPLATE in text  # prompt template verbatim
+    for key, value in settings["sampling"].items():
+        assert f"| {key} | {json.dumps(value)} |" in text
+    assert "| model revision (sha) | abc123def |" in text and "| backend | tgi |" in text
+    assert "| json_parse_error | 2 |" in text and "| too_few_turns | 1 |" in text and "| unknown_label | 2 |" in text
+    assert "| exact duplicates (normalised-text SHA-256) | on | 1 |" in text
+    assert "Jaccard >= 0.8 | 1 |" in text and "no reference given" in text
+    assert "over-represented" in text and "No real benchmark files were given" in text
+    assert "![Label distribution, log scale](label_distribution.png)" in text
+    stats = reports[0].statistics
+    assert f"| train | {stats['train']['dialogues']} | {stats['train']['utterances']} |" in text
+    assert sum(reports[0].label_counts.values()) == sum(s["utterances"] for s in stats.values())
+
+
+def test_template_with_backticks_keeps_its_fence_and_natural_cards_say_so(tmp_path):
+    run = make_run_dir(tmp_path / "run", "emorynlp", "natural", n=8, plant_duplicates=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["settings"]["mode"] == "natural"
+    report = build_folder(run, tmp_path / "out", repo_id="someone/emory-natural", license="cc-by-sa-4.0",
+                          extra_plot_series={"meld": {"natural": [1, 2, 3, 4, 5, 6, 7]}})
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert 'load_dataset("someone/emory-natural")' in text and "license: cc-by-sa-4.0" in text
+    assert "This is a **natural** set" in text and "over-represented" not in text
+    assert report.divergences == {}
+    with pytest.raises(ErcSynthError, match="not a value the Hub accepts"):
+        build_folder(run, tmp_path / "bad", license="friends-only")
+
+
+def test_cli_build_reports_splits_and_refuses_bad_input(tmp_path, capsys):
+    run = make_run_dir(tmp_path / "run", "iemocap", "balanced", n=20, plant_duplicates=False)
+    assert erc_synth(["build", str(run), "--out", str(tmp_path / "out"), "--ratios", "0.5,0.25,0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "built iemocap-balanced" in out and "train 10, validation 5, test 5 dialogues" in out
+    assert erc_synth(["build", str(run), "--out", str(tmp_path / "out2"), "--ratios", "0.5,0.6"]) == 2
+    assert "ratios" in capsys.readouterr().err
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    assert erc_synth(["build", str(run), "--out", str(tmp_path / "foreign")]) == 2
+    assert "notes.txt" in capsys.readouterr().err
+    assert (tmp_path / "foreign" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.needs_shared_data
+def test_real_data_gives_decontamination_and_js_divergence(tmp_path, shared_data):
+    from dataset_scripts.readers import load_reference
+
+    real = load_reference("iemocap", shared_data)
+    copied = real["test"][0]["utterances"][:6]
+    run = make_run_dir(tmp_path / "run", "iemocap", "balanced", n=16, copy_text=copied)
+    report = build_folder(run, tmp_path / "out", real_data_dir=shared_data)
+    gates = report.build["gates"]
+    assert gates["contaminated"] == 1
+    assert [d["index"] for d in gates["dropped"] if d["gate"] == "contaminated"] == [4]
+    labels = get_benchmark("iemocap").labels
+    real_counts = np.zeros(len(labels))
+    for split in real.values():
+        for emotions in split["emotions"]:
+            real_counts += np.bincount([e for e in emotions if e >= 0], minlength=len(labels))
+    assert list(report.real_label_counts.values()) == list(real_counts)
+    expected = js_divergence(counts_vector(report.label_counts, labels), real_counts)
+    assert report.divergences["balanced"] == pytest.approx(expected, abs=1e-6)
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert f"| balanced | {expected:.4f} |" in text
+    assert "the IEMOCAP (6-way) (compm variant) test split) | share > 0.0 | 1 |" in text
+    assert "series: balanced, real" in text
