@@ -18,10 +18,10 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from dataset_scripts.builder import BuildReport
 from dataset_scripts.registry import Benchmark
+from dataset_scripts.stats import SplitStats, render_stats
 
 from .allowlists import size_category, validate_card_metadata
 from .naming import ORG_PLACEHOLDER, repo_name
-from .statistics import label_table, statistics_table
 
 DEFAULT_LICENSE = "cc-by-4.0"
 TEMPLATE = "dataset_card.md"
@@ -36,7 +36,7 @@ class CardInputs:
     manifest: Mapping[str, Any]
     report: BuildReport
     metadata: Mapping[str, Any]  # configs + dataset_info from ``write_hub_folder``
-    statistics: Mapping[str, Mapping[str, Any]]
+    statistics: Sequence[SplitStats]  # from dataset_scripts.stats.corpus_stats
     plot_file: str
     plot_series: Sequence[str]
     divergences: Mapping[str, float] = field(default_factory=dict)
@@ -57,7 +57,7 @@ def _cell(value: Any) -> str:
 
 def card_data(inputs: CardInputs) -> DatasetCardData:
     """The card's YAML: Hub-validated values, both configs, and dataset_info with the ClassLabel names."""
-    dialogues = sum(s["dialogues"] for s in inputs.statistics.values())
+    dialogues = sum(s.dialogues for s in inputs.statistics)
     benchmark = inputs.benchmark
     data = DatasetCardData(
         license=inputs.license,
@@ -104,8 +104,8 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         f"one of its {benchmark.num_labels} emotions, written by {model_id} in **{inputs.mode}** mode "
         + ("(every dialogue asked to express a target emotion, cycling through the labels)."
            if inputs.mode == "balanced" else "(emotions left to the model).")
-        + f" {sum(s['dialogues'] for s in inputs.statistics.values())} dialogues and "
-        f"{sum(s['utterances'] for s in inputs.statistics.values())} utterances, made with "
+        + f" {sum(s.dialogues for s in inputs.statistics)} dialogues and "
+        f"{sum(s.utterances for s in inputs.statistics)} utterances, made with "
         "erc-synth for research on emotion recognition in conversation (ERC). It mirrors the real benchmark "
         f"({benchmark.source_dataset}) in labels and schema; its prompts contain none of the benchmark's text."
     )
@@ -129,8 +129,7 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         "split_seed": report.split_seed,
         "ratios": "/".join(f"{r:g}" for r in report.ratios),
         "mode": inputs.mode,
-        "statistics_table": statistics_table(inputs.statistics),
-        "label_table": label_table(inputs.statistics, benchmark.labels),
+        "statistics_table": render_stats(inputs.statistics, "markdown").rstrip("\n"),
         "plot_file": inputs.plot_file,
         "plot_series": list(inputs.plot_series),
         "divergences": sorted(inputs.divergences.items()),

@@ -17,13 +17,14 @@ from typing import Any
 from dataset_scripts.builder import DEFAULT_RATIOS, build_dataset_dict, config_name_of, write_hub_folder
 from dataset_scripts.errors import ErcSynthError
 from dataset_scripts.gates import GateOptions
+from dataset_scripts.readers import load_reference
 from dataset_scripts.registry import get_benchmark
 from dataset_scripts.run_store import RunStore
+from dataset_scripts.stats import corpus_stats
 
 from .card import DEFAULT_LICENSE, CardInputs, render_card
 from .divergence import counts_vector, js_divergence
 from .plots import save_label_distribution_plot
-from .statistics import label_counts, split_statistics
 
 PLOT_FILE = "label_distribution.png"
 BUILT_ENTRIES = frozenset({"README.md", "data", PLOT_FILE})
@@ -37,7 +38,7 @@ class FolderReport:
     folder: str
     config_name: str
     build: dict[str, Any]
-    statistics: dict[str, Any]
+    statistics: dict[str, dict[str, Any]]  # split -> dataset_scripts.stats.SplitStats as a dict
     label_counts: dict[str, int]
     real_label_counts: dict[str, int] | None = None
     divergences: dict[str, float] = field(default_factory=dict)
@@ -59,8 +60,6 @@ def _prepare_out_dir(out_dir: Path) -> None:
 
 
 def _load_real(benchmark_name: str, real_data_dir: str | Path, variant: str | None) -> tuple[Any, str]:
-    from dataset_scripts.readers import load_reference
-
     real = load_reference(benchmark_name, real_data_dir, variant=variant)
     benchmark = get_benchmark(benchmark_name)
     return real, f"{benchmark.display_name} ({variant or benchmark.default_variant} variant)"
@@ -109,13 +108,17 @@ def build_folder(
     _prepare_out_dir(out_dir)
     metadata = write_hub_folder(dialogues, out_dir)
 
-    stats = split_statistics(dialogues, labels)
-    counts = label_counts(dialogues, labels)
+    stats = corpus_stats(dialogues)
+    counts = {label: sum(s.label_counts[label] for s in stats) for label in labels}
     series: dict[str, dict[str, Any]] = {name: dict(s) for name, s in (extra_plot_series or {}).items()}
     series.setdefault(benchmark_name, {})[mode] = counts
     real_counts = None
     if real is not None:
-        real_counts = label_counts(real, labels)
+        # the train split is what natural mode imitates; a variant without one (EmoryNLP original) uses all
+        compared = ["train"] if "train" in real else list(real)
+        real_stats = corpus_stats({split: real[split] for split in compared})
+        real_counts = {label: sum(s.label_counts[label] for s in real_stats) for label in labels}
+        real_description = f"the {real_description} {' + '.join(compared)} split{'s' if len(compared) > 1 else ''}"
         series[benchmark_name][REAL_SERIES] = real_counts
     divergences = {}
     if real_counts is not None:
@@ -129,9 +132,11 @@ def build_folder(
     card = render_card(CardInputs(
         benchmark=benchmark, mode=mode, manifest=manifest, report=report, metadata=metadata, statistics=stats,
         plot_file=PLOT_FILE, plot_series=list(series[benchmark_name]), divergences=divergences,
-        real_description=f"{real_description}, all splits" if real_description else None,
-        repo_id=repo_id, license=license,
+        real_description=real_description, repo_id=repo_id, license=license,
     ))
     (out_dir / "README.md").write_text(str(card), encoding="utf-8")
-    return FolderReport(folder=str(out_dir), config_name=config_name, build=json.loads(json.dumps(report.to_dict())),
-                        statistics=stats, label_counts=counts, real_label_counts=real_counts, divergences=divergences)
+    return FolderReport(
+        folder=str(out_dir), config_name=config_name, build=json.loads(json.dumps(report.to_dict())),
+        statistics={s.split: s.as_dict() for s in stats}, label_counts=counts, real_label_counts=real_counts,
+        divergences=divergences,
+    )
