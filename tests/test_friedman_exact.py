@@ -126,6 +126,17 @@ def test_critical_difference_is_the_smallest_significant_difference(k: int, n: i
     assert exact_rank_sum_pvalue_fraction(critical - 1, k, n) > Fraction(alpha)
 
 
+def test_critical_difference_search_equals_a_linear_scan() -> None:
+    """The search starts at the normal approximation and gallops; check it against the plain definition."""
+    for k, n in [(2, 3), (2, 10), (3, 3), (4, 7), (12, 2), (6, 15)]:
+        for alpha in (0.99, 0.5, 0.05, 0.01, 1e-4):
+            scan = next(
+                (d for d in range(1, n * (k - 1) + 1) if exact_rank_sum_pvalue_fraction(d, k, n) <= Fraction(alpha)),
+                None,
+            )
+            assert exact_critical_difference(k, n, alpha) == scan, (k, n, alpha)
+
+
 def test_critical_difference_is_none_when_nothing_can_be_significant() -> None:
     assert exact_critical_difference(2, 2, 0.05) is None  # the largest difference still has p = 0.5
     with pytest.raises(ValueError, match="alpha"):
