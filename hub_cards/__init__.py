@@ -1,6 +1,7 @@
 """Statistics, plots, dataset cards and Hub publishing of built synthetic datasets.
 
-Public API: ``build_folder`` (RUN_DIR -> Hub-ready folder with data, card and plot), ``push_folder`` and
+Public API: ``build_folder`` (RUN_DIR -> Hub-ready folder with data, card and plot), ``build_all`` (every
+run under a folder, each card with the full six-run figure), ``push_folder`` and
 ``push_all`` (publish), ``save_label_distribution_plot``, ``label_distribution_figure`` and ``js_divergence``.
 Exports resolve lazily: ``erc-synth --help`` imports ``hub_cards.cli`` and must not pay for matplotlib,
 datasets or huggingface_hub.
@@ -13,6 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "build_folder": "folder",
+    "build_all": "folder",
     "FolderReport": "folder",
     "push_folder": "publish",
     "push_all": "publish",

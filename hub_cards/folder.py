@@ -24,6 +24,7 @@ from dataset_scripts.stats import corpus_stats
 
 from .card import DEFAULT_LICENSE, CardInputs, render_card
 from .divergence import counts_vector, js_divergence
+from .naming import repo_name
 from .plots import save_label_distribution_plot
 
 PLOT_FILE = "label_distribution.png"
@@ -140,3 +141,39 @@ def build_folder(
         statistics={s.split: s.as_dict() for s in stats}, label_counts=counts, real_label_counts=real_counts,
         divergences=divergences,
     )
+
+
+def find_run_dirs(runs_root: str | Path) -> dict[str, Path]:
+    """``{config name: RUN_DIR}`` for every RUN_DIR directly under ``runs_root`` (one per config)."""
+    found: dict[str, Path] = {}
+    root = Path(runs_root)
+    if not root.is_dir():
+        raise ErcSynthError(f"{root} is not a folder of generation runs")
+    for candidate in sorted(p for p in root.iterdir() if (p / "manifest.json").is_file()):
+        name = config_name_of(candidate)
+        if name in found:
+            raise ErcSynthError(f"{found[name]} and {candidate} are both {name} runs; keep one per config")
+        found[name] = candidate
+    if not found:
+        raise ErcSynthError(f"{root} holds no RUN_DIR (folders with manifest.json)")
+    return found
+
+
+def build_all(runs_root: str | Path, out_root: str | Path, **options: Any) -> dict[str, FolderReport]:
+    """Build every RUN_DIR under ``runs_root`` into ``out_root/{benchmark}-synth-{mode}``; the layout push-all reads.
+
+    Two passes: the first builds each folder and collects its label counts (and the real ones), the second
+    rebuilds with every other run's counts as extra plot series, so every card shows the full figure (all
+    benchmarks, natural / balanced / real). Builds are deterministic, so the second pass only adds series.
+    """
+    runs = find_run_dirs(runs_root)
+    out_root = Path(out_root)
+    targets = {name: out_root / repo_name(*name.split("-")) for name in runs}
+    reports = {name: build_folder(run, targets[name], **options) for name, run in runs.items()}
+    series: dict[str, dict[str, Any]] = {}
+    for name, report in reports.items():
+        benchmark_name, mode = name.split("-")
+        series.setdefault(benchmark_name, {})[mode] = report.label_counts
+        if report.real_label_counts is not None:
+            series[benchmark_name][REAL_SERIES] = report.real_label_counts
+    return {name: build_folder(run, targets[name], extra_plot_series=series, **options) for name, run in runs.items()}

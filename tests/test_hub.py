@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 from datasets import load_dataset
+from PIL import Image
 from test_builder_support import make_run_dir
 from test_hub_support import TOKEN, LocalHub, start_local_hub
 
+from dataset_scripts.registry import get_benchmark
+from erc_synth.cli import main as erc_synth
 from hub_cards import PublishError, build_folder, push_folder
 
 pytestmark = pytest.mark.slow
@@ -16,6 +19,7 @@ pytestmark = pytest.mark.slow
 LOAD_BACK = """
 import json
 from datasets import load_dataset
+from PIL import Image
 from huggingface_hub import DatasetCard, HfApi
 repo = {repo!r}
 out = {{}}
@@ -133,12 +137,13 @@ def test_built_folder_works_with_hf_upload(local_hub: LocalHub, built: Path, tmp
 
 
 def test_push_all_publishes_six_builds_loaded_back_by_name(local_hub: LocalHub, tmp_path):
-    root = tmp_path / "built"
+    runs, root = tmp_path / "runs", tmp_path / "built"
     for i, benchmark in enumerate(("meld", "emorynlp", "iemocap")):
         for mode in ("natural", "balanced"):
-            run = make_run_dir(tmp_path / f"run-{benchmark}-{mode}", benchmark, mode, n=10, seed=i + 1,
-                               plant_duplicates=False)
-            build_folder(run, root / f"{benchmark}-synth-{mode}")
+            make_run_dir(runs / f"{benchmark}-{mode}-run", benchmark, mode, n=10, seed=i + 1, plant_duplicates=False)
+    assert erc_synth(["build-all", str(runs), "--out", str(root)]) == 0
+    with Image.open(root / "meld-synth-natural" / "label_distribution.png") as image:
+        assert image.width >= 3 * 400  # every card carries the three-benchmark figure
     pushed = local_hub.cli("push-all", str(root), "--org", "org", cwd=tmp_path)
     assert pushed.returncode == 0, pushed.stderr
     assert pushed.stdout.count("new commit") == 6
@@ -150,7 +155,7 @@ def test_push_all_publishes_six_builds_loaded_back_by_name(local_hub: LocalHub, 
         "        d = load_dataset(f'org/{b}-synth-{m}')\n"
         "        out[f'{b}-{m}'] = [sum(len(v) for v in d.values()), d['train'].features['emotions'].feature.names]\n"
         "print(json.dumps(out))", tmp_path)
-    from dataset_scripts.registry import get_benchmark
+    assert len(loaded) == 6
     for key, (count, names) in loaded.items():
         assert count == 10 and names == list(get_benchmark(key.split("-")[0]).labels)
     (root / "meld-synth-natural" / "README.md").unlink()
