@@ -17,7 +17,7 @@ ARCHITECTURE = Architecture(
     trainer_class=TodkatTrainer,
     example_level="dialogue",
     default_options={
-        "max_utterance_length": 64,
+        "max_length": 64,
         "knowledge": "none",
         "knowledge_cache": None,
         "retriever": None,

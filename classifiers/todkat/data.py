@@ -1,7 +1,7 @@
 """Dialogue-level examples for TODKAT: one example per dialogue, one label per turn.
 
 Why dialogue-level: TODKAT decodes the label sequence of a whole dialogue, so an example holds every utterance
-(tokenised separately, truncated to ``max_utterance_length``), the per-turn labels (``-1`` unlabelled context
+(tokenised separately, truncated to ``max_length``), the per-turn labels (``-1`` unlabelled context
 utterances become ``-100``: they stay in the input as context and are ignored by loss and metric) and, when a
 knowledge provider is configured, the embeddings of the selected relation sentences per turn.
 """
@@ -38,7 +38,7 @@ def prepare(dialogues: Any, tokenizer: Any, **options: Any) -> Any:
     """``dialogues`` DatasetDict (project schema) -> DatasetDict of model inputs, one row per dialogue."""
     from datasets import DatasetDict
 
-    max_length = int(options.get("max_utterance_length", 64))
+    max_length = int(options.get("max_length", 64))
     knowledge, knowledge_dim = _knowledge_table(dialogues, options)
 
     def encode(row: dict[str, Any]) -> dict[str, Any]:
