@@ -13,6 +13,7 @@ lowest index, and nothing time-dependent is written, so building twice gives byt
 
 from __future__ import annotations
 
+import hashlib
 import math
 import tempfile
 from collections import Counter, defaultdict
@@ -131,6 +132,19 @@ def _check_record(record: Mapping[str, Any], benchmark: Benchmark, path: Path) -
                               value=target)
 
 
+def run_fingerprint(run_dir: str | Path) -> str:
+    """SHA-256 over a RUN_DIR's manifest and records (missing files hash as empty)."""
+    digest = hashlib.sha256()
+    for name in ("manifest.json", "records.jsonl"):
+        path = Path(run_dir) / name
+        digest.update(name.encode() + b"\0")
+        if path.is_file():
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
 @dataclass
 class SyntheticConfig(datasets.BuilderConfig):
     """A ``{benchmark}-{mode}`` config; ``run_dir`` and the options below select and shape the data."""
@@ -141,6 +155,9 @@ class SyntheticConfig(datasets.BuilderConfig):
     gates: GateOptions = field(default_factory=GateOptions)
     #: ``"dialogues"`` (one row per dialogue) or ``"utterances"`` (one row per utterance).
     schema: str = "dialogues"
+    #: SHA-256 of the RUN_DIR's manifest and records, filled in by the builder: it is part of the cache key,
+    #: so a run that gained records is never served from a stale cache.
+    run_fingerprint: str | None = None
 
     @property
     def benchmark(self) -> Benchmark:
@@ -165,7 +182,10 @@ class SyntheticDialogues(datasets.GeneratorBasedBuilder):
     def __init__(self, *args: Any, reference: tuple[str, Sequence[Sequence[str]]] | None = None,
                  **kwargs: Any) -> None:
         self.reference = reference
+        #: Set when the builder prepares data; stays None when ``download_and_prepare`` reuses a cache.
         self.build_report: BuildReport | None = None
+        if kwargs.get("run_dir") is not None and kwargs.get("run_fingerprint") is None:
+            kwargs["run_fingerprint"] = run_fingerprint(kwargs["run_dir"])
         super().__init__(*args, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:

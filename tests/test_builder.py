@@ -110,3 +110,24 @@ def test_wrong_or_broken_run_dirs_give_clear_errors(tmp_path):
     with pytest.raises(DataFormatError, match=r"records.jsonl at record index 9 attempt 0 emotions\[0\]") as err:
         build_dataset_dict(run)
     assert "value 12" in str(err.value)
+
+
+def test_builder_class_serves_the_utterances_schema_and_never_a_stale_cache(tmp_path):
+    run = make_run_dir(tmp_path / "run", "meld", "natural", n=10, plant_duplicates=False)
+    kwargs = {"cache_dir": str(tmp_path / "cache"), "config_name": "meld-natural", "run_dir": str(run),
+              "schema": "utterances"}
+    builder = SyntheticDialogues(**kwargs)
+    builder.download_and_prepare()
+    utterances = builder.as_dataset()
+    assert builder.build_report is not None and builder.build_report.gates.kept == 10
+    assert utterances["train"].features["emotion"].names == list(get_benchmark("meld").labels)
+    total = sum(ds.num_rows for ds in utterances.values())
+    store = RunStore.create_or_open(run, json.loads((run / "manifest.json").read_text())["settings"])
+    store.append([{"index": 10, "attempt": 0, "seed": 1, "status": "accepted", "speakers": ["Ross", "Rachel"],
+                   "utterances": ["We were on a break!", "Were we?"], "emotions": [3, 2], "target_emotion": None}])
+    again = SyntheticDialogues(**kwargs)
+    again.download_and_prepare()
+    assert again.build_report is not None  # the changed run was rebuilt, not read from the cache
+    assert sum(ds.num_rows for ds in again.as_dataset().values()) == total + 2
+    with pytest.raises(RunDirError, match="holds a meld-natural run, not meld-balanced"):
+        SyntheticDialogues(**{**kwargs, "config_name": "meld-balanced"}).download_and_prepare()
