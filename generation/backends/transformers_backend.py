@@ -94,25 +94,57 @@ def uses_sampling(params: SamplingParams) -> bool:
     )
 
 
-def _warpers(params: SamplingParams) -> list[Any]:
-    """TGI's static warper chain, in TGI's order, built from transformers' classes."""
+@dataclass(frozen=True)
+class _Warpers:
+    """TGI's static warper chain for one parameter set: temperature, top-k, then top-p and typical-p."""
+
+    temperature: Any | None
+    top_k: int
+    after_top_k: tuple[Any, ...]
+
+
+def _warpers(params: SamplingParams) -> _Warpers:
+    """Build the chain from transformers' warper classes (top-k is done by compaction, see ``_sample``)."""
     from transformers.generation.logits_process import (
         TemperatureLogitsWarper,
-        TopKLogitsWarper,
         TopPLogitsWarper,
         TypicalLogitsWarper,
     )
 
-    warpers: list[Any] = []
-    if params.temperature > 0 and params.temperature != 1.0:
-        warpers.append(TemperatureLogitsWarper(params.temperature))
-    if params.top_k is not None and params.top_k > 0:
-        warpers.append(TopKLogitsWarper(params.top_k))
+    after: list[Any] = []
     if params.top_p < 1.0:
-        warpers.append(TopPLogitsWarper(params.top_p))
+        after.append(TopPLogitsWarper(params.top_p))
     if params.typical_p < 1.0:
-        warpers.append(TypicalLogitsWarper(params.typical_p))
-    return warpers
+        after.append(TypicalLogitsWarper(params.typical_p))
+    temperature = params.temperature
+    return _Warpers(
+        temperature=TemperatureLogitsWarper(temperature) if temperature > 0 and temperature != 1.0 else None,
+        top_k=params.top_k if params.top_k is not None and params.top_k > 0 else 0,
+        after_top_k=tuple(after),
+    )
+
+
+def _sample(scores: Any, warpers: _Warpers, generator: Any) -> int:
+    """Warp ``scores`` ([1, vocab]) and draw one token with TGI's exponential race.
+
+    Top-k keeps the k best logits as a compact [1, k] tensor instead of masking the rest with -inf: the
+    masked tokens would have probability 0 in every later warper and in the draw, so the distribution is the
+    same, while top-p and typical-p sort 10,000 candidates instead of the whole vocabulary (4x faster on
+    SmolLM2's 49,152 tokens, and the warpers dominated a CPU decoding step).
+    """
+    import torch
+
+    if warpers.temperature is not None:
+        scores = warpers.temperature(None, scores)
+    candidates = None
+    if 0 < warpers.top_k < scores.shape[-1]:
+        scores, candidates = scores.topk(warpers.top_k, dim=-1)
+    for warper in warpers.after_top_k:
+        scores = warper(None, scores)
+    probs = torch.softmax(scores, dim=-1)[0]
+    noise = torch.empty_like(probs).exponential_(1, generator=generator)
+    pick = probs.div_(noise).argmax()
+    return int(candidates[0, pick] if candidates is not None else pick)
 
 
 @dataclass
@@ -150,7 +182,14 @@ class TransformersBackend:
         batch_size: int = 8,
         chat_format: str = "auto",
         model_id: str | None = None,
+        model_sha: str | None = None,
+        extra_info: dict[str, Any] | None = None,
     ) -> None:
+        """Load ``model_name_or_path`` (a Hub id or a local folder; ``gguf_file`` names a GGUF file in it).
+
+        ``model_id`` and ``model_sha`` override what runs record (the embedded model records its GGUF's hash
+        whether it was loaded from the GGUF or from the dequantised cache); ``extra_info`` joins ``info().extra``.
+        """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         device = pick_device(device)
@@ -168,6 +207,8 @@ class TransformersBackend:
         self._weights_folder = folder if folder.is_dir() else None
         self._gguf_file = gguf_file
         self._init(model, tokenizer, model_id=model_id or source, chat_format=chat_format, batch_size=batch_size)
+        self._model_sha = model_sha
+        self._extra_info = dict(extra_info or {})
 
     @classmethod
     def from_objects(
@@ -186,6 +227,7 @@ class TransformersBackend:
         backend._gguf_file = None
         backend._init(model, tokenizer, model_id=model_id, chat_format=chat_format, batch_size=batch_size)
         backend._model_sha = model_sha
+        backend._extra_info = {}
         return backend
 
     def _init(self, model: Any, tokenizer: Any, *, model_id: str, chat_format: str, batch_size: int) -> None:
@@ -225,7 +267,12 @@ class TransformersBackend:
             model_id=self.model_id,
             model_sha=self._model_sha,
             server_version=f"transformers {transformers.__version__}",
-            extra={"chat_format": self.chat_format.name, "device": str(self.device), "dtype": str(self.model.dtype)},
+            extra={
+                "chat_format": self.chat_format.name,
+                "device": str(self.device),
+                "dtype": str(self.model.dtype),
+                **self._extra_info,
+            },
         )
 
     async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
@@ -404,7 +451,7 @@ class TransformersBackend:
             ).logits[:, -1, :]
             next_positions = next_positions + 1
 
-    def _choose(self, row: _Row, scores: Any, warpers: list[Any], bitmask: Any) -> int:
+    def _choose(self, row: _Row, scores: Any, warpers: _Warpers, bitmask: Any) -> int:
         """One token for one row, as TGI's NextTokenChooser picks it."""
         import torch
         import xgrammar
@@ -420,11 +467,7 @@ class TransformersBackend:
             xgrammar.apply_token_bitmask_inplace(scores, bitmask.to(scores.device))
         if not uses_sampling(params):
             return int(scores.argmax(dim=-1))
-        for warper in warpers:
-            scores = warper(None, scores)
-        probs = torch.softmax(scores, dim=-1)[0]
-        noise = torch.empty_like(probs).exponential_(1, generator=row.generator)
-        return int(probs.div_(noise).argmax())
+        return _sample(scores, warpers, row.generator)
 
     def _advance(self, row: _Row, token: int) -> None:
         """Record ``token`` and decide whether the row is finished (TGI's finish reasons)."""

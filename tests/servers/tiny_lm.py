@@ -16,6 +16,8 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
 from dataset_scripts.registry import BENCHMARKS
 
 #: Bump when the build changes, so cached folders from an older build are rebuilt.
@@ -143,6 +145,12 @@ def build_tiny_lm(directory: str | Path) -> Path:
     _build(directory)
     marker.write_text(BUILD_VERSION)
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model folder, built once per test session (import this fixture into a test module)."""
+    return build_tiny_lm(tmp_path_factory.getbasetemp() / "tiny-lm")
 
 
 def tiny_lm_speakers() -> list[str]:
