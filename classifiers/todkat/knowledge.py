@@ -226,8 +226,10 @@ def make_provider(spec: str | None, cache_dir: str | Path | None = None, **optio
     if kind == "comet" and target:
         if cache_dir is None:
             raise ErcSynthError("the comet knowledge provider needs a cache directory (knowledge_cache)")
-        keys = ("num_candidates", "batch_size", "max_new_tokens", "query_format")
-        return CometProvider(target, cache_dir, **{k: options[k] for k in keys if k in options})
+        names = {"num_candidates": ("num_candidates", int), "knowledge_batch_size": ("batch_size", int),
+                 "max_new_tokens": ("max_new_tokens", int), "query_format": ("query_format", str)}
+        settings = {name: cast(options[key]) for key, (name, cast) in names.items() if options.get(key) is not None}
+        return CometProvider(target, cache_dir, **settings)
     raise ErcSynthError(f"unknown knowledge provider {spec!r}; use none, jsonl:PATH or comet:MODEL_ID_OR_PATH")
 
 
