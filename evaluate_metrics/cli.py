@@ -51,7 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rank the lowest score first (for losses or error rates)",
     )
     parser.add_argument("--plot", type=Path, metavar="PNG", help="also write a critical-difference diagram")
-    parser.add_argument("--json", action="store_true", help="print the full result as JSON instead of tables")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the full result as JSON instead of tables (an undefined or infinite statistic is null)",
+    )
     parser.set_defaults(func=run_friedman)
 
 
@@ -200,7 +204,10 @@ def run_friedman(args: argparse.Namespace) -> int:
             raise ErcSynthError(f"cannot write the plot to {args.plot}: {exc.strerror}") from exc
     if args.json:
         printable = dict(result, critical_differences={str(a): d for a, d in result["critical_differences"].items()})
-        print(json.dumps(printable, indent=2))
+        for key, value in printable.items():  # strict JSON has no NaN or Infinity: such statistics become null
+            if isinstance(value, float) and not math.isfinite(value):
+                printable[key] = None
+        print(json.dumps(printable, indent=2, allow_nan=False))
     else:
         print(format_report(result))
         if args.plot:

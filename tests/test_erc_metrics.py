@@ -144,6 +144,19 @@ def test_package_folder_loads_with_its_init_present() -> None:
     assert result["rank_sums"] == {"a": 4.0, "b": 5.0}  # higher is better: a wins blocks 2 and 3
 
 
+def test_metric_card_example_runs_and_prints_what_it_promises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The card's code block is executed from the repository root, where its relative path resolves."""
+    card = (Path(metric_path()) / "README.md").read_text(encoding="utf-8")
+    code = card.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(Path(metric_path()).parents[1])
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["result"]["pairwise"][0]["p_value"] == pytest.approx(0.11265, abs=1e-5)
+    assert "'p_value': 0.11265" in code and "'weighted_f1': 0.7778" in code
+    scores = namespace["f1"].compute(predictions=[0, 1, 2, 2], references=[0, 1, 1, -100], label_names=["n", "j", "a"])
+    assert round(scores["weighted_f1"], 4) == 0.7778
+
+
 def test_unknown_config_is_refused(standalone_module: str) -> None:
     with pytest.raises(ValueError, match="unknown config 'wilcoxon'"):
         evaluate.load(standalone_module, "wilcoxon", keep_in_memory=True)

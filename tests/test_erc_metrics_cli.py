@@ -54,6 +54,20 @@ def test_json_plot_holm_and_lower_is_better(tmp_path: Path, capsys: pytest.Captu
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["b,x,y,z\n1,3,2,1\n2,3,2,1\n", "b,x,y,z\n1,0.5,0.5,0.5\n2,1,1,1\n"],
+    ids=["perfect-agreement-infinite-F", "all-ties-undefined"],
+)
+def test_json_is_strict_when_statistics_are_not_finite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    assert main(["friedman", str(write(tmp_path, text)), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out, parse_constant=lambda token: pytest.fail(f"non-JSON {token}"))
+    assert printed["iman_davenport_f"] is None
+    assert printed["friedman_df"] == 2 and printed["iman_davenport_df"] == [2, 2]
+
+
 def test_system_names_with_colons_are_split_where_both_sides_are_known(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

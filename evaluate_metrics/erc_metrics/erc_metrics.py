@@ -80,8 +80,9 @@ Config "friedman":
     correction ("bonferroni" | "holm" | "none", default "bonferroni"): over the number of requested comparisons.
     higher_is_better (bool, default True): rank 1 goes to the highest score (False: to the lowest).
     alphas (list of float, default [0.05, 0.01]): levels of the exact critical differences.
-Returns: ranks, rank_sums, mean_ranks, friedman_statistic, friedman_p_value, iman_davenport_f,
-    iman_davenport_p_value, pairwise (list of dicts), critical_differences (dict by alpha), and bookkeeping keys.
+Returns: ranks, rank_sums, mean_ranks, friedman_statistic, friedman_p_value, friedman_df, iman_davenport_f,
+    iman_davenport_p_value, iman_davenport_df, pairwise (list of dicts), critical_differences (dict by alpha),
+    and bookkeeping keys.
 
 Examples:
     >>> metric = evaluate.load("evaluate_metrics/erc_metrics", "friedman")
@@ -437,9 +438,10 @@ def _corrected(p_values: list[float], correction: str) -> list[float]:
     return adjusted
 
 
-def _omnibus(ranks: np.ndarray) -> dict[str, float]:
+def _omnibus(ranks: np.ndarray) -> dict[str, Any]:
     """Friedman chi-square (with scipy's tie correction) and the Iman-Davenport F, with their p-values."""
     n, k = ranks.shape
+    degrees = {"friedman_df": k - 1, "iman_davenport_df": [k - 1, (k - 1) * (n - 1)]}
     rank_sums = ranks.sum(axis=0)
     tie_term = 0.0
     for row in ranks:
@@ -453,6 +455,7 @@ def _omnibus(ranks: np.ndarray) -> dict[str, float]:
             "friedman_p_value": nan,
             "iman_davenport_f": nan,
             "iman_davenport_p_value": nan,
+            **degrees,
         }
     chi2 = (12.0 / (k * n * (k + 1)) * float(np.sum(rank_sums**2)) - 3.0 * n * (k + 1)) / correction
     chi2 = max(chi2, 0.0)  # rounding can leave -1e-15 when all rank sums are equal
@@ -467,6 +470,7 @@ def _omnibus(ranks: np.ndarray) -> dict[str, float]:
         "friedman_p_value": float(stats.chi2.sf(chi2, k - 1)),
         "iman_davenport_f": float(f_stat),
         "iman_davenport_p_value": f_p,
+        **degrees,
     }
 
 
