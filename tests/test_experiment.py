@@ -1,0 +1,177 @@
+"""The experiment: tables against the metric on a known matrix; a smoke-config run interrupted and resumed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from datasets import DatasetDict
+from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
+
+from classifiers.experiment import Experiment, ExperimentConfig
+from classifiers.tables import extended_table, main_table, main_table_markdown
+from dataset_scripts.errors import ErcSynthError
+from dataset_scripts.registry import get_benchmark
+from erc_synth.cli import main
+from evaluate_metrics.erc_metrics import exact_rank_sum_pvalue, friedman_test
+
+REPO = Path(__file__).resolve().parents[1]
+MELD = get_benchmark("meld")
+# Within every block: emoberta-nat > emoberta-bal > emoberta-org > compm-nat > compm-bal > compm-org.
+ORDER = ["emoberta-nat", "emoberta-bal", "emoberta-org", "compm-nat", "compm-bal", "compm-org"]
+
+
+def known_long() -> pd.DataFrame:
+    rows = []
+    for test_set, offset in (("real", 0.0), ("synthetic_natural", 0.1)):
+        for seed in (0, 1):
+            for position, system in enumerate(ORDER):
+                architecture, regime = system.split("-")
+                rows.append({"architecture": architecture, "regime": regime, "benchmark": "meld", "seed": seed,
+                             "test_set": test_set, "weighted_f1": 0.6 - 0.05 * position + offset + 0.01 * seed})
+    return pd.DataFrame(rows)
+
+
+def test_extended_table_agrees_with_the_metric_on_a_known_matrix():
+    table, result = extended_table(known_long(), "meld", ["emoberta", "compm"], ["org", "nat", "bal"])
+    table = table.set_index("system")
+    # 4 blocks (2 test sets x 2 seeds), 6 systems, the same order everywhere: rank sums 4, 8, ..., 24.
+    assert result["num_blocks"] == 4 and result["num_systems"] == 6
+    assert [table.loc[s, "rank_sum"] for s in ORDER] == [4, 8, 12, 16, 20, 24]
+    assert [table.loc[s, "rank_sum_real"] for s in ORDER] == [2, 4, 6, 8, 10, 12]
+    # Exactly the four pre-trained-vs-org comparisons, Bonferroni over four.
+    assert result["num_comparisons"] == 4
+    assert table.loc["emoberta-nat", "vs_org_rank_sum_diff"] == 4 - 12
+    assert table.loc["compm-bal", "vs_org_rank_sum_diff"] == 20 - 24
+    p = exact_rank_sum_pvalue(8, 6, 4)
+    assert table.loc["emoberta-nat", "p_value"] == pytest.approx(p)
+    assert table.loc["emoberta-nat", "p_value_bonferroni"] == pytest.approx(min(1.0, 4 * p))
+    assert pd.isna(table.loc["emoberta-org", "p_value"])
+    # The same numbers straight from the metric's friedman_test.
+    matrix = [[0.6 - 0.05 * i + offset + 0.01 * seed for i in range(6)]
+              for offset in (0.0, 0.1) for seed in (0, 1)]
+    systems = ["emoberta-org", "emoberta-nat", "emoberta-bal", "compm-org", "compm-nat", "compm-bal"]
+    columns = [ORDER.index(s) for s in systems]
+    direct = friedman_test([[row[c] for c in columns] for row in matrix], systems,
+                           comparisons=[("emoberta-nat", "emoberta-org"), ("emoberta-bal", "emoberta-org"),
+                                        ("compm-nat", "compm-org"), ("compm-bal", "compm-org")])
+    for pair in direct["pairwise"]:
+        assert table.loc[pair["system_a"], "p_value_bonferroni"] == pytest.approx(pair["p_value_corrected"])
+        assert table.loc[pair["system_a"], "vs_org_rank_sum_diff"] == pair["rank_sum_diff"]
+
+
+def test_main_table_mean_std_and_best():
+    table = main_table(known_long(), ["emoberta", "compm"], ["org", "nat", "bal"])
+    row = table[(table["regime"] == "nat") & (table["architecture"] == "emoberta")].iloc[0]
+    assert row["mean"] == pytest.approx(60.5) and row["std"] == pytest.approx(0.7071, abs=1e-3)
+    assert row["seeds"] == 2 and row["best"]
+    assert table["best"].sum() == 1
+    markdown = main_table_markdown(table)
+    assert markdown.splitlines()[0] == "| benchmark | regime | emoberta | compm |"
+    assert markdown.splitlines()[2:] == ["| meld | org | 50.50 ± 0.71 | 35.50 ± 0.71 |",
+                                         "| meld | nat | **60.50 ± 0.71** | 45.50 ± 0.71 |",
+                                         "| meld | bal | 55.50 ± 0.71 | 40.50 ± 0.71 |"]
+
+
+@pytest.fixture(scope="module")
+def smoke_config(tmp_path_factory) -> Path:
+    """classifiers/configs/smoke.yaml made CI-sized: a tiny encoder, one seed, MELD only, toy built folders.
+
+    Architectures, regimes, options and training settings stay those of the shipped smoke config.
+    """
+    root = tmp_path_factory.mktemp("smoke")
+    encoder = build_encoder(root / "encoder", TOY_WORDS, "roberta")
+    real = write_built_folder(DatasetDict(train=toy_dialogues(MELD, 16, 1), validation=toy_dialogues(MELD, 6, 2),
+                                          test=toy_dialogues(MELD, 6, 3)), root / "real")
+    for number, mode in enumerate(("natural", "balanced")):
+        write_built_folder(DatasetDict(train=toy_dialogues(MELD, 12, 10 + number),
+                                       test=toy_dialogues(MELD, 6, 20 + number)), root / "synthetic" / f"meld-{mode}")
+    config = yaml.safe_load((REPO / "classifiers" / "configs" / "smoke.yaml").read_text())
+    meld = config["benchmarks"]["meld"]
+    meld["real_data"] = str(real)
+    meld["synthetic"] = {mode: spec.replace("${ERC_SYNTH_SMOKE_SYNTHETIC}", str(root / "synthetic"))
+                         for mode, spec in meld["synthetic"].items()}
+    config.update(encoder=str(encoder), seeds=[0], benchmarks={"meld": meld})
+    for name in config["options"]:
+        config["options"][name]["max_length"] = 32
+    path = root / "smoke-ci.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_smoke_experiment_is_interrupted_and_resumed(smoke_config, tmp_path, monkeypatch, capsys):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _interrupt_and_resume(smoke_config, tmp_path / "run", monkeypatch, capsys)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _interrupt_and_resume(config_path: Path, out: Path, monkeypatch, capsys) -> None:
+    config = ExperimentConfig.load(config_path)
+    cells = list(config.cells())
+    assert len(cells) == 6  # 2 architectures x 3 regimes x 1 benchmark x 1 seed
+
+    original = Experiment.run_cell
+    calls: list[str] = []
+
+    def crash_on_third(self, cell):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the grid
+        calls.append(cell.key)
+        return original(self, cell)
+
+    monkeypatch.setattr(Experiment, "run_cell", crash_on_third)
+    assert main(["experiment", str(config_path), "--out", str(out)]) == 130
+    finished = sorted(p for p in (out / "cells").rglob("*.json"))
+    assert len(finished) == 2
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished}
+
+    monkeypatch.setattr(Experiment, "run_cell", original)
+    capsys.readouterr()
+    assert main(["experiment", str(config_path), "--out", str(out)]) == 0
+    log = capsys.readouterr().out
+    assert log.count("done earlier, skipped") == 2
+    assert all((p.stat().st_mtime_ns, p.read_bytes()) == before[p] for p in finished)  # not rerun
+    assert len(list((out / "cells").rglob("*.json"))) == 6
+    assert not list(out.rglob(".*.tmp"))
+
+    long = pd.read_csv(out / "results_long.csv")
+    assert list(long.columns) == ["architecture", "regime", "benchmark", "seed", "test_set", "weighted_f1"]
+    assert len(long) == 6 * 3  # every cell on the real test split and both synthetic test splits
+    assert set(long["test_set"]) == {"real", "synthetic_natural", "synthetic_balanced"}
+    main_md = (out / "main_table.md").read_text()
+    assert "| meld | org |" in main_md and "**" in main_md
+    extended = pd.read_csv(out / "extended_table.csv")
+    assert len(extended) == 6 and extended["rank_sum"].sum() == pytest.approx(3 * 21)  # 3 blocks of ranks 1..6
+    assert (out / "critical_difference_meld.png").stat().st_size > 0
+    stored = json.loads(finished[0].read_text())
+    assert set(stored["scores"]) == {"real", "synthetic_natural", "synthetic_balanced"}
+
+    # A finished cell made with other settings is refused, not mixed into the tables.
+    changed = yaml.safe_load(config_path.read_text())
+    changed["training"]["learning_rate"] = 1.0
+    other = config_path.with_name("changed.yaml")
+    other.write_text(yaml.safe_dump(changed))
+    with pytest.raises(ErcSynthError, match="other settings"):
+        Experiment(ExperimentConfig.load(other), out).run(log=lambda _: None)
+
+
+def test_config_errors_name_the_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"encoder": "x", "architectures": ["emoberta"], "seeds": [0],
+                                    "regimes": ["nat"], "benchmarks": {"meld": {"real_data": "/nowhere"}}}))
+    with pytest.raises(ErcSynthError, match=r"benchmarks\.meld\.synthetic: regime 'nat' needs a 'natural'"):
+        ExperimentConfig.load(path)
+    path.write_text(yaml.safe_dump({"encoder": "x", "architectures": ["emoberta"], "seeds": [0],
+                                    "training": {"epoch": 1}, "benchmarks": {}}))
+    with pytest.raises(ErcSynthError, match="unknown training setting"):
+        ExperimentConfig.load(path)
+    path.write_text("encoder: ${ERC_SYNTH_SURELY_UNSET}\narchitectures: [emoberta]\nseeds: [0]\nbenchmarks: {}\n")
+    with pytest.raises(ErcSynthError, match="ERC_SYNTH_SURELY_UNSET is not set"):
+        ExperimentConfig.load(path)
