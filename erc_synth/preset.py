@@ -51,6 +51,7 @@ class Preset:
     max_attempts: int
     steer: bool
     turns: tuple[int, int] | None
+    max_utterance_chars: int | None
     sampling: dict[str, Any]
     datasets: tuple[DatasetSpec, ...]
     build: dict[str, Any] = field(default_factory=dict)
@@ -62,6 +63,13 @@ def _require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], sour
     value = data[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ErcSynthError(f"{source}: field {key!r} has value {value!r}, expected {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def _optional_positive_int(data: dict[str, Any], key: str, source: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ErcSynthError(f"{source}: field {key!r} must be a positive integer, got {value!r}")
     return value
 
 
@@ -106,9 +114,7 @@ def parse_preset(data: Any, source: str) -> Preset:
     sampling = data.get("sampling") or {}
     if not isinstance(sampling, dict):
         raise ErcSynthError(f"{source}: field 'sampling' must be a mapping, got {sampling!r}")
-    concurrency = data.get("concurrency")
-    if concurrency is not None and (not isinstance(concurrency, int) or concurrency < 1):
-        raise ErcSynthError(f"{source}: field 'concurrency' must be a positive integer, got {concurrency!r}")
+    concurrency = _optional_positive_int(data, "concurrency", source)
     build = data.get("build") or {}
     if not isinstance(build, dict):
         raise ErcSynthError(f"{source}: field 'build' must be a mapping, got {build!r}")
@@ -126,6 +132,7 @@ def parse_preset(data: Any, source: str) -> Preset:
         max_attempts=int(data.get("max_attempts", 4)),
         steer=bool(data.get("steer", False)),
         turns=turns,
+        max_utterance_chars=_optional_positive_int(data, "max_utterance_chars", source),
         sampling=dict(sampling),
         datasets=specs,
         build=dict(build),

@@ -1,0 +1,264 @@
+"""The main job: a preset's six generation runs, then build, gates, statistics, cards, plot, publish.
+
+Layout of the output folder (``--out DIR``)::
+
+    DIR/runs/{benchmark}-synth-{mode}/       generation RUN_DIRs (resumable)
+    DIR/datasets/{benchmark}-synth-{mode}/   Hub-ready folders (parquet, README.md card, plot)
+    DIR/label_distributions.png              all benchmarks, natural / balanced / real side by side
+    DIR/summary.md, DIR/summary.json         the end-of-run summary table
+
+Why generation first for all six, then building: every card's plot shows both modes of its benchmark beside
+the real distribution, so the build needs the label counts of the sibling run. Rerunning the same command
+resumes: finished generation indices are skipped, and builds are deterministic, so they are simply redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dataset_scripts.errors import ErcSynthError
+from dataset_scripts.registry import get_benchmark
+
+from .preset import DatasetSpec, Preset
+
+#: Where the licensed benchmark copies usually sit beside a checkout (used for JS divergence and decontamination).
+DEFAULT_REAL_DATA_CANDIDATES: tuple[str, ...] = ("../shared/data",)
+SUMMARY_MD = "summary.md"
+SUMMARY_JSON = "summary.json"
+COMBINED_PLOT = "label_distributions.png"
+#: The build gates' drop counts shown in the summary.
+GATE_COUNTS: tuple[str, ...] = ("exact_duplicates", "near_duplicates", "contaminated")
+
+
+@dataclass
+class DatasetOutcome:
+    """What happened to one dataset of the preset."""
+
+    name: str
+    benchmark: str
+    mode: str
+    run_dir: str
+    folder: str | None = None
+    requested: int = 0
+    accepted: int = 0
+    generated_now: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    status: str = "pending"
+    label_counts: dict[str, int] = field(default_factory=dict)
+    js_divergence: float | None = None
+    gate_counts: dict[str, Any] = field(default_factory=dict)
+    pushed: str | None = None
+
+
+@dataclass
+class PipelineReport:
+    """The outcome of ``run_preset``; ``summary_markdown`` is what the command prints at the end."""
+
+    out_dir: str
+    preset: str
+    real_data_dir: str | None
+    datasets: list[DatasetOutcome]
+    combined_plot: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": self.out_dir, "preset": self.preset, "real_data_dir": self.real_data_dir,
+            "combined_plot": self.combined_plot, "datasets": [d.__dict__ for d in self.datasets],
+        }
+
+    def summary_markdown(self) -> str:
+        lines = [
+            f"# erc-synth run: preset {self.preset}",
+            "",
+            "| dataset | accepted / requested | generated now | rejected by reason | gates dropped | "
+            "label distribution | JS divergence from real | pushed |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for d in self.datasets:
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(d.rejected_by_reason.items())) or "none"
+            total = sum(d.label_counts.values()) or 1
+            dist = ", ".join(f"{k} {v / total:.0%}" for k, v in d.label_counts.items() if v) or "-"
+            gates = ", ".join(f"{k} {v}" for k, v in d.gate_counts.items() if v) or "none"
+            jsd = f"{d.js_divergence:.3f}" if d.js_divergence is not None else "n/a (no real data)"
+            lines.append(f"| {d.name} | {d.accepted} / {d.requested} | {d.generated_now} | {reasons} | {gates} | "
+                         f"{dist} | {jsd} | {d.pushed or '-'} |")
+        lines.append("")
+        if self.combined_plot:
+            lines.append(f"Label distributions: {self.combined_plot}")
+        lines.append(f"Hub-ready folders: {Path(self.out_dir) / 'datasets'}")
+        return "\n".join(lines) + "\n"
+
+
+def resolve_real_data_dir(explicit: str | Path | None) -> Path | None:
+    """``--real-data`` when given (it must exist), else ``$ERC_SYNTH_REAL_DATA``, else ``../shared/data``."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_dir():
+            raise ErcSynthError(f"--real-data {path} is not a folder")
+        return path
+    env = os.environ.get("ERC_SYNTH_REAL_DATA")
+    candidates = [env] if env else list(DEFAULT_REAL_DATA_CANDIDATES)
+    for candidate in candidates:
+        path = Path(candidate)
+        if path.is_dir():
+            return path
+    return None
+
+
+def _require_token_for_push(org: str | None) -> str | None:
+    if org is None:
+        return None
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if not token:
+        raise ErcSynthError(f"--org {org} asks to push, but no Hub token was found: set HF_TOKEN or run `hf auth "
+                            "login` (nothing was generated yet)")
+    return token
+
+
+def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path) -> Any:
+    """The ``GenerationConfig`` of one dataset of a preset."""
+    from generation.backends.base import SamplingParams
+    from generation.engine import GenerationConfig
+
+    optional = {"max_utterance_chars": preset.max_utterance_chars} if preset.max_utterance_chars else {}
+    return GenerationConfig(
+        benchmark=spec.benchmark,
+        mode=spec.mode,
+        num_dialogues=spec.num_dialogues,
+        seed=preset.seed,
+        out=run_dir,
+        backend=preset.backend,
+        endpoints=list(preset.endpoints),
+        model=preset.model,
+        chat_format=preset.chat_format,
+        sampling=SamplingParams(**{**preset.sampling, "stop": tuple(preset.sampling.get("stop", ()))}),
+        grammar=preset.grammar,
+        concurrency=preset.concurrency,
+        max_attempts=preset.max_attempts,
+        turns=preset.turns,
+        steer=preset.steer,
+        **optional,
+    )
+
+
+def _with_overrides(preset: Preset, num_dialogues: int | None, model: str | None,
+                    endpoints: Sequence[str] | None) -> Preset:
+    if num_dialogues is not None:
+        if num_dialogues < 1:
+            raise ErcSynthError(f"--num-dialogues must be positive, got {num_dialogues}")
+        preset = replace(preset, datasets=tuple(replace(s, num_dialogues=num_dialogues) for s in preset.datasets))
+    if model is not None:
+        preset = replace(preset, model=model)
+    if endpoints:
+        preset = replace(preset, endpoints=tuple(endpoints))
+    return preset
+
+
+def _generate_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], progress: bool,
+                  log: Callable[[str], None]) -> None:
+    from generation.backends.factory import create_backend
+    from generation.engine import generate
+
+    backend = None
+    try:
+        for spec, outcome in zip(preset.datasets, outcomes, strict=True):
+            config = generation_config(preset, spec, Path(outcome.run_dir))
+            if backend is None:  # one backend (one loaded model) serves all runs
+                log(f"loading backend {preset.backend} ({preset.model}) ...")
+                backend = create_backend(config)
+            log(f"generating {spec.name}: {spec.num_dialogues} dialogues")
+            report = generate(config, backend=backend, progress=progress)
+            outcome.requested = report.requested
+            outcome.accepted = report.accepted
+            outcome.generated_now = report.finished_now
+            outcome.rejected_by_reason = dict(sorted(report.rejected_by_reason.items()))
+            outcome.status = report.status
+            log(report.summary())
+            if report.status == "stopped":
+                raise ErcSynthError(f"generation of {spec.name} stopped: {report.error}. Everything generated so far "
+                                    f"is kept in {outcome.run_dir}; rerun the same command to resume.")
+            if report.accepted == 0:
+                raise ErcSynthError(f"{spec.name}: no dialogue was accepted ({outcome.rejected_by_reason}); "
+                                    f"see `erc-synth inspect {outcome.run_dir}`")
+    finally:
+        if backend is not None:
+            import asyncio
+
+            asyncio.run(backend.aclose())
+
+
+def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_data_dir: Path | None,
+               org: str | None, log: Callable[[str], None]) -> str:
+    from hub_cards import build_folder, save_label_distribution_plot
+
+    build_options = {
+        "split_seed": int(preset.build.get("split_seed", 0)),
+        "ratios": tuple(preset.build.get("ratios", (0.8, 0.1, 0.1))),
+    }
+    if "near_dup_threshold" in preset.build:
+        build_options["near_dup_threshold"] = preset.build["near_dup_threshold"]
+    # Pass 1 builds every folder and learns each dataset's label counts after the gates; pass 2 rebuilds with
+    # the sibling series so that each card's plot shows natural, balanced and real together. Builds are
+    # deterministic and cheap next to generation.
+    series: dict[str, dict[str, Any]] = {}
+    real_counts: dict[str, dict[str, int]] = {}
+    for pass_number in (1, 2):
+        for outcome in outcomes:
+            extra = {outcome.benchmark: {m: c for m, c in series.get(outcome.benchmark, {}).items()
+                                         if m != outcome.mode}} if pass_number == 2 else None
+            report = build_folder(
+                outcome.run_dir, outcome.folder, real_data_dir=real_data_dir,
+                repo_id=f"{org}/{outcome.name}" if org else None, extra_plot_series=extra, **build_options,
+            )
+            series.setdefault(outcome.benchmark, {})[outcome.mode] = report.label_counts
+            if report.real_label_counts is not None:
+                real_counts[outcome.benchmark] = report.real_label_counts
+            outcome.label_counts = report.label_counts
+            outcome.js_divergence = report.divergences.get(outcome.mode)
+            gates = report.build.get("gates", {})
+            outcome.gate_counts = {k: gates.get(k, 0) for k in GATE_COUNTS}
+        if pass_number == 1:
+            log(f"built {len(outcomes)} folders under {out / 'datasets'}")
+    for benchmark, counts in real_counts.items():
+        series[benchmark]["real"] = counts
+    return str(save_label_distribution_plot(series, out / COMBINED_PLOT))
+
+
+def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, private: bool = False,
+               real_data_dir: str | Path | None = None, num_dialogues: int | None = None, model: str | None = None,
+               endpoints: Sequence[str] | None = None, progress: bool = True,
+               log: Callable[[str], None] = print) -> PipelineReport:
+    """Run a preset end to end into ``out_dir``; resumable by calling it again with the same arguments."""
+    preset = _with_overrides(preset, num_dialogues, model, endpoints)
+    token = _require_token_for_push(org)
+    real = resolve_real_data_dir(real_data_dir)
+    out = Path(out_dir)
+    for spec in preset.datasets:
+        get_benchmark(spec.benchmark)
+    outcomes = [
+        DatasetOutcome(name=s.name, benchmark=s.benchmark, mode=s.mode, run_dir=str(out / "runs" / s.name),
+                       folder=str(out / "datasets" / s.name), requested=s.num_dialogues)
+        for s in preset.datasets
+    ]
+    log(f"real benchmark data: {real}" if real else
+        "real benchmark data: none found (give --real-data DIR for JS divergence and decontamination)")
+    _generate_all(preset, out, outcomes, progress, log)
+    combined = _build_all(preset, out, outcomes, real, org, log)
+    if org:
+        from hub_cards import push_folder
+
+        for outcome in outcomes:
+            result = push_folder(outcome.folder, f"{org}/{outcome.name}", private=private, token=token)
+            outcome.pushed = result.url if result.committed else f"{result.url} (unchanged)"
+    report = PipelineReport(out_dir=str(out), preset=preset.name, real_data_dir=str(real) if real else None,
+                            datasets=outcomes, combined_plot=combined)
+    (out / SUMMARY_MD).write_text(report.summary_markdown(), encoding="utf-8")
+    (out / SUMMARY_JSON).write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return report
