@@ -124,6 +124,7 @@ def load_embedded_backend(
     dtype: str = "auto",
     batch_size: int = 8,
     chat_format: str = "auto",
+    num_threads: int | None = None,
 ) -> TransformersBackend:
     """A ``TransformersBackend`` on the embedded SmolLM2 model (dequantised cache when ``use_cache``)."""
     from generation.backends.transformers_backend import TransformersBackend
@@ -135,6 +136,7 @@ def load_embedded_backend(
         "dtype": dtype,
         "batch_size": batch_size,
         "chat_format": chat_format,
+        "num_threads": num_threads,
         "model_id": EMBEDDED_MODEL,
         "model_sha": gguf_sha,
         "extra_info": {"source": EMBEDDED_SOURCE, "gguf_file": str(gguf)},

@@ -184,13 +184,20 @@ class TransformersBackend:
         model_id: str | None = None,
         model_sha: str | None = None,
         extra_info: dict[str, Any] | None = None,
+        num_threads: int | None = None,
     ) -> None:
         """Load ``model_name_or_path`` (a Hub id or a local folder; ``gguf_file`` names a GGUF file in it).
 
         ``model_id`` and ``model_sha`` override what runs record (the embedded model records its GGUF's hash
         whether it was loaded from the GGUF or from the dequantised cache); ``extra_info`` joins ``info().extra``.
+        ``num_threads`` sets torch's intra-op threads for the whole process (``torch.set_num_threads``): on a
+        CPU shared with other work, 1 thread avoids OpenMP spin-waits that made small models 60x slower here.
         """
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
 
         device = pick_device(device)
         source = str(model_name_or_path)

@@ -115,11 +115,11 @@ def _build(directory: Path) -> None:
         model = LlamaForCausalLM(config)
         ids = [token for text in corpus for token in fast(text)["input_ids"]]
         data = torch.tensor(ids, dtype=torch.long)
-        seq, batch = 96, 16
+        seq, batch = 64, 16
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
         generator = torch.Generator().manual_seed(0)
         model.train()
-        for _ in range(120):
+        for _ in range(50):
             starts = torch.randint(0, len(data) - seq - 1, (batch,), generator=generator)
             inputs = torch.stack([data[s : s + seq] for s in starts.tolist()])
             loss = model(input_ids=inputs, labels=inputs).loss

