@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from dataset_scripts.registry import Benchmark
@@ -98,10 +99,15 @@ class _LineError(Exception):
 
 
 def _speaker_table(benchmark: Benchmark) -> dict[str, str]:
-    """Lower-cased spellings a speaker may be written with -> the registry's spelling."""
-    table = {name.lower(): name for name in benchmark.speakers}
+    return _speaker_table_of(benchmark.speakers)
+
+
+@cache
+def _speaker_table_of(speakers: tuple[str, ...]) -> dict[str, str]:
+    """Lower-cased spellings a speaker may be written with -> the registry's spelling (built once per set)."""
+    table = {name.lower(): name for name in speakers}
     first_names: dict[str, list[str]] = {}
-    for name in benchmark.speakers:
+    for name in speakers:
         parts = name.split()
         if len(parts) > 1:
             first_names.setdefault(parts[0].lower(), []).append(name)
@@ -112,7 +118,12 @@ def _speaker_table(benchmark: Benchmark) -> dict[str, str]:
 
 
 def _label_table(benchmark: Benchmark) -> dict[str, int]:
-    return {spelling.lower(): benchmark.labels.index(canonical) for spelling, canonical in benchmark.spellings.items()}
+    return _label_table_of(benchmark.labels, tuple(benchmark.spellings.items()))
+
+
+@cache
+def _label_table_of(labels: tuple[str, ...], spellings: tuple[tuple[str, str], ...]) -> dict[str, int]:
+    return {spelling.lower(): labels.index(canonical) for spelling, canonical in spellings}
 
 
 def _resolve_label(raw: str, benchmark: Benchmark, labels: dict[str, int]) -> int:

@@ -6,7 +6,8 @@ applies the model's own chat template. Constrained decoding uses ``response_form
 like the line format. Caveat: given a URL, huggingface_hub 2.x rewrites OpenAI's ``{"type": "json_schema",
 "json_schema": {"schema": ...}}`` into TGI's ``{"type": "json_object", "value": schema}``. TGI enforces that
 schema; servers that read ``json_object`` as plain JSON mode (vLLM, SGLang) then only guarantee JSON syntax,
-and the parser still rejects wrong speakers, labels or turn counts, each counted with its reason. Parameters outside the OpenAI API (top_k, typical_p, repetition_penalty) are not sent:
+and the parser still rejects wrong speakers, labels or turn counts, each counted with its reason.
+Parameters outside the OpenAI API (top_k, typical_p, repetition_penalty) are not sent:
 servers differ in whether they accept them, and a run should not depend on which one silently ignores what.
 """
 
