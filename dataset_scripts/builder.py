@@ -219,9 +219,16 @@ class SyntheticDialogues(datasets.GeneratorBasedBuilder):
         kept, gate_report = apply_gates(
             [(r["index"], r["utterances"]) for r in accepted], config.gates, reference_dialogues, reference_name
         )
+        rejected = store.rejected()
+        if not kept:
+            reasons = Counter(str(r.get("reason")) for r in rejected)
+            raise RunDirError(
+                f"{store.records_path}: no dialogue to build ({len(accepted)} accepted, "
+                f"{gate_report.input_dialogues - gate_report.kept} dropped by the gates, {len(rejected)} rejected "
+                f"attempts: {', '.join(f'{k} {v}' for k, v in sorted(reasons.items())) or 'none'})"
+            )
         strata = [(i, by_index[i].get("target_emotion") if config.mode == "balanced" else None) for i in kept]
         splits = assign_splits(strata, config.ratios, config.split_seed)
-        rejected = store.rejected()
         requested = settings.get("num_dialogues")
         self.build_report = BuildReport(
             config_name=config.name,

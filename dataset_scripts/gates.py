@@ -28,7 +28,13 @@ from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
+from .errors import ErcSynthError
+
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class GateOptionError(ErcSynthError, ValueError):
+    """An out-of-range gate setting (a user error from the CLI, a ValueError for library callers)."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,11 @@ class GateOptions:
 
     def __post_init__(self) -> None:
         if self.near_dup_threshold is not None and not 0.0 < self.near_dup_threshold <= 1.0:
-            raise ValueError(f"near_dup_threshold must be in (0, 1], got {self.near_dup_threshold}")
+            raise GateOptionError(f"near_dup_threshold must be in (0, 1], got {self.near_dup_threshold}")
         if not 0.0 <= self.decontam_threshold < 1.0:
-            raise ValueError(f"decontam_threshold must be in [0, 1), got {self.decontam_threshold}")
+            raise GateOptionError(f"decontam_threshold must be in [0, 1), got {self.decontam_threshold}")
         if self.shingle_size < 1 or self.decontam_ngram < 1:
-            raise ValueError("shingle_size and decontam_ngram must be positive")
+            raise GateOptionError("shingle_size and decontam_ngram must be positive")
 
 
 @dataclass

@@ -110,6 +110,10 @@ def test_wrong_or_broken_run_dirs_give_clear_errors(tmp_path):
     with pytest.raises(DataFormatError, match=r"records.jsonl at record index 9 attempt 0 emotions\[0\]") as err:
         build_dataset_dict(run)
     assert "value 12" in str(err.value)
+    empty = RunStore.create_or_open(tmp_path / "empty", json.loads((run / "manifest.json").read_text())["settings"])
+    empty.append([{"index": 0, "attempt": 0, "seed": 1, "status": "rejected", "reason": "json_parse_error"}])
+    with pytest.raises(RunDirError, match=r"no dialogue to build \(0 accepted.*json_parse_error 1"):
+        build_dataset_dict(tmp_path / "empty")
 
 
 def test_builder_class_serves_the_utterances_schema_and_never_a_stale_cache(tmp_path):

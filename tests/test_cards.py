@@ -143,6 +143,8 @@ def test_cli_build_reports_splits_and_refuses_bad_input(tmp_path, capsys):
     (tmp_path / "foreign" / "notes.txt").write_text("mine")
     assert erc_synth(["build", str(run), "--out", str(tmp_path / "foreign")]) == 2
     assert "notes.txt" in capsys.readouterr().err
+    assert erc_synth(["build", str(run), "--out", str(tmp_path / "out3"), "--near-dup-threshold", "1.5"]) == 2
+    assert "near_dup_threshold must be in (0, 1]" in capsys.readouterr().err
     assert (tmp_path / "foreign" / "notes.txt").read_text() == "mine"
 
 

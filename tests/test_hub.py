@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
 
 import pytest
 from datasets import load_dataset
@@ -120,6 +123,22 @@ def test_server_errors_and_bad_tokens_give_clear_errors_without_the_token(local_
         push_folder(tmp_path, "org/x", endpoint=local_hub.endpoint, token=TOKEN)
     with pytest.raises(PublishError, match="expected ORG/NAME"):
         push_folder(built, "no-org", endpoint=local_hub.endpoint, token=TOKEN)
+
+
+def test_push_to_a_revision_commits_on_that_branch_only(local_hub: LocalHub, built: Path, tmp_path):
+    pushed = local_hub.cli("push", str(built), "--repo", "org/meld-branch", "--revision", "v1", "--private",
+                           cwd=tmp_path)
+    assert pushed.returncode == 0 and "new commit" in pushed.stdout, pushed.stderr
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with urlopen(Request(f"{local_hub.endpoint}/api/datasets/org/meld-branch/refs", headers=headers)) as response:
+        branches = {b["name"]: b["targetCommit"] for b in json.loads(response.read())["branches"]}
+    assert set(branches) == {"main", "v1"} and branches["main"] != branches["v1"]
+    with urlopen(Request(f"{local_hub.endpoint}/api/datasets/org/meld-branch/revision/main",
+                         headers=headers)) as response:
+        assert [f["rfilename"] for f in json.loads(response.read())["siblings"]] == [".gitattributes"]
+    with pytest.raises(HTTPError) as err:  # private: invisible without the token
+        urlopen(f"{local_hub.endpoint}/api/datasets/org/meld-branch")
+    assert err.value.code == 404
 
 
 def test_built_folder_works_with_hf_upload(local_hub: LocalHub, built: Path, tmp_path):

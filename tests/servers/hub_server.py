@@ -298,7 +298,8 @@ class Handler(BaseHTTPRequestHandler):
         with self.hub.lock:
             if (repo_type, repo_id) in self.hub.repos:
                 return self._send(409, {"error": "You already created this repo", "url": url})
-            repo = Repo(repo_type, repo_id, bool(payload.get("private")))
+            private = bool(payload.get("private")) or payload.get("visibility") in ("private", "protected")
+            repo = Repo(repo_type, repo_id, private)
             self.hub.repos[(repo_type, repo_id)] = repo
             gitattributes = b"".join(f"*{suffix} filter=lfs diff=lfs merge=lfs -text\n".encode()
                                      for suffix in LFS_SUFFIXES)
