@@ -25,7 +25,8 @@ def _build(args: argparse.Namespace) -> int:
     report = build_folder(
         args.run_dir, args.out, real_data_dir=args.real_data, real_variant=args.real_variant,
         split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
-        decontaminate=not args.no_decontaminate, repo_id=args.repo, license=args.license,
+        decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
+        decontam_threshold=args.decontam_threshold, repo_id=args.repo, license=args.license,
     )
     gates = report.build["gates"]
     print(f"built {report.config_name} into {report.folder}: "
@@ -47,7 +48,8 @@ def _build_all(args: argparse.Namespace) -> int:
     _quiet_datasets()
     reports = build_all(args.runs_root, args.out, real_data_dir=args.real_data, real_variant=args.real_variant,
                         split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
-                        decontaminate=not args.no_decontaminate, license=args.license)
+                        decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
+                        decontam_threshold=args.decontam_threshold, license=args.license)
     for name, report in reports.items():
         print(f"built {name} into {report.folder}: "
               + ", ".join(f"{split} {n}" for split, n in report.build["split_sizes"].items()) + " dialogues")
@@ -80,6 +82,10 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test (default 0.8,0.1,0.1)")
     parser.add_argument("--near-dup-threshold", type=float, default=0.8, help="MinHash Jaccard threshold")
     parser.add_argument("--no-decontaminate", action="store_true")
+    parser.add_argument("--decontam-ngram", type=int, default=8, help="word n-gram length (default 8)")
+    parser.add_argument("--decontam-threshold", type=float, default=0.0,
+                        help="drop a dialogue when more than this share of its n-grams is in the real test split "
+                             "(default 0: any shared n-gram)")
     parser.add_argument("--license", default="cc-by-4.0", help="Hub license id of the synthetic text")
 
 

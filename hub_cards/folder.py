@@ -76,6 +76,8 @@ def build_folder(
     ratios: Sequence[float] | str = DEFAULT_RATIOS,
     near_dup_threshold: float | None = 0.8,
     decontaminate: bool = True,
+    decontam_ngram: int = 8,
+    decontam_threshold: float = 0.0,
     extra_plot_series: Mapping[str, Mapping[str, Any]] | None = None,
     repo_id: str | None = None,
     license: str = DEFAULT_LICENSE,
@@ -85,6 +87,7 @@ def build_folder(
 
     ``real_data_dir`` (the folder with ``meld/``, ``emorynlp/``, ``iemocap/``) enables decontamination against
     the real test split (unless ``decontaminate=False``) and the comparison with the real label distribution.
+    ``decontam_ngram``/``decontam_threshold`` tune that gate (``gates`` overrides every gate setting).
     ``extra_plot_series`` is ``{benchmark: {series: counts}}`` added to the plot, e.g. the other mode's counts
     or other benchmarks, so a caller holding all six runs gets the full figure in every card.
     """
@@ -93,7 +96,8 @@ def build_folder(
     benchmark_name, mode = config_name.split("-")
     benchmark = get_benchmark(benchmark_name)
     labels = list(benchmark.labels)
-    gate_options = gates or GateOptions(near_dup_threshold=near_dup_threshold)
+    gate_options = gates or GateOptions(near_dup_threshold=near_dup_threshold, decontam_ngram=decontam_ngram,
+                                        decontam_threshold=decontam_threshold)
 
     real = real_description = None
     reference = None

@@ -149,7 +149,7 @@ def test_cli_build_reports_splits_and_refuses_bad_input(tmp_path, capsys):
 
 
 @pytest.mark.needs_shared_data
-def test_real_data_gives_decontamination_and_js_divergence(tmp_path, shared_data):
+def test_real_data_gives_decontamination_and_js_divergence(tmp_path, shared_data, capsys):
     from dataset_scripts.readers import load_reference
 
     real = load_reference("iemocap", shared_data)
@@ -167,6 +167,11 @@ def test_real_data_gives_decontamination_and_js_divergence(tmp_path, shared_data
     expected = js_divergence(counts_vector(report.label_counts, labels), real_counts)
     assert report.divergences["balanced"] == pytest.approx(expected, abs=1e-6)
     text = (tmp_path / "out" / "README.md").read_text()
+    assert erc_synth(["build", str(run), "--out", str(tmp_path / "tolerant"), "--real-data", str(shared_data),
+                      "--decontam-threshold", "0.5", "--decontam-ngram", "10"]) == 0
+    assert "1 contaminated" in capsys.readouterr().out  # a verbatim copy shares all of its n-grams
+    assert "word 10-grams" in (tmp_path / "tolerant" / "README.md").read_text()
+    assert "share > 0.5 | 1 |" in (tmp_path / "tolerant" / "README.md").read_text()
     assert f"| balanced | {expected:.4f} |" in text
     assert "the IEMOCAP (6-way) (compm variant) test split) | share > 0.0 | 1 |" in text
     assert "series: balanced, real" in text
