@@ -47,8 +47,11 @@ def test_implements_the_backend_protocol(backend):
 
 def test_a_request_gives_the_same_text_alone_and_anywhere_in_a_batch(backend):
     prompts = [messages(f"Write dialogue number {i} among Ross and Monica." + " Please." * i) for i in range(8)]
-    requests = [
-        GenerationRequest(prompt, seed=100 + i, params=SAMPLED, grammar=Grammar("regex", REGEX) if i % 2 else None)
+    other = SamplingParams(temperature=1.3, top_k=0, top_p=0.9, typical_p=1.0, repetition_penalty=1.2,
+                           max_new_tokens=100)
+    requests = [  # mixed grammars and parameter sets in one batch
+        GenerationRequest(prompt, seed=100 + i, params=other if i % 3 == 0 else SAMPLED,
+                          grammar=Grammar("regex", REGEX) if i % 2 else None)
         for i, prompt in enumerate(prompts)
     ]
     batched = generate(backend, requests)

@@ -124,13 +124,14 @@ def _warpers(params: SamplingParams) -> _Warpers:
     )
 
 
-def _sample(scores: Any, warpers: _Warpers, generator: Any) -> int:
-    """Warp ``scores`` ([1, vocab]) and draw one token with TGI's exponential race.
+def _sample(scores: Any, warpers: _Warpers, generators: Sequence[Any]) -> Any:
+    """Warp ``scores`` ([rows, vocab], one parameter set) and draw one token per row (TGI's exponential race).
 
-    Top-k keeps the k best logits as a compact [1, k] tensor instead of masking the rest with -inf: the
+    Top-k keeps the k best logits as a compact [rows, k] tensor instead of masking the rest with -inf: the
     masked tokens would have probability 0 in every later warper and in the draw, so the distribution is the
     same, while top-p and typical-p sort 10,000 candidates instead of the whole vocabulary (4x faster on
-    SmolLM2's 49,152 tokens, and the warpers dominated a CPU decoding step).
+    SmolLM2's 49,152 tokens; the warpers dominated a CPU decoding step). Every row draws its noise from its own
+    generator, so a row's token does not depend on the other rows. Returns a tensor of token ids (no sync).
     """
     import torch
 
@@ -141,10 +142,11 @@ def _sample(scores: Any, warpers: _Warpers, generator: Any) -> int:
         scores, candidates = scores.topk(warpers.top_k, dim=-1)
     for warper in warpers.after_top_k:
         scores = warper(None, scores)
-    probs = torch.softmax(scores, dim=-1)[0]
-    noise = torch.empty_like(probs).exponential_(1, generator=generator)
-    pick = probs.div_(noise).argmax()
-    return int(candidates[0, pick] if candidates is not None else pick)
+    probs = torch.softmax(scores, dim=-1)
+    width = probs.shape[-1]
+    noise = torch.stack([probs.new_empty(width).exponential_(1, generator=g) for g in generators])
+    picks = probs.div_(noise).argmax(dim=-1)
+    return candidates.gather(-1, picks.unsqueeze(-1)).squeeze(-1) if candidates is not None else picks
 
 
 @dataclass
@@ -423,7 +425,7 @@ class TransformersBackend:
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
         active = list(range(len(rows)))
-        bitmask = xgrammar.allocate_token_bitmask(1, vocab_size)
+        bitmask = xgrammar.allocate_token_bitmask(len(rows), vocab_size)
         warpers = {params: _warpers(params) for params in {row.params for row in rows}}
 
         logits = self.model(
@@ -431,12 +433,9 @@ class TransformersBackend:
         ).logits[:, -1, :]
         next_positions = positions[:, -1] + 1
         while True:
-            chosen = []
-            for slot, index in enumerate(active):
-                row = rows[index]
-                token = self._choose(row, logits[slot : slot + 1].float(), warpers[row.params], bitmask)
-                self._advance(row, token)
-                chosen.append(token)
+            chosen = self._choose([rows[index] for index in active], logits.float(), warpers, bitmask)
+            for index, token in zip(active, chosen, strict=True):
+                self._advance(rows[index], token)
             keep = [slot for slot, index in enumerate(active) if rows[index].finish_reason is None]
             if not keep:
                 break
@@ -458,23 +457,43 @@ class TransformersBackend:
             ).logits[:, -1, :]
             next_positions = next_positions + 1
 
-    def _choose(self, row: _Row, scores: Any, warpers: _Warpers, bitmask: Any) -> int:
-        """One token for one row, as TGI's NextTokenChooser picks it."""
+    def _choose(
+        self, rows: list[_Row], scores: Any, warpers: dict[SamplingParams, _Warpers], bitmask: Any
+    ) -> list[int]:
+        """One token per active row, as TGI's NextTokenChooser picks it, with one host sync per step.
+
+        Repetition penalty (per row), grammar mask (one bitmask for the batch), then per parameter group:
+        greedy argmax, or the warpers and the seeded draw. Every operation is row-wise, so a row's token
+        does not depend on which other rows share the step.
+        """
         import torch
         import xgrammar
 
-        params = row.params
-        if params.repetition_penalty != 1.0:
-            from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
+        for slot, row in enumerate(rows):
+            if row.params.repetition_penalty != 1.0:
+                from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
 
-            seen = torch.tensor([row.prompt_ids + row.generated], device=scores.device)
-            scores = RepetitionPenaltyLogitsProcessor(params.repetition_penalty)(seen, scores)
-        if row.matcher is not None:
-            row.matcher.fill_next_token_bitmask(bitmask, 0)
-            xgrammar.apply_token_bitmask_inplace(scores, bitmask.to(scores.device))
-        if not uses_sampling(params):
-            return int(scores.argmax(dim=-1))
-        return _sample(scores, warpers, row.generator)
+                seen = torch.tensor([row.prompt_ids + row.generated], device=scores.device)
+                penalty = RepetitionPenaltyLogitsProcessor(row.params.repetition_penalty)
+                scores[slot : slot + 1] = penalty(seen, scores[slot : slot + 1])
+        constrained = [slot for slot, row in enumerate(rows) if row.matcher is not None]
+        if constrained:
+            for slot in constrained:
+                rows[slot].matcher.fill_next_token_bitmask(bitmask, slot)
+            xgrammar.apply_token_bitmask_inplace(
+                scores, bitmask[: len(rows)].to(scores.device, non_blocking=True), indices=constrained
+            )
+        tokens = torch.empty(len(rows), dtype=torch.long, device=scores.device)
+        groups: dict[SamplingParams, list[int]] = {}
+        for slot, row in enumerate(rows):
+            groups.setdefault(row.params, []).append(slot)
+        for params, slots in groups.items():
+            index = torch.tensor(slots, device=scores.device)
+            if uses_sampling(params):
+                tokens[index] = _sample(scores[index], warpers[params], [rows[slot].generator for slot in slots])
+            else:
+                tokens[index] = scores[index].argmax(dim=-1)
+        return tokens.tolist()
 
     def _advance(self, row: _Row, token: int) -> None:
         """Record ``token`` and decide whether the row is finished (TGI's finish reasons)."""
