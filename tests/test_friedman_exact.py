@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from evaluate_metrics.erc_metrics import erc_metrics as module
 from evaluate_metrics.erc_metrics import (
     exact_critical_difference,
     exact_rank_sum_pvalue,
     exact_rank_sum_pvalue_fraction,
+    friedman_test,
     rank_sum_difference_distribution,
 )
 
@@ -141,3 +143,18 @@ def test_critical_difference_is_none_when_nothing_can_be_significant() -> None:
     assert exact_critical_difference(2, 2, 0.05) is None  # the largest difference still has p = 0.5
     with pytest.raises(ValueError, match="alpha"):
         exact_critical_difference(3, 3, 1.5)
+
+
+def test_auto_method_weighs_one_convolution_against_closed_forms() -> None:
+    """Few systems over many blocks: building all tails beats even one closed form; k = n = 100 is the reverse,
+    unless many differences are needed at once (as in an all-pairs friedman_test)."""
+    module._clear_caches()
+    assert module._convolution_pays_off([60], 5, 200)
+    assert not module._convolution_pays_off([100], 100, 100)
+    assert module._convolution_pays_off(range(1, 400), 10, 100)
+    scores = np.random.default_rng(0).random((60, 8)).tolist()
+    result = friedman_test(scores, [f"s{i}" for i in range(8)])
+    assert (8, 60) in module._TAIL_TABLES  # 28 pairs and two critical differences: one table was built
+    for pair in result["pairwise"]:
+        closed = exact_rank_sum_pvalue(pair["rank_sum_diff"], 8, 60, method="closed_form")
+        assert pair["p_value"] == closed

@@ -20,7 +20,7 @@ exact integers and only the final ratio is rounded to a float.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from functools import lru_cache
 from itertools import combinations
@@ -37,9 +37,12 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 CORRECTIONS = ("bonferroni", "holm", "none")
 DEFAULT_ALPHAS = (0.05, 0.01)
 PVALUE_METHODS = ("auto", "closed_form", "convolution")
-#: Above this many bits in the packed power (k = n = 30 is about 0.5e6), the convolution costs more than a
-#: few closed-form evaluations, so "auto" switches to the closed form.
-_CHEAP_CONVOLUTION_BITS = 1_000_000
+#: Cost of the convolution per packed-bit^1.585 (Karatsuba) relative to one closed-form term-bit; measured with
+#: benchmarks/bench_friedman.py-style timings over k, n in 9..200 (2.4e-11 s vs 1.3e-8 s, within 20 %).
+_CONVOLUTION_COST_FACTOR = 1 / 540
+#: Tail tables kept per (k, n); a k = n = 100 table holds about 1.6 MB of integers.
+_MAX_TAIL_TABLES = 32
+_TAIL_TABLES: dict[tuple[int, int], list[int]] = {}
 
 _CITATION = """\
 @article{eisinga2017exact,
@@ -240,9 +243,9 @@ def exact_rank_sum_pvalue_fraction(d: float | int | Fraction, k: int, n: int, me
     under the null hypothesis of untied, exchangeable ranks (the model of Eisinga et al.).
 
     ``method``: ``"closed_form"`` (Eisinga et al.'s sum, cached per (d, k, n)), ``"convolution"`` (tails of the
-    whole distribution, cached per (k, n)), or ``"auto"``: the convolution when its packed integer is small
-    (then all the tails cost about as much as one closed-form value), else the closed form, whose cost does
-    not grow with the size of the distribution. Both are exact and agree to the last digit.
+    whole distribution, cached per (k, n)), or ``"auto"``: the tail table when it is already cached or cheaper
+    to build than this one closed-form value (few systems and many blocks), else the closed form. Both are
+    exact and agree to the last digit.
     """
     _check_k_n(k, n)
     if method not in PVALUE_METHODS:
@@ -252,7 +255,7 @@ def exact_rank_sum_pvalue_fraction(d: float | int | Fraction, k: int, n: int, me
         return Fraction(1)
     if d_int > n * (k - 1):
         return Fraction(0)
-    if method == "convolution" or (method == "auto" and _packed_bits(k, n) <= _CHEAP_CONVOLUTION_BITS):
+    if method == "convolution" or (method == "auto" and _convolution_pays_off([d_int], k, n)):
         tail = _upper_tail_counts(k, n)[d_int]
     else:
         tail = _upper_tail_count(d_int, k, n)
@@ -277,6 +280,23 @@ def _slot_bits(k: int, n: int) -> int:
 def _packed_bits(k: int, n: int) -> int:
     """Size of the packed n-th power, the driver of the convolution's cost."""
     return _slot_bits(k, n) * (2 * n * (k - 1) + 1)
+
+
+def _closed_form_cost(d: int, k: int, n: int) -> float:
+    """Relative cost of one closed-form tail: its number of binomial terms times their size in bits.
+
+    For block count h the inner sum runs while (k - 1) h - k i >= d, so large d and large k skip most terms.
+    """
+    terms = sum(max(0, ((k - 1) * h - d) // k + 1) for h in range(1, n + 1))
+    return terms * n * math.log2(k * n)
+
+
+def _convolution_pays_off(differences: Iterable[int], k: int, n: int) -> bool:
+    """Whether the tail table (cached, or built once) is cheaper than one closed form per listed difference."""
+    if (k, n) in _TAIL_TABLES:
+        return True
+    closed = sum(_closed_form_cost(d, k, n) for d in differences)
+    return _packed_bits(k, n) ** 1.585 * _CONVOLUTION_COST_FACTOR <= closed
 
 
 @lru_cache(maxsize=64)
@@ -307,14 +327,24 @@ def rank_sum_difference_distribution(k: int, n: int) -> tuple[int, Mapping[int, 
     return denominator, MappingProxyType(counts)  # read-only: the cached object is shared by every caller
 
 
-@lru_cache(maxsize=64)
 def _upper_tail_counts(k: int, n: int) -> list[int]:
-    """``tails[d]`` = number of outcomes with D >= d, for d in 0..n(k-1), from the cached distribution."""
-    _, counts = rank_sum_difference_distribution(k, n)
-    tails = [0] * (n * (k - 1) + 2)
-    for d in range(n * (k - 1), -1, -1):
-        tails[d] = tails[d + 1] + counts[d]
-    return tails[:-1]
+    """``tails[d]`` = number of outcomes with D >= d, for d in 0..n(k-1), from the distribution; cached."""
+    if (k, n) not in _TAIL_TABLES:
+        _, counts = rank_sum_difference_distribution(k, n)
+        tails = [0] * (n * (k - 1) + 2)
+        for d in range(n * (k - 1), -1, -1):
+            tails[d] = tails[d + 1] + counts[d]
+        if len(_TAIL_TABLES) >= _MAX_TAIL_TABLES:
+            _TAIL_TABLES.pop(next(iter(_TAIL_TABLES)))  # drop the oldest
+        _TAIL_TABLES[(k, n)] = tails[:-1]
+    return _TAIL_TABLES[(k, n)]
+
+
+def _clear_caches() -> None:
+    """Forget every cached tail and distribution (for benchmarks that time a fresh process)."""
+    _upper_tail_count.cache_clear()
+    rank_sum_difference_distribution.cache_clear()
+    _TAIL_TABLES.clear()
 
 
 def exact_critical_difference(k: int, n: int, alpha: float) -> int | None:
@@ -525,6 +555,12 @@ def friedman_test(
     rank_sums = ranks.sum(axis=0)
     column = {name: index for index, name in enumerate(names)}
     differences = [float(rank_sums[column[a]] - rank_sums[column[b]]) for a, b in pairs]
+    needed = [d for d in {_integer_difference(diff) for diff in differences} if 0 < d <= n * (k - 1)]
+    # The critical-difference searches add a handful of evaluations near the normal guess for each alpha.
+    guesses = [math.ceil(float(stats.norm.isf(alpha / 2)) * math.sqrt(n * k * (k + 1) / 6)) for alpha in alphas]
+    needed += [min(max(guess, 1), n * (k - 1)) for guess in guesses for _ in range(6)]
+    if needed and _convolution_pays_off(needed, k, n):
+        _upper_tail_counts(k, n)  # many differences: build the whole table once, "auto" then reads from it
     p_values = [exact_rank_sum_pvalue(diff, k, n) for diff in differences]
     corrected = _corrected(p_values, correction)
     m = len(pairs)
