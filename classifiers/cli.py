@@ -57,6 +57,10 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     train.add_argument("--limit", type=int, default=None, help="use only the first N dialogues of each split")
+    train.add_argument("--limit-train", type=int, default=None, help="use only the first N training dialogues "
+                                                                      "(real and synthetic)")
+    train.add_argument("--limit-validation", type=int, default=None,
+                       help="use only the first N validation dialogues (test splits stay whole)")
     train.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
                        help="architecture option, e.g. context=past or max_memory_utterances=8 (repeatable)")
     train.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the trained model folder")
@@ -87,7 +91,8 @@ def run_train(args: argparse.Namespace) -> int:
     if (regime == "org") != (args.pretrain is None):
         raise ErcSynthError(f"--regime {regime} " + ("cannot be used with --pretrain" if regime == "org"
                                                       else "needs --pretrain DATASET"))
-    limits = dict.fromkeys(("train", "validation", "test"), args.limit) if args.limit else None
+    limits = dict.fromkeys(("train", "validation", "test"), args.limit)
+    limits.update({k: v for k, v in (("train", args.limit_train), ("validation", args.limit_validation)) if v})
     real = limit_dialogues(load_real(benchmark, args.real_data, args.variant), limits)
     require_splits(real, ("train", "validation", "test"), f"real data {args.real_data}")
     pretrain = limit_dialogues(load_synthetic(benchmark, args.pretrain), limits) if args.pretrain else None

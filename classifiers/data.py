@@ -34,6 +34,9 @@ def check_dialogues(data, benchmark: Benchmark, source: str):
 def load_real(benchmark: Benchmark, location: str | Path, variant: str | None = None):
     """The real benchmark: its original files under ``location`` (``meld/``...) or a built dataset folder."""
     path = Path(location)
+    if not path.is_dir():
+        raise ErcSynthError(f"real data folder {location} not found (expected the folder holding "
+                            f"{benchmark.data_subdir}/, or a built dataset folder)")
     if (path / benchmark.data_subdir).is_dir() or any(
         (path / name).is_file() for name in benchmark.variant(variant).files.values()
     ):

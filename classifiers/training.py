@@ -143,6 +143,16 @@ def evaluate_model(trainer, architecture: Architecture, dataset, label_names: Se
     return score_logits(architecture, output.predictions, output.label_ids, label_names)
 
 
+def best_validation(trainer) -> dict[str, float]:
+    """Validation scores of the checkpoint that was kept (from the log, without evaluating again)."""
+    evaluations = [e for e in trainer.state.log_history if "eval_weighted_f1" in e]
+    if not evaluations:
+        return {}
+    best = trainer.state.best_metric
+    chosen = next((e for e in evaluations if best is not None and e["eval_weighted_f1"] == best), evaluations[-1])
+    return {k: float(v) for k, v in chosen.items() if isinstance(v, int | float)}
+
+
 @dataclass
 class RegimeResult:
     """What a regime run produced: scores per test set, where the model is, and what it was trained on."""
@@ -217,7 +227,7 @@ def run_regime(
                                          tokenizer, **options)
     trainer = train_stage(architecture, model, tokenizer, prepared_real["train"], prepared_real["validation"],
                           out_dir / "finetune", settings, label_names, options)
-    validation = {k: v for k, v in trainer.evaluate().items() if isinstance(v, int | float)}
+    validation = best_validation(trainer)
 
     scores = {"real": evaluate_model(trainer, architecture, prepared_real["test"], label_names)}
     for name, dataset in (test_sets or {}).items():

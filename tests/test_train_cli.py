@@ -1,0 +1,136 @@
+"""``erc-synth train`` end to end on tiny models, its user errors, and ``push_to_hub`` against a local Hub process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import DatasetDict
+from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
+
+from dataset_scripts.registry import get_benchmark
+from erc_synth.cli import main
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO = TESTS_DIR.parent
+MELD = get_benchmark("meld")
+TOKEN = "hf_ClassifierTestToken0123456789"
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_cli")
+    encoder = build_encoder(root / "encoder", TOY_WORDS, "bert")
+    real = write_built_folder(DatasetDict(train=toy_dialogues(MELD, 12, 1), validation=toy_dialogues(MELD, 4, 2),
+                                          test=toy_dialogues(MELD, 4, 3)), root / "real")
+    synthetic = write_built_folder(DatasetDict(train=toy_dialogues(MELD, 10, 4), test=toy_dialogues(MELD, 4, 5)),
+                                   root / "synthetic")
+    return {"encoder": str(encoder), "real": str(real), "synthetic": str(synthetic)}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_train_compm_with_pretraining(folders, tmp_path, capsys):
+    status = main(["train", "--arch", "compm", "--encoder", folders["encoder"], "--benchmark", "meld",
+                   "--real-data", folders["real"], "--pretrain", folders["synthetic"], "--regime", "bal",
+                   "--synthetic-test", f"synthetic_balanced={folders['synthetic']}", "--out", str(tmp_path / "out"),
+                   "--epochs", "1", "--batch-size", "8", "--max-length", "32",
+                   "--option", "max_memory_utterances=2", "--option", "max_memory_length=8"])
+    assert status == 0
+    out = capsys.readouterr().out.splitlines()  # Trainer log lines first, then the scores as one JSON line
+    scores = json.loads(next(line for line in out if line.startswith('{"')))
+    assert set(scores) == {"real", "synthetic_balanced"}
+    record = json.loads((tmp_path / "out" / "model" / "erc_synth_training.json").read_text())
+    assert record["regime"] == "bal" and record["architecture"] == "compm"
+    assert record["training"]["options"]["max_memory_utterances"] == 2
+    assert (tmp_path / "out" / "model" / "README.md").is_file()
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--real-data", "/nonexistent/real"], "real data folder /nonexistent/real not found"),
+    (["--regime", "nat"], "--regime nat needs --pretrain"),
+    (["--arch", "todkat-x"], "unknown architecture 'todkat-x'"),
+    (["--benchmark", "friends"], "unknown benchmark 'friends'"),
+    (["--pretrain", "WRONG_LABELS"], "field 'emotions' has labels"),
+])
+def test_user_errors_exit_2_with_one_line(arguments, message, folders, tmp_path, capsys):
+    if "WRONG_LABELS" in arguments:
+        iemocap = get_benchmark("iemocap")
+        wrong = write_built_folder(DatasetDict(train=toy_dialogues(iemocap, 2, 1)), tmp_path / "iemocap")
+        arguments = ["--pretrain", str(wrong)]
+    base = {"--arch": "emoberta", "--encoder": folders["encoder"], "--benchmark": "meld",
+            "--real-data": folders["real"], "--out": str(tmp_path / "out")}
+    for flag, value in zip(arguments[::2], arguments[1::2], strict=True):
+        base[flag] = value
+    argv = ["train", *(item for pair in base.items() for item in pair)]
+    assert main(argv) == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]  # earlier lines: the fixture's progress bars
+    assert last_line.startswith("erc-synth train: error: ") and message in last_line
+
+
+@pytest.fixture(scope="module")
+def local_hub(tmp_path_factory):
+    """The project's local Hub server (tests/servers/hub_server.py) as a real process."""
+    workdir = tmp_path_factory.mktemp("hub")
+    port_file = workdir / "port"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "servers.hub_server", "--token", TOKEN, "--org", "org", "--port-file", str(port_file)],
+        cwd=TESTS_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"hub server did not start: {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.05)
+        yield {"HF_ENDPOINT": f"http://127.0.0.1:{port_file.read_text().strip()}", "HF_TOKEN": TOKEN,
+               "HF_HOME": str(workdir / "hf_home"), "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+               "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+PUSH_AND_RELOAD = """
+import json, sys, torch
+from classifiers.model_card import push_model
+from huggingface_hub import ModelCard, hf_hub_download
+from transformers import AutoModelForSequenceClassification
+model_dir, repo = sys.argv[1], sys.argv[2]
+push_model(model_dir, repo)
+card = ModelCard.load(repo)
+remote = AutoModelForSequenceClassification.from_pretrained(repo)
+local = AutoModelForSequenceClassification.from_pretrained(model_dir)
+same = all(torch.equal(a, b) for a, b in zip(remote.state_dict().values(), local.state_dict().values()))
+record = json.load(open(hf_hub_download(repo, "erc_synth_training.json")))
+print(json.dumps({"tags": card.data.tags, "results": card.data.eval_results[0].metric_value, "same": same,
+                  "regime": record["regime"], "real": record["scores"]["real"]["weighted_f1"]}))
+"""
+
+
+def test_push_to_hub_uploads_model_card_and_weights(folders, local_hub, tmp_path):
+    assert main(["train", "--arch", "emoberta", "--encoder", folders["encoder"], "--benchmark", "meld",
+                 "--real-data", folders["real"], "--out", str(tmp_path / "out"), "--epochs", "1",
+                 "--max-length", "32"]) == 0
+    env = {**os.environ, **local_hub, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), str(REPO)])}
+    result = subprocess.run([sys.executable, "-c", PUSH_AND_RELOAD, str(tmp_path / "out" / "model"),
+                             "org/erc-emoberta-meld-org"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    pushed = json.loads(result.stdout.strip().splitlines()[-1])
+    record = json.loads((tmp_path / "out" / "model" / "erc_synth_training.json").read_text())
+    assert pushed["same"] is True
+    assert "regime-org" in pushed["tags"] and "emoberta" in pushed["tags"]
+    assert pushed["regime"] == "org" and pushed["real"] == record["scores"]["real"]["weighted_f1"]
+    assert pushed["results"] == round(record["scores"]["real"]["weighted_f1"] * 100, 2)
