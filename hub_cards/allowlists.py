@@ -50,6 +50,9 @@ LICENSES: frozenset[str] = frozenset({
 })
 
 SOURCE_DATASET_PREFIXES: tuple[str, ...] = ("original", "extended")
+CREATORS: frozenset[str] = frozenset({"crowdsourced", "expert-generated", "found", "machine-generated", "no-annotation",
+                                      "other"})
+MULTILINGUALITY: frozenset[str] = frozenset({"monolingual", "multilingual", "translation", "other"})
 
 
 def size_category(num_examples: int) -> str:
@@ -77,6 +80,9 @@ def validate_card_metadata(metadata: Mapping[str, Any]) -> None:
     problems += _check("size_categories", _as_list(metadata.get("size_categories")), SIZE_CATEGORY_NAMES)
     problems += _check("task_categories", _as_list(metadata.get("task_categories")), TASK_CATEGORIES)
     problems += _check("task_ids", _as_list(metadata.get("task_ids")), TASK_IDS)
+    problems += _check("annotations_creators", _as_list(metadata.get("annotations_creators")), CREATORS)
+    problems += _check("language_creators", _as_list(metadata.get("language_creators")), CREATORS)
+    problems += _check("multilinguality", _as_list(metadata.get("multilinguality")), MULTILINGUALITY)
     for value in _as_list(metadata.get("source_datasets")):
         if value.split("|")[0] not in SOURCE_DATASET_PREFIXES:
             problems.append(f"source_datasets: {value!r} must be 'original', 'extended' or 'extended|<dataset>'")

@@ -36,9 +36,10 @@ def test_card_metadata_outside_the_hub_lists_is_refused_with_every_problem_named
                             "source_datasets": ["original"], "language": ["en"]})
     with pytest.raises(ErcSynthError) as err:
         validate_card_metadata({"license": "cc-by-5.0", "size_categories": ["<1K"], "task_ids": ["erc"],
-                                "task_categories": "emotion", "source_datasets": ["MELD"], "language": ["English"]})
+                                "task_categories": "emotion", "source_datasets": ["MELD"], "language": ["English"],
+                                "annotations_creators": ["llm"], "multilinguality": ["mono"]})
     message = str(err.value)
-    for bad in ("'cc-by-5.0'", "'<1K'", "'erc'", "'emotion'", "'MELD'", "'English'"):
+    for bad in ("'cc-by-5.0'", "'<1K'", "'erc'", "'emotion'", "'MELD'", "'English'", "'llm'", "'mono'"):
         assert bad in message
 
 
@@ -175,3 +176,15 @@ def test_real_data_gives_decontamination_and_js_divergence(tmp_path, shared_data
     assert f"| balanced | {expected:.4f} |" in text
     assert "the IEMOCAP (6-way) (compm variant) test split) | share > 0.0 | 1 |" in text
     assert "series: balanced, real" in text
+
+
+def test_cli_registration_stays_import_light():
+    """``erc-synth --help`` imports hub_cards.cli: it must not pull in matplotlib, datasets or huggingface_hub."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hub_cards, hub_cards.cli; "
+            "print([m for m in ('matplotlib', 'datasets', 'huggingface_hub') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
