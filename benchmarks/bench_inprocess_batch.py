@@ -18,13 +18,9 @@ import argparse
 import asyncio
 import os
 import re
-import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dataset_scripts.registry import get_benchmark
 from generation.backends.base import GenerationRequest, Grammar, SamplingParams
