@@ -123,6 +123,8 @@ def test_default_config_loads_by_path_and_matches_the_python_api(standalone_modu
     metric.add_batch(predictions=predictions[:3], references=references[:3])
     result = metric.compute(predictions=predictions[3:], references=references[3:], label_names=MELD_LABELS)
     assert result == classification_scores(predictions, references, label_names=MELD_LABELS)
+    with pytest.raises(ValueError, match='input of the "friedman" config'):
+        metric.compute(predictions=[0], references=[0], scores=[[0.1, 0.2]])
 
 
 def test_friedman_config_loads_by_path_and_matches_the_python_api(standalone_module: str) -> None:

@@ -719,4 +719,6 @@ class ErcMetrics(evaluate.Metric):
     ) -> dict[str, Any]:
         if self.config_name == "friedman":
             return friedman_test(scores, **kwargs)
+        if scores is not None:  # evaluate would pass it through silently; it belongs to the other config
+            raise ValueError('scores= is an input of the "friedman" config: evaluate.load(path, "friedman")')
         return classification_scores(predictions, references, **kwargs)
