@@ -99,7 +99,10 @@ class BuildReport:
     accepted: int
     rejected_attempts: int
     rejections_by_reason: dict[str, int]
+    #: Indices whose every attempt was rejected.
     failed_indices: int
+    #: Indices with no record at all (an interrupted or still-running generation).
+    missing_indices: int
     gates: GateReport
     split_seed: int
     ratios: tuple[float, float, float]
@@ -158,6 +161,8 @@ class SyntheticConfig(datasets.BuilderConfig):
     #: SHA-256 of the RUN_DIR's manifest and records, filled in by the builder: it is part of the cache key,
     #: so a run that gained records is never served from a stale cache.
     run_fingerprint: str | None = None
+    #: SHA-256 of the decontamination reference (name and texts), also part of the cache key.
+    reference_fingerprint: str | None = None
 
     @property
     def benchmark(self) -> Benchmark:
@@ -186,6 +191,11 @@ class SyntheticDialogues(datasets.GeneratorBasedBuilder):
         self.build_report: BuildReport | None = None
         if kwargs.get("run_dir") is not None and kwargs.get("run_fingerprint") is None:
             kwargs["run_fingerprint"] = run_fingerprint(kwargs["run_dir"])
+        if reference is not None:
+            digest = hashlib.sha256(reference[0].encode())
+            for utterances in reference[1]:
+                digest.update(b"\0".join(u.encode() for u in utterances) + b"\1")
+            kwargs["reference_fingerprint"] = digest.hexdigest()
         super().__init__(*args, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
@@ -219,7 +229,9 @@ class SyntheticDialogues(datasets.GeneratorBasedBuilder):
         kept, gate_report = apply_gates(
             [(r["index"], r["utterances"]) for r in accepted], config.gates, reference_dialogues, reference_name
         )
-        rejected = store.rejected()
+        records = store.records()
+        rejected = [r for r in records if r["status"] == "rejected"]
+        attempted = {r["index"] for r in records}
         if not kept:
             reasons = Counter(str(r.get("reason")) for r in rejected)
             raise RunDirError(
@@ -237,7 +249,8 @@ class SyntheticDialogues(datasets.GeneratorBasedBuilder):
             accepted=len(accepted),
             rejected_attempts=len(rejected),
             rejections_by_reason=dict(sorted(Counter(str(r.get("reason")) for r in rejected).items())),
-            failed_indices=(requested - len(accepted)) if isinstance(requested, int) else 0,
+            failed_indices=len(attempted - set(by_index)),
+            missing_indices=max(0, requested - len(attempted)) if isinstance(requested, int) else 0,
             gates=gate_report,
             split_seed=config.split_seed,
             ratios=tuple(config.ratios),

@@ -123,6 +123,7 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         "requested": report.requested_dialogues,
         "accepted": report.accepted,
         "failed": report.failed_indices,
+        "missing": report.missing_indices,
         "max_attempts": settings.get("max_attempts"),
         "rejected_attempts": report.rejected_attempts,
         "rejections": sorted(report.rejections_by_reason.items()),

@@ -43,7 +43,7 @@ def test_balanced_build_has_provenance_gates_and_rejection_counts(tmp_path):
     indices = sorted(r["index"] for r in rows)
     # 30 requested, index 11 never accepted, 5 exact copy of 1, 9 near copy of 2
     assert indices == [i for i in range(30) if i not in (5, 9, 11)]
-    assert report.accepted == 29 and report.failed_indices == 1
+    assert report.accepted == 29 and report.failed_indices == 1 and report.missing_indices == 0
     assert report.rejected_attempts == 5
     assert report.rejections_by_reason == {"json_parse_error": 2, "too_few_turns": 1, "unknown_label": 2}
     assert (report.gates.exact_duplicates, report.gates.near_duplicates, report.gates.contaminated) == (1, 1, 0)
@@ -54,9 +54,13 @@ def test_balanced_build_has_provenance_gates_and_rejection_counts(tmp_path):
     assert sum(report.split_sizes.values()) == 27
 
 
-def test_natural_build_has_null_target_emotion(tmp_path):
-    run = make_run_dir(tmp_path / "run", "iemocap", "natural", n=12, plant_duplicates=False)
-    dd, _ = build_dataset_dict(run)
+def test_natural_build_has_null_target_emotion_and_counts_an_incomplete_run(tmp_path):
+    made = make_run_dir(tmp_path / "made", "iemocap", "natural", n=12, plant_duplicates=False)
+    settings = json.loads((made / "manifest.json").read_text())["settings"]
+    run = tmp_path / "run"  # the same records in a run that asked for 15: three indices never generated
+    RunStore.create_or_open(run, {**settings, "num_dialogues": 15}).append(RunStore.open(made).records())
+    dd, report = build_dataset_dict(run)
+    assert (report.requested_dialogues, report.failed_indices, report.missing_indices) == (15, 0, 3)
     rows = [row for split in dd.values() for row in split]
     assert len(rows) == 12 and all(r["target_emotion"] is None for r in rows)
     assert dd["train"].features["emotions"].feature.names == list(get_benchmark("iemocap").labels)
@@ -133,5 +137,11 @@ def test_builder_class_serves_the_utterances_schema_and_never_a_stale_cache(tmp_
     again.download_and_prepare()
     assert again.build_report is not None  # the changed run was rebuilt, not read from the cache
     assert sum(ds.num_rows for ds in again.as_dataset().values()) == total + 2
+    assert again.build_report.missing_indices == 0 and again.build_report.requested_dialogues == 10
+    reference = ("real test", [["We were on a break! Were we? I think so, said nobody at all today."]])
+    decontaminated = SyntheticDialogues(**kwargs, reference=reference)
+    decontaminated.download_and_prepare()  # another reference is another cache key: prepared, not reused
+    assert decontaminated.build_report is not None
+    assert decontaminated.build_report.gates.decontaminated_against == "real test"
     with pytest.raises(RunDirError, match="holds a meld-natural run, not meld-balanced"):
         SyntheticDialogues(**{**kwargs, "config_name": "meld-balanced"}).download_and_prepare()
