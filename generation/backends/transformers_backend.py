@@ -359,60 +359,56 @@ class TransformersBackend:
         grammar_list = list(grammars) if grammars is not None else [None] * count
         if not len(seeds) == len(params_list) == len(grammar_list) == count:
             raise ValueError("prompts, seeds, params and grammars must have the same length")
-        results: list[GenerationResult] = []
         with self._lock:
+            rows = [  # every request is checked before any is generated: one bad request costs no work
+                self._prepare_row(prompt, seed, row_params, grammar, add_special_tokens)
+                for prompt, seed, row_params, grammar in zip(prompts, seeds, params_list, grammar_list, strict=True)
+            ]
             for start in range(0, count, self.preferred_batch_size):
-                stop = start + self.preferred_batch_size
-                results.extend(
-                    self._generate_chunk(
-                        prompts[start:stop], seeds[start:stop], params_list[start:stop], grammar_list[start:stop],
-                        add_special_tokens,
-                    )
-                )
-        return results
-
-    def _generate_chunk(
-        self,
-        prompts: Sequence[str],
-        seeds: Sequence[int],
-        params: Sequence[SamplingParams],
-        grammars: Sequence[Grammar | None],
-        add_special_tokens: bool,
-    ) -> list[GenerationResult]:
-        import torch
-        import xgrammar
-
-        vocab_size = self.model.get_output_embeddings().weight.shape[0]
-        rows: list[_Row] = []
-        for prompt, seed, row_params, grammar in zip(prompts, seeds, params, grammars, strict=True):
-            ids = self.tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
-            if not ids:
-                raise BackendError("empty prompt", retryable=False)
-            limit = self.max_context
-            if limit is not None and len(ids) + row_params.max_new_tokens > limit:
-                raise BackendError(
-                    f"prompt of {len(ids)} tokens + max_new_tokens {row_params.max_new_tokens} exceeds the "
-                    f"model's context of {limit} tokens",
-                    retryable=False,
-                )
-            matcher = (
-                xgrammar.GrammarMatcher(self._compiled_grammar(grammar, vocab_size)) if grammar is not None else None
-            )
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(int(seed) % (1 << 64))
-            rows.append(_Row(ids, int(seed), row_params, matcher, generator))
-
-        with torch.inference_mode():
-            self._decode(rows, vocab_size)
+                self._decode(rows[start : start + self.preferred_batch_size])
         return [
             GenerationResult(text=row.text or "", finish_reason=row.finish_reason, generated_tokens=len(row.generated))
             for row in rows
         ]
 
-    def _decode(self, rows: list[_Row], vocab_size: int) -> None:
+    @property
+    def _vocab_size(self) -> int:
+        return self.model.get_output_embeddings().weight.shape[0]
+
+    def _prepare_row(
+        self, prompt: str, seed: int, params: SamplingParams, grammar: Grammar | None, add_special_tokens: bool
+    ) -> _Row:
+        import torch
+        import xgrammar
+
+        ids = self.tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
+        if not ids:
+            raise BackendError("empty prompt", retryable=False)
+        limit = self.max_context
+        if limit is not None and len(ids) + params.max_new_tokens > limit:
+            raise BackendError(
+                f"prompt of {len(ids)} tokens + max_new_tokens {params.max_new_tokens} exceeds the "
+                f"model's context of {limit} tokens",
+                retryable=False,
+            )
+        matcher = xgrammar.GrammarMatcher(self._compiled_grammar(grammar, self._vocab_size)) if grammar else None
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(int(seed) % (1 << 64))
+        return _Row(ids, int(seed), params, matcher, generator)
+
+    def _decode(self, rows: list[_Row]) -> None:
+        """Decode a batch of prepared rows to completion (KV cache, left padding, finished rows pruned)."""
+        import torch
+
+        with torch.inference_mode():
+            self._decode_rows(rows)
+
+    def _decode_rows(self, rows: list[_Row]) -> None:
         import torch
         import xgrammar
         from transformers import DynamicCache
+
+        vocab_size = self._vocab_size
 
         device = self.device
         width = max(len(row.prompt_ids) for row in rows)
