@@ -658,19 +658,21 @@ def critical_difference_plot(result: Mapping[str, Any], path: str | Path, alpha:
         axes.text(k + 0.15, y, f"({mean_ranks[index]:.2f}) {names[index]}", ha="left", va="center", fontsize=9)
     if critical_mean_rank is not None:
         axes.hlines(1.2, 1, 1 + critical_mean_rank, color="black", linewidth=2)
+        axes.vlines([1, 1 + critical_mean_rank], 1.1, 1.3, color="black", linewidth=1)
         axes.text(
-            1 + critical_mean_rank / 2,
-            1.3,
-            f"CD = {critical} rank sum = {critical_mean_rank:.2f} mean rank (alpha {alpha}, {comparisons} comparisons)",
-            ha="center",
-            va="bottom",
+            1 + critical_mean_rank + 0.1,
+            1.2,
+            f"CD = {critical} rank sum = {critical_mean_rank:.2f} mean rank"
+            f" (alpha {alpha}, {comparisons} comparison(s))",
+            ha="left",
+            va="center",
             fontsize=9,
         )
     else:
         axes.text(
             1,
-            1.3,
-            f"no difference can be significant at alpha {alpha} ({comparisons} comparisons)",
+            1.2,
+            f"no difference can be significant at alpha {alpha} ({comparisons} comparison(s))",
             ha="left",
             va="bottom",
             fontsize=9,
