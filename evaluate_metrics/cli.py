@@ -28,9 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "friedman",
         help="Friedman rank sums and exact pairwise p-values (Eisinga et al. 2017) from a CSV of scores",
         description=(
-            "Rank k systems within each of n test sets (rows of SCORES.csv: first column the test set, one column "
-            "per system), then test the requested pairs with exact p-values for the difference of rank sums."
+            "Rank k systems within each of n test sets (rows of SCORES.csv: first column the test set,\n"
+            "one column per system), then test the requested pairs with exact p-values for the difference\n"
+            "of rank sums (Eisinga et al. 2017)."
         ),
+        epilog=(
+            "SCORES.csv example:\n  test_set,baseline,synth\n  meld_seed1,0.651,0.663\n  emorynlp_seed1,0.381,0.390\n"
+            "Scores must be finite numbers on any common scale (fractions or percentages)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("scores", type=Path, metavar="SCORES.csv", help="header: block name, then system names")
     parser.add_argument(
