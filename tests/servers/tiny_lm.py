@@ -148,9 +148,10 @@ def build_tiny_lm(directory: str | Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model folder, built once per test session (import this fixture into a test module)."""
-    return build_tiny_lm(tmp_path_factory.getbasetemp() / "tiny-lm")
+def tiny_lm_dir(request: pytest.FixtureRequest) -> Path:
+    """The tiny model folder, built once and kept in pytest's cache folder between sessions (the same folder
+    as ``servers.process``'s fixture, so a session builds it at most once; the marker rebuilds stale builds)."""
+    return build_tiny_lm(request.config.cache.mkdir("erc_synth_tiny_lm"))
 
 
 def tiny_lm_speakers() -> list[str]:
