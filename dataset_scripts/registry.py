@@ -15,6 +15,9 @@ from types import MappingProxyType
 from .errors import ErcSynthError, UnknownLabelError
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
+#: The label index of an utterance without a gold label (kept as context); ``datasets`` uses -1 for a missing
+#: ClassLabel. Collators turn it into -100 for the loss; metrics drop it (``ignore_index=-1``).
+UNLABELLED: int = -1
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
+from .registry import UNLABELLED as UNLABELLED  # re-exported: the schema's documented missing-label value
 from .registry import Benchmark
 
-UNLABELLED: int = -1
 DIALOGUE_COLUMNS: tuple[str, ...] = ("dialogue_id", "speakers", "utterances", "emotions")
 UTTERANCE_COLUMNS: tuple[str, ...] = ("dialogue_id", "turn", "speaker", "utterance", "emotion")
 CONFIGS: tuple[str, ...] = ("dialogues", "utterances")

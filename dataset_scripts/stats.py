@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from .schema import UNLABELLED, utterances_to_dialogues
+from .registry import UNLABELLED
 
 FORMATS: tuple[str, ...] = ("table", "markdown", "json")
 
@@ -35,6 +35,8 @@ class SplitStats:
 def split_stats(split: str, dataset) -> SplitStats:
     """Statistics of one ``dialogues`` (or ``utterances``) Dataset."""
     if "emotions" not in dataset.column_names:
+        from .schema import utterances_to_dialogues  # imports datasets: only when converting
+
         dataset = utterances_to_dialogues(dataset)
     names = dataset.features["emotions"].feature.names
     counts = [0] * len(names)

@@ -195,39 +195,30 @@ def _generate_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], pro
 
 
 def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_data_dir: Path | None,
-               org: str | None, log: Callable[[str], None]) -> str:
-    from hub_cards import build_folder, save_label_distribution_plot
+               log: Callable[[str], None]) -> str:
+    """Build every run (``hub_cards.build_all``: two passes, so every card shows all series) and the big plot."""
+    from hub_cards import save_label_distribution_plot
+    from hub_cards.folder import REAL_SERIES, build_all
 
-    build_options = {
+    options: dict[str, Any] = {
         "split_seed": int(preset.build.get("split_seed", 0)),
         "ratios": tuple(preset.build.get("ratios", (0.8, 0.1, 0.1))),
+        "real_data_dir": real_data_dir,
     }
     if "near_dup_threshold" in preset.build:
-        build_options["near_dup_threshold"] = preset.build["near_dup_threshold"]
-    # Pass 1 builds every folder and learns each dataset's label counts after the gates; pass 2 rebuilds with
-    # the sibling series so that each card's plot shows natural, balanced and real together. Builds are
-    # deterministic and cheap next to generation.
+        options["near_dup_threshold"] = preset.build["near_dup_threshold"]
+    reports = build_all(out / "runs", out / "datasets", **options)
     series: dict[str, dict[str, Any]] = {}
-    real_counts: dict[str, dict[str, int]] = {}
-    for pass_number in (1, 2):
-        for outcome in outcomes:
-            extra = {outcome.benchmark: {m: c for m, c in series.get(outcome.benchmark, {}).items()
-                                         if m != outcome.mode}} if pass_number == 2 else None
-            report = build_folder(
-                outcome.run_dir, outcome.folder, real_data_dir=real_data_dir,
-                repo_id=f"{org}/{outcome.name}" if org else None, extra_plot_series=extra, **build_options,
-            )
-            series.setdefault(outcome.benchmark, {})[outcome.mode] = report.label_counts
-            if report.real_label_counts is not None:
-                real_counts[outcome.benchmark] = report.real_label_counts
-            outcome.label_counts = report.label_counts
-            outcome.js_divergence = report.divergences.get(outcome.mode)
-            gates = report.build.get("gates", {})
-            outcome.gate_counts = {k: gates.get(k, 0) for k in GATE_COUNTS}
-        if pass_number == 1:
-            log(f"built {len(outcomes)} folders under {out / 'datasets'}")
-    for benchmark, counts in real_counts.items():
-        series[benchmark]["real"] = counts
+    for outcome in outcomes:
+        report = reports[f"{outcome.benchmark}-{outcome.mode}"]
+        outcome.label_counts = report.label_counts
+        outcome.js_divergence = report.divergences.get(outcome.mode)
+        gates = report.build.get("gates", {})
+        outcome.gate_counts = {k: gates.get(k, 0) for k in GATE_COUNTS}
+        series.setdefault(outcome.benchmark, {})[outcome.mode] = report.label_counts
+        if report.real_label_counts is not None:
+            series[outcome.benchmark][REAL_SERIES] = report.real_label_counts
+    log(f"built {len(reports)} folders under {out / 'datasets'}")
     return str(save_label_distribution_plot(series, out / COMBINED_PLOT))
 
 
@@ -250,7 +241,7 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     log(f"real benchmark data: {real}" if real else
         "real benchmark data: none found (give --real-data DIR for JS divergence and decontamination)")
     _generate_all(preset, out, outcomes, progress, log)
-    combined = _build_all(preset, out, outcomes, real, org, log)
+    combined = _build_all(preset, out, outcomes, real, log)
     if org:
         from hub_cards import push_folder
 
