@@ -175,3 +175,19 @@ def test_grammars_are_pure_and_deterministic():
     first = dialogue_regex(EMORY.speakers, EMORY.num_labels, 6, 12, target_label=3)
     assert first == dialogue_regex(EMORY.speakers, EMORY.num_labels, 6, 12, target_label=3)
     assert dialogue_json_schema(EMORY.speakers, 7, 6, 12) == dialogue_json_schema(EMORY.speakers, 7, 6, 12)
+
+
+def test_regex_is_portable_to_outlines_interegular():
+    """TGI compiles regex grammars with outlines, which parses them with ``interegular``: the same strings
+    must parse there and accept/refuse the same dialogues (small limits keep its FSM construction quick)."""
+    interegular = pytest.importorskip("interegular")
+    speakers = ["Rachel Green", "Mr. Heckles", "Joey"]
+    plain = interegular.parse_pattern(dialogue_regex(speakers, 7, 1, 2, max_utterance_chars=12)).to_fsm()
+    assert plain.accepts("Rachel Green: Hi there. (1)\nMr. Heckles: Quiet! (6)")
+    assert not plain.accepts("Mrx Heckles: Quiet! (6)")
+    assert not plain.accepts("Joey: Hi. (7)")
+    assert not plain.accepts("Joey: Hi (there). (1)")
+    target = interegular.parse_pattern(dialogue_regex(speakers, 7, 1, 2, max_utterance_chars=6, target_label=3))
+    fsm = target.to_fsm()
+    assert fsm.accepts("Joey: Hi. (0)\nJoey: Oh. (3)") and fsm.accepts("Joey: Oh. (3)")
+    assert not fsm.accepts("Joey: Hi. (0)\nJoey: Oh. (2)")
