@@ -45,7 +45,7 @@ class TrainSettings:
     early_stopping_patience: int | None = 3
     max_steps: int = -1
     eval_steps: int | None = None  # None: evaluate (and checkpoint) once per epoch
-    logging_steps: int = 50
+    logging_steps: int = 10
     precision: str = "auto"  # auto: bf16 (or fp16) on a GPU, fp32 on CPU; or fp32 / bf16 / fp16
     seed: int = 0
 

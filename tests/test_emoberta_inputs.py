@@ -118,3 +118,41 @@ def test_prepare_skips_unlabelled_targets_but_keeps_them_as_context(tokenizer):
     assert "d" in tokens(tokenizer, prepared["input_ids"][1])  # the unlabelled turn 1 ("d e") is context
     kept = prepare(dialogues, tokenizer, max_length=64, drop_unlabelled=False)["test"]
     assert kept["labels"] == [1, -100, 3]
+
+
+def test_minilm_tokenizer_gets_bert_separators():
+    """The offline MiniLM encoder (a BERT tokenizer) gets [CLS] A [SEP] B [SEP] C [SEP], not RoBERTa's </s></s>."""
+    from transformers import AutoTokenizer
+
+    from classifiers.experiment import minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    layout = special_layout(tokenizer)
+    assert tokens(tokenizer, layout.prefix) == ["[CLS]"]
+    assert tokens(tokenizer, layout.middle) == ["[SEP]"] and tokens(tokenizer, layout.suffix) == ["[SEP]"]
+
+
+@pytest.mark.needs_shared_data
+def test_real_meld_dialogue_inputs(shared_data):
+    """On the real MELD test split: every example holds its own utterance, tagged, inside the budget."""
+    from transformers import AutoTokenizer
+
+    from classifiers.data import limit_dialogues, load_real
+    from classifiers.experiment import minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    real = limit_dialogues(load_real(MELD, shared_data), {"test": 3})
+    dialogues = DatasetDict(test=real["test"])
+    prepared = prepare(dialogues, tokenizer, max_length=64)["test"]
+    assert len(prepared) == sum(len(d["utterances"]) for d in dialogues["test"])
+    sep = tokenizer.sep_token_id
+    by_id = {dialogue["dialogue_id"]: dialogue for dialogue in dialogues["test"]}
+    for row in prepared:
+        dialogue = by_id[row["dialogue_id"]]
+        ids = row["input_ids"]
+        assert len(ids) <= 64 and ids[0] == tokenizer.cls_token_id and ids[-1] == sep
+        current = ids[ids.index(sep) + 1:]
+        current = current[: current.index(sep)]
+        expected = tokenizer(f"{dialogue['speakers'][row['turn']]}: {dialogue['utterances'][row['turn']]}",
+                             add_special_tokens=False)["input_ids"]
+        assert current == expected[: len(current)] and len(current) > 0
