@@ -61,16 +61,15 @@ def load_dialogues(spec: str):
         return DatasetDict(load_dataset("parquet", data_files=files))
     if path.exists() and not path.is_dir():
         raise ErcSynthError(f"{spec}: expected a dataset folder or a Hub id, got a file")
+    if spec.startswith(("/", "./", "../", "~")) and not path.exists():
+        raise ErcSynthError(f"dataset folder {spec} not found")
     try:
-        return load_dataset(spec, "dialogues")
-    except ValueError:
-        pass  # no config named "dialogues": a plain dataset in the dialogues schema
-    except FileNotFoundError as exc:
-        raise ErcSynthError(f"dataset {spec!r} not found: {exc}") from None
-    try:
-        return load_dataset(spec)
-    except FileNotFoundError as exc:
-        raise ErcSynthError(f"dataset {spec!r} not found: {exc}") from None
+        try:
+            return load_dataset(spec, "dialogues")
+        except ValueError:  # no config named "dialogues": a plain dataset in the dialogues schema
+            return load_dataset(spec)
+    except (OSError, ValueError) as exc:  # not found, unreachable Hub (ConnectionError is an OSError), bad files
+        raise ErcSynthError(f"cannot load dataset {spec!r}: {exc}") from None
 
 
 def load_synthetic(benchmark: Benchmark, spec: str):

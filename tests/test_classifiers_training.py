@@ -139,3 +139,32 @@ def test_regime_errors_are_user_errors(encoder, toy, tmp_path):
     wrong = write_built_folder(DatasetDict(train=toy_dialogues(get_benchmark("iemocap"), 2, 1)), tmp_path / "iem")
     with pytest.raises(ErcSynthError, match="field 'emotions' has labels"):
         load_synthetic(MELD, str(wrong))
+
+
+def test_same_seed_gives_the_same_model_and_batches_are_length_grouped(encoder, toy, tmp_path):
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    architecture = get_architecture("compm")
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    options = architecture.options(OPTIONS)
+    prepared = architecture.prepare(toy, tokenizer, **options)
+    settings = TrainSettings(epochs=1, learning_rate=1e-3, batch_size=8, seed=3, logging_steps=100)
+    states = []
+    for run in range(2):
+        set_seed(settings.seed)
+        model = architecture.build_model(encoder, MELD.num_labels, MELD.labels, **options)
+        trainer = train_stage(architecture, model, tokenizer, prepared["train"], prepared["validation"],
+                              tmp_path / f"run{run}", settings, MELD.labels, options)
+        states.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+    assert isinstance(trainer._get_train_sampler(), LengthGroupedSampler)
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_precision_follows_the_hardware():
+    from classifiers.training import precision_flags
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU behaviour")
+    assert precision_flags("auto") == {"bf16": False, "fp16": False, "use_cpu": True}
+    with pytest.raises(ErcSynthError, match="needs a GPU"):
+        precision_flags("bf16")
