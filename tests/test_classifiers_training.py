@@ -111,6 +111,10 @@ def test_regime_nat_pretrains_then_finetunes_and_writes_a_model_card(encoder, to
                         test_sets={"synthetic_natural": pretrain["test"]}, options=OPTIONS, settings=settings,
                         data_info={"real": str(real_dir), "pretrain": str(synthetic_dir)})
     assert set(result.scores) == {"real", "synthetic_natural"}
+    # The real test split has unlabelled utterances (every 4th): they are context, never scored.
+    labelled = sum(e != -1 for emotions in real["test"]["emotions"] for e in emotions)
+    assert 0 < labelled < sum(len(emotions) for emotions in real["test"]["emotions"])
+    assert sum(result.scores["real"]["support"].values()) == labelled
     assert (tmp_path / "run" / "pretrain").is_dir() and (tmp_path / "run" / "finetune").is_dir()
     model_dir = tmp_path / "run" / "model"
     record = json.loads((model_dir / "erc_synth_training.json").read_text())
