@@ -175,3 +175,17 @@ def test_config_errors_name_the_key(tmp_path):
     path.write_text("encoder: ${ERC_SYNTH_SURELY_UNSET}\narchitectures: [emoberta]\nseeds: [0]\nbenchmarks: {}\n")
     with pytest.raises(ErcSynthError, match="ERC_SYNTH_SURELY_UNSET is not set"):
         ExperimentConfig.load(path)
+
+
+def test_shipped_configs_parse(monkeypatch, tmp_path):
+    for name in ("ERC_SYNTH_SHARED_DATA", "ERC_SYNTH_SMOKE_SYNTHETIC", "ERC_SYNTH_SYNTHETIC"):
+        monkeypatch.setenv(name, str(tmp_path))
+    smoke = ExperimentConfig.load(REPO / "classifiers" / "configs" / "smoke.yaml")
+    assert len(list(smoke.cells())) == 2 * 3 * 3 * 2 and smoke.encoder == "minilm"
+    assert smoke.benchmarks["iemocap"]["synthetic"]["balanced"] == f"{tmp_path}/iemocap-balanced"
+    paper = ExperimentConfig.load(REPO / "classifiers" / "configs" / "paper.yaml")
+    assert len(list(paper.cells())) == 3 * 3 * 3 * 5 and paper.encoder == "roberta-large"
+    compm_cell = next(c for c in paper.cells() if c.architecture == "compm")
+    assert paper.settings(compm_cell).learning_rate == 1e-6 and paper.settings(compm_cell).epochs == 10
+    emoberta_cell = next(c for c in paper.cells() if c.architecture == "emoberta")
+    assert paper.settings(emoberta_cell).learning_rate == 3e-6 and paper.settings(emoberta_cell).batch_size == 4
