@@ -115,7 +115,8 @@ def run_train(args: argparse.Namespace) -> int:
     result = run_regime(
         args.arch, resolve_encoder(args.encoder), benchmark, regime, real, Path(args.out), pretrain=pretrain,
         test_sets=test_sets, options=options, settings=settings, pretrain_settings=pretrain_settings,
-        data_info={"real": args.real_data, "variant": args.variant, "pretrain": args.pretrain},
+        data_info={"real": args.real_data, "variant": args.variant, "pretrain": args.pretrain,
+                   "test_sets": dict(args.synthetic_test)},
     )
     print(json.dumps({name: round(s["weighted_f1"] * 100, 2) for name, s in result.scores.items()}))
     print(f"model written to {result.model_dir}")

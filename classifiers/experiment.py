@@ -272,7 +272,8 @@ class Experiment:
             options=self.config.options[cell.architecture], settings=self.config.settings(cell),
             pretrain_settings=self.config.pretrain_settings(cell), save_model=self.config.save_models,
             data_info={"real": entry["real_data"], "variant": entry["variant"],
-                       "pretrain": entry["synthetic"].get(mode) if mode else None},
+                       "pretrain": entry["synthetic"].get(mode) if mode else None,
+                       "test_sets": {f"synthetic_{m}": spec for m, spec in entry["synthetic"].items()}},
         )
         payload = {**result.to_dict(), "cell": cell.key, "fingerprint": self.config.fingerprint(cell)}
         write_json_atomic(self.cell_path(cell), payload)

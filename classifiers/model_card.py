@@ -36,8 +36,8 @@ def render_model_card(record: dict[str, Any]) -> str:
         datasets.append(str(data["pretrain"]))  # a Hub id; local folders are not Hub datasets
     eval_results = [
         EvalResult(task_type="text-classification", task_name="Emotion recognition in conversation",
-                   dataset_type=benchmark.source_dataset if test_set == "real" else str(data.get("pretrain") or
-                                                                                          test_set),
+                   dataset_type=benchmark.source_dataset if test_set == "real"
+                   else str((data.get("test_sets") or {}).get(test_set, test_set)),
                    dataset_name=f"{benchmark.display_name} ({test_set} test)", dataset_split="test",
                    metric_type="f1", metric_name="weighted F1", metric_value=round(scores["weighted_f1"] * 100, 2))
         for test_set, scores in record["scores"].items()
@@ -59,7 +59,7 @@ def render_model_card(record: dict[str, Any]) -> str:
 # erc-synth {record['architecture']} classifier for {benchmark.display_name} (regime `{record['regime']}`)
 
 Emotion recognition in conversation: predicts one of {', '.join(benchmark.labels)} for an utterance in its
-dialogue context. Trained with [erc-synth](https://github.com/) on `transformers.Trainer`.
+dialogue context. Trained with erc-synth on `transformers.Trainer`.
 
 ## Data and regime
 
@@ -68,8 +68,8 @@ dialogue context. Trained with [erc-synth](https://github.com/) on `transformers
 - Synthetic pre-training set: {f"`{data['pretrain']}`" if data.get('pretrain') else 'none'}.
 - Encoder: `{training.get('encoder')}`; architecture options: `{json.dumps(training.get('options', {}),
                                                                           sort_keys=True)}`.
-- Fine-tuning: {settings.get('epochs')} epochs, learning rate {settings.get('learning_rate')}, batch size
-  {settings.get('batch_size')}, seed {record.get('seed')}; best checkpoint by validation weighted F1.
+- Fine-tuning: {settings.get('epochs')} epochs, learning rate {settings.get('learning_rate')}, batch size \
+{settings.get('batch_size')}, seed {record.get('seed')}; best checkpoint by validation weighted F1.
 
 ## Scores (x100)
 
