@@ -15,7 +15,7 @@ Config (YAML; relative paths are relative to the config file; ``${VAR}`` is read
     seeds: [0, 1]
     options: {emoberta: {max_length: 128}, compm: {max_length: 128}}
     training: {epochs: 1, learning_rate: 5.0e-5, batch_size: 16}
-    pretraining: {epochs: 1}            # optional; defaults to training
+    pretraining: {epochs: 1}            # optional; overrides keys of training for the synthetic stage
     architecture_training: {compm: {learning_rate: 1.0e-6}}   # optional per-architecture overrides of both
     save_models: false
     benchmarks:
@@ -128,7 +128,8 @@ class ExperimentConfig:
         self.seeds = [int(s) for s in raw["seeds"]]
         self.options = {a: dict((raw.get("options") or {}).get(a) or {}) for a in self.architectures}
         self.training = TrainSettings.from_mapping(raw.get("training"))
-        self.pretraining = TrainSettings.from_mapping(raw.get("pretraining") or raw.get("training"))
+        # Pre-training settings are the training settings with the ``pretraining`` keys overriding them.
+        self.pretraining = TrainSettings.from_mapping({**(raw.get("training") or {}), **(raw.get("pretraining") or {})})
         per_architecture = raw.get("architecture_training") or {}
         self.architecture_training = {
             a: dict(per_architecture.get(a) or {}) for a in self.architectures
