@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hub_cards.cli",
     "evaluate_metrics.cli",
     "classifiers.cli",
+    "classifiers.todkat.cli",
     "erc_synth.pipeline_cli",
 )
 
