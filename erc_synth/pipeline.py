@@ -75,7 +75,7 @@ class PipelineReport:
         lines = [
             f"# erc-synth run: preset {self.preset}",
             "",
-            "| dataset | accepted / requested | generated now | rejected by reason | gates dropped | "
+            "| dataset | accepted / requested | requests now | rejected by reason | gates dropped | "
             "label distribution | JS divergence from real | pushed |",
             "|---|---|---|---|---|---|---|---|",
         ]
