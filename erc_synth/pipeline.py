@@ -144,6 +144,7 @@ def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path) -> Any:
         max_attempts=preset.max_attempts,
         turns=preset.turns,
         steer=preset.steer,
+        backend_options=dict(preset.backend_options),
         **optional,
     )
 

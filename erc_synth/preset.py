@@ -55,6 +55,8 @@ class Preset:
     sampling: dict[str, Any]
     datasets: tuple[DatasetSpec, ...]
     build: dict[str, Any] = field(default_factory=dict)
+    #: Keyword arguments for the backend's constructor (e.g. ``num_threads``, ``batch_size``, ``device``).
+    backend_options: dict[str, Any] = field(default_factory=dict)
 
 
 def _require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str) -> Any:
@@ -118,6 +120,9 @@ def parse_preset(data: Any, source: str) -> Preset:
     build = data.get("build") or {}
     if not isinstance(build, dict):
         raise ErcSynthError(f"{source}: field 'build' must be a mapping, got {build!r}")
+    backend_options = data.get("backend_options") or {}
+    if not isinstance(backend_options, dict):
+        raise ErcSynthError(f"{source}: field 'backend_options' must be a mapping, got {backend_options!r}")
     return Preset(
         name=str(data.get("name") or Path(source).stem),
         description=str(data.get("description") or ""),
@@ -136,6 +141,7 @@ def parse_preset(data: Any, source: str) -> Preset:
         sampling=dict(sampling),
         datasets=specs,
         build=dict(build),
+        backend_options=dict(backend_options),
     )
 
 
