@@ -22,7 +22,7 @@ Config (YAML; relative paths are relative to the config file; ``${VAR}`` is read
       meld:
         real_data: ${ERC_SYNTH_SHARED_DATA}   # original files (folder with meld/) or a built dataset folder
         variant: null
-        synthetic: {natural: ./synthetic/meld-natural, balanced: ./synthetic/meld-balanced}
+        synthetic: {natural: ./synthetic/meld-synth-natural, balanced: ./synthetic/meld-synth-balanced}
         limit: {train: 200, validation: 50, test: 100}      # first N dialogues per split (optional)
         synthetic_limit: {train: 200, validation: 50, test: 100}
 """

@@ -89,7 +89,8 @@ def smoke_config(tmp_path_factory) -> Path:
                                           test=toy_dialogues(MELD, 6, 3)), root / "real")
     for number, mode in enumerate(("natural", "balanced")):
         write_built_folder(DatasetDict(train=toy_dialogues(MELD, 12, 10 + number),
-                                       test=toy_dialogues(MELD, 6, 20 + number)), root / "synthetic" / f"meld-{mode}")
+                                       test=toy_dialogues(MELD, 6, 20 + number)),
+                           root / "synthetic" / f"meld-synth-{mode}")
     config = yaml.safe_load((REPO / "classifiers" / "configs" / "smoke.yaml").read_text())
     meld = config["benchmarks"]["meld"]
     meld["real_data"] = str(real)
@@ -115,7 +116,7 @@ def test_smoke_experiment_is_interrupted_and_resumed(smoke_config, tmp_path, mon
 def _interrupt_and_resume(config_path: Path, out: Path, monkeypatch, capsys) -> None:
     config = ExperimentConfig.load(config_path)
     cells = list(config.cells())
-    assert len(cells) == 6  # 2 architectures x 3 regimes x 1 benchmark x 1 seed
+    assert len(cells) == 9  # 3 architectures x 3 regimes x 1 benchmark x 1 seed
 
     original = Experiment.run_cell
     calls: list[str] = []
@@ -138,17 +139,17 @@ def _interrupt_and_resume(config_path: Path, out: Path, monkeypatch, capsys) -> 
     log = capsys.readouterr().out
     assert log.count("done earlier, skipped") == 2
     assert all((p.stat().st_mtime_ns, p.read_bytes()) == before[p] for p in finished)  # not rerun
-    assert len(list((out / "cells").rglob("*.json"))) == 6
+    assert len(list((out / "cells").rglob("*.json"))) == 9
     assert not list(out.rglob(".*.tmp"))
 
     long = pd.read_csv(out / "results_long.csv")
     assert list(long.columns) == ["architecture", "regime", "benchmark", "seed", "test_set", "weighted_f1"]
-    assert len(long) == 6 * 3  # every cell on the real test split and both synthetic test splits
+    assert len(long) == 9 * 3  # every cell on the real test split and both synthetic test splits
     assert set(long["test_set"]) == {"real", "synthetic_natural", "synthetic_balanced"}
     main_md = (out / "main_table.md").read_text()
     assert "| meld | org |" in main_md and "**" in main_md
     extended = pd.read_csv(out / "extended_table.csv")
-    assert len(extended) == 6 and extended["rank_sum"].sum() == pytest.approx(3 * 21)  # 3 blocks of ranks 1..6
+    assert len(extended) == 9 and extended["rank_sum"].sum() == pytest.approx(3 * 45)  # 3 blocks of ranks 1..9
     assert (out / "critical_difference_meld.png").stat().st_size > 0
     stored = json.loads(finished[0].read_text())
     assert set(stored["scores"]) == {"real", "synthetic_natural", "synthetic_balanced"}
@@ -181,8 +182,8 @@ def test_shipped_configs_parse(monkeypatch, tmp_path):
     for name in ("ERC_SYNTH_SHARED_DATA", "ERC_SYNTH_SMOKE_SYNTHETIC", "ERC_SYNTH_SYNTHETIC"):
         monkeypatch.setenv(name, str(tmp_path))
     smoke = ExperimentConfig.load(REPO / "classifiers" / "configs" / "smoke.yaml")
-    assert len(list(smoke.cells())) == 2 * 3 * 3 * 2 and smoke.encoder == "minilm"
-    assert smoke.benchmarks["iemocap"]["synthetic"]["balanced"] == f"{tmp_path}/iemocap-balanced"
+    assert len(list(smoke.cells())) == 3 * 3 * 3 * 2 and smoke.encoder == "minilm"
+    assert smoke.benchmarks["iemocap"]["synthetic"]["balanced"] == f"{tmp_path}/iemocap-synth-balanced"
     paper = ExperimentConfig.load(REPO / "classifiers" / "configs" / "paper.yaml")
     assert len(list(paper.cells())) == 3 * 3 * 3 * 5 and paper.encoder == "roberta-large"
     compm_cell = next(c for c in paper.cells() if c.architecture == "compm")
