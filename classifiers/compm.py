@@ -30,6 +30,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .architectures import Architecture
 from .inputs import first_token_id, speaker_text, target_label
+from .utterance_batches import add_labels, map_splits, pad_input_ids, pad_token_id
 
 
 class CompmConfig(PretrainedConfig):
@@ -182,47 +183,33 @@ def _examples(batch: dict[str, list], tokenizer, first_id: int, options: Mapping
 
 def prepare(dialogues, tokenizer, **options):
     """One example per (labelled) utterance: context ids, the speaker's memory ids, labels, length."""
-    from datasets import DatasetDict
-
     options = ARCHITECTURE.options(options)
     first_id = first_token_id(tokenizer)
-    prepared = {}
-    for split, dataset in dialogues.items():
-        prepared[split] = dataset.map(
-            _examples, batched=True, batch_size=32, remove_columns=dataset.column_names,
-            fn_kwargs={"tokenizer": tokenizer, "first_id": first_id, "options": options},
-            load_from_cache_file=False, desc=f"compm inputs ({split})",
-        )
-    return DatasetDict(prepared)
+    return map_splits(dialogues, _examples, batch_size=32, name="compm",
+                      fn_kwargs={"tokenizer": tokenizer, "first_id": first_id, "options": options})
 
 
 class CompmCollator:
     """Pads contexts to the batch's longest, memories to its most utterances x longest utterance, with masks."""
 
     def __init__(self, tokenizer) -> None:
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = pad_token_id(tokenizer)
 
     def __call__(self, features: list[dict]) -> dict:
         size = len(features)
         longest = max(len(f["input_ids"]) for f in features)
         slots = max(len(f["memory_input_ids"]) for f in features)
         memory_longest = max((len(m) for f in features for m in f["memory_input_ids"]), default=0)
-        input_ids = torch.full((size, longest), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((size, longest), dtype=torch.long)
+        batch = pad_input_ids(features, self.pad_id, longest)
         memory_ids = torch.full((size, slots, memory_longest), self.pad_id, dtype=torch.long)
         memory_mask = torch.zeros((size, slots, memory_longest), dtype=torch.long)
         for row, feature in enumerate(features):
-            ids = feature["input_ids"]
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
             for slot, utterance in enumerate(feature["memory_input_ids"]):
                 memory_ids[row, slot, : len(utterance)] = torch.tensor(utterance, dtype=torch.long)
                 memory_mask[row, slot, : len(utterance)] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask,
-                 "memory_input_ids": memory_ids, "memory_attention_mask": memory_mask}
-        if "labels" in features[0]:
-            batch["labels"] = torch.tensor([int(f["labels"]) for f in features], dtype=torch.long)
-        return batch
+        batch["memory_input_ids"] = memory_ids
+        batch["memory_attention_mask"] = memory_mask
+        return add_labels(batch, features)
 
 
 def collator(tokenizer, **options) -> CompmCollator:

@@ -21,6 +21,7 @@ from typing import Any
 
 from .architectures import Architecture
 from .inputs import SpecialLayout, speaker_text, special_layout, target_label
+from .utterance_batches import add_labels, map_splits, pad_input_ids, pad_token_id
 
 CONTEXTS = ("past_future", "past", "none")
 
@@ -94,47 +95,24 @@ def _examples(batch: dict[str, list], tokenizer, layout: SpecialLayout, options:
 
 def prepare(dialogues, tokenizer, **options):
     """One example per (labelled) utterance: ``input_ids``, ``labels``, ``length``, ``dialogue_id``, ``turn``."""
-    from datasets import DatasetDict
-
     options = ARCHITECTURE.options(options)
     layout = special_layout(tokenizer)
-    prepared = {}
-    for split, dataset in dialogues.items():
-        prepared[split] = dataset.map(
-            _examples,
-            batched=True,
-            batch_size=64,
-            remove_columns=dataset.column_names,
-            fn_kwargs={"tokenizer": tokenizer, "layout": layout, "options": options},
-            load_from_cache_file=False,
-            desc=f"emoberta inputs ({split})",
-        )
-    return DatasetDict(prepared)
+    return map_splits(dialogues, _examples, batch_size=64, name="emoberta",
+                      fn_kwargs={"tokenizer": tokenizer, "layout": layout, "options": options})
 
 
 class PaddingCollator:
     """Pads ``input_ids`` to the longest example of the batch and builds the attention mask; ignores the rest."""
 
     def __init__(self, tokenizer, pad_to_multiple_of: int | None = None) -> None:
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = pad_token_id(tokenizer)
         self.multiple = pad_to_multiple_of
 
     def __call__(self, features: list[dict]) -> dict:
-        import torch
-
         longest = max(len(f["input_ids"]) for f in features)
         if self.multiple:
             longest = -(-longest // self.multiple) * self.multiple
-        input_ids = torch.full((len(features), longest), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), longest), dtype=torch.long)
-        for row, feature in enumerate(features):
-            ids = feature["input_ids"]
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
-        batch = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if "labels" in features[0]:
-            batch["labels"] = torch.tensor([int(f["labels"]) for f in features], dtype=torch.long)
-        return batch
+        return add_labels(pad_input_ids(features, self.pad_id, longest), features)
 
 
 def collator(tokenizer, **options) -> PaddingCollator:

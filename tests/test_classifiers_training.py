@@ -9,6 +9,7 @@ import pytest
 import torch
 from datasets import DatasetDict
 from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
+from torch_threads import one_thread  # noqa: F401  (module autouse fixture: one intra-op thread)
 from transformers import AutoTokenizer, set_seed
 
 from classifiers.architectures import IGNORE_INDEX, get_architecture, utterance_pairs
@@ -20,15 +21,6 @@ from dataset_scripts.registry import get_benchmark
 
 MELD = get_benchmark("meld")
 OPTIONS = {"max_length": 24, "max_memory_length": 8}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: tiny models run faster than with threads fighting over the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 import torch
 from datasets import DatasetDict
 from tiny_encoders import TOY_WORDS, build_encoder, build_tokenizer
+from torch_threads import one_thread  # noqa: F401  (module autouse fixture: one intra-op thread)
 from transformers import AutoTokenizer
 
 from classifiers.architectures import get_architecture, utterance_pairs
@@ -32,15 +33,6 @@ from dataset_scripts.schema import dialogues_dataset
 
 MELD = get_benchmark("meld")
 WORDS = (*TOY_WORDS, "wants", "feels", "others", "speaker", "joyful", "upset", "relax", "win")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run ~20x faster on one thread than on two contended ones (measured on the shared CI box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from transformers import AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .topic import TopicEncoder, base_config_from_dict
+from .topic import build_topic_encoder, init_added_module
 
 IGNORE_INDEX = -100
 
@@ -94,11 +94,8 @@ class TodkatForDialogueEmotion(PreTrainedModel):
 
     def __init__(self, config: TodkatConfig) -> None:
         super().__init__(config)
-        base_config = base_config_from_dict(config.encoder_config)
-        hidden = base_config.hidden_size
-        self.topic_encoder = TopicEncoder(
-            AutoModel.from_config(base_config), config.topic_layer, config.topic_dim, config.topic_inner_dim
-        )
+        self.topic_encoder = build_topic_encoder(config)
+        hidden = self.topic_encoder.base.config.hidden_size
         heads = config.fusion_heads if hidden % config.fusion_heads == 0 else 1
         self.utterance_projection = nn.Linear(hidden + config.topic_dim, hidden)
         self.fusion_encoder = nn.TransformerEncoder(
@@ -119,13 +116,7 @@ class TodkatForDialogueEmotion(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         """New layers only; the base encoder's weights are loaded over whatever this sets."""
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+        init_added_module(module)
 
     def _encode_utterances(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, turn_mask: torch.Tensor,

@@ -135,6 +135,30 @@ def base_config_from_dict(data: dict[str, Any]) -> PretrainedConfig:
     return AutoConfig.for_model(data.pop("model_type"), **data)
 
 
+def build_topic_encoder(config: PretrainedConfig) -> TopicEncoder:
+    """A randomly initialised :class:`TopicEncoder` from a TODKAT config (topic LM or classifier).
+
+    Both configs carry ``encoder_config``, ``topic_layer``, ``topic_dim`` and ``topic_inner_dim``; the base
+    encoder's pretrained weights are loaded over it afterwards (``from_encoder`` / ``from_pretrained``).
+    """
+    base_model = AutoModel.from_config(base_config_from_dict(config.encoder_config))
+    return TopicEncoder(base_model, config.topic_layer, config.topic_dim, config.topic_inner_dim)
+
+
+def init_added_module(module: nn.Module) -> None:
+    """BERT-style initialisation of a layer a TODKAT model adds (linear: N(0, 0.02), zero bias; LayerNorm: 1, 0).
+
+    Used by the models' ``_init_weights``; the base encoder's weights are loaded over whatever this sets.
+    """
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
 class TopicLMConfig(PretrainedConfig):
     """Config of the topic-augmented masked LM: the base encoder's config plus the topic layer's sizes."""
 
@@ -169,14 +193,9 @@ class TopicMaskedLM(PreTrainedModel):
 
     def __init__(self, config: TopicLMConfig) -> None:
         super().__init__(config)
-        base_config = base_config_from_dict(config.encoder_config)
+        self.encoder = build_topic_encoder(config)
+        base_config = self.encoder.base.config
         hidden = base_config.hidden_size
-        self.encoder = TopicEncoder(
-            AutoModel.from_config(base_config),
-            config.topic_layer,
-            config.topic_dim,
-            config.topic_inner_dim,
-        )
         self.lm_head = nn.Sequential(
             nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden, eps=base_config.layer_norm_eps),
             nn.Linear(hidden, base_config.vocab_size),
@@ -185,13 +204,7 @@ class TopicMaskedLM(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         """Only the modules this class adds are initialised here; the base encoder keeps its own weights."""
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+        init_added_module(module)
 
     def forward(
         self,
