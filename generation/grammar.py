@@ -47,6 +47,19 @@ def _check_speakers(speakers: Sequence[str]) -> None:
             raise ValueError(f"speaker name {speaker!r} is empty or contains a newline, parenthesis or colon")
 
 
+def _check_limits(speakers: Sequence[str], min_turns: int, max_turns: int, max_utterance_chars: int) -> None:
+    """The argument checks both dialogue shapes share, so the regex and the JSON schema refuse the same input."""
+    _check_speakers(speakers)
+    _check_turns(min_turns, max_turns)
+    if max_utterance_chars < 1:
+        raise ValueError(f"max_utterance_chars must be positive, got {max_utterance_chars}")
+
+
+def _check_target(target_label: int, num_labels: int) -> None:
+    if not 0 <= target_label < num_labels:
+        raise ValueError(f"target_label {target_label} is outside 0..{num_labels - 1}")
+
+
 def _line(speakers_alt: str, utterance: str, label: str) -> str:
     return f"({speakers_alt}): {utterance} \\({label}\\)"
 
@@ -76,17 +89,13 @@ def dialogue_regex(
     least one line must carry that label: the dialogue is the alternation, over the position ``i`` of the
     first such line, of ``i`` lines, the target line and enough further lines to stay within the turn range.
     """
-    _check_speakers(speakers)
-    _check_turns(min_turns, max_turns)
-    if max_utterance_chars < 1:
-        raise ValueError(f"max_utterance_chars must be positive, got {max_utterance_chars}")
+    _check_limits(speakers, min_turns, max_turns, max_utterance_chars)
     speakers_alt = "|".join(escape_literal(speaker) for speaker in dict.fromkeys(speakers))
     utterance = f"{_UTTERANCE_CHARS}{{1,{max_utterance_chars}}}"
     any_line = _line(speakers_alt, utterance, _label_pattern(num_labels))
     if target_label is None:
         return any_line + _repeat("\\n" + any_line, min_turns - 1, max_turns - 1)
-    if not 0 <= target_label < num_labels:
-        raise ValueError(f"target_label {target_label} is outside 0..{num_labels - 1}")
+    _check_target(target_label, num_labels)
     target_line = _line(speakers_alt, utterance, str(target_label))
     alternatives = []
     for before in range(max_turns):
@@ -111,10 +120,7 @@ def dialogue_json_schema(
     ``target_label`` adds a ``contains`` clause (standard JSON Schema); xgrammar and outlines do not enforce
     ``contains``, so the parser still checks the target emotion and rejects dialogues without it.
     """
-    _check_speakers(speakers)
-    _check_turns(min_turns, max_turns)
-    if max_utterance_chars < 1:
-        raise ValueError(f"max_utterance_chars must be positive, got {max_utterance_chars}")
+    _check_limits(speakers, min_turns, max_turns, max_utterance_chars)
     turn = {
         "type": "object",
         "properties": {
@@ -127,8 +133,7 @@ def dialogue_json_schema(
     }
     turns: dict[str, Any] = {"type": "array", "items": turn, "minItems": min_turns, "maxItems": max_turns}
     if target_label is not None:
-        if not 0 <= target_label < num_labels:
-            raise ValueError(f"target_label {target_label} is outside 0..{num_labels - 1}")
+        _check_target(target_label, num_labels)
         turns["contains"] = {"type": "object", "properties": {"emotion": {"const": target_label}}}
     return {
         "type": "object",

@@ -14,14 +14,13 @@ servers differ in whether they accept them, and a run should not depend on which
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
 from dataset_scripts.errors import ErcSynthError
 
 from .base import GenerationRequest, GenerationResult, Grammar, ModelInfo, SamplingParams
+from .endpoint_pool import EndpointPool
 from .tgi import as_backend_error
 
 
@@ -56,25 +55,17 @@ class OpenAICompatBackend:
                  timeout: float = 600.0) -> None:
         if not endpoints:
             raise ErcSynthError("the openai backend needs at least one --endpoint URL (the server's base URL)")
-        self.endpoints = [e.rstrip("/") for e in endpoints]
+        self._pool = EndpointPool(endpoints, self._new_client)
+        self.endpoints = self._pool.endpoints
         self.model = model
         self.api_key = api_key
         self.timeout = timeout
         self._served_model: str | None = None
-        self._cycle = itertools.cycle(self.endpoints)
-        self._clients: dict[str, Any] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _client(self, endpoint: str):
+    def _new_client(self, endpoint: str):
         from huggingface_hub import AsyncInferenceClient
 
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._clients, self._loop = {}, loop
-        if endpoint not in self._clients:
-            self._clients[endpoint] = AsyncInferenceClient(base_url=endpoint, api_key=self.api_key,
-                                                           timeout=self.timeout)
-        return self._clients[endpoint]
+        return AsyncInferenceClient(base_url=endpoint, api_key=self.api_key, timeout=self.timeout)
 
     @staticmethod
     def _api_root(endpoint: str) -> str:
@@ -116,9 +107,9 @@ class OpenAICompatBackend:
         return list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
 
     async def _generate_one(self, request: GenerationRequest) -> GenerationResult:
-        endpoint = next(self._cycle)
+        endpoint = self._pool.next_endpoint()
         try:
-            output = await self._client(endpoint).chat_completion(
+            output = await self._pool.client(endpoint).chat_completion(
                 list(request.messages), model=self._served_model,
                 **openai_parameters(request.params, request.seed, request.grammar))
         except Exception as exc:
@@ -133,7 +124,4 @@ class OpenAICompatBackend:
         )
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
-        for client in clients.values():
-            with contextlib.suppress(RuntimeError):
-                await client.close()
+        await self._pool.aclose()

@@ -11,8 +11,6 @@ model, because a run mixing models would not be reproducible.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +18,7 @@ from dataset_scripts.errors import ErcSynthError
 
 from ..chat_format import ChatFormat, resolve_chat_format
 from .base import BackendError, GenerationRequest, GenerationResult, Grammar, ModelInfo, SamplingParams
+from .endpoint_pool import EndpointPool
 
 #: HTTP statuses worth retrying: rate limiting, and server-side failures that a later attempt may not meet.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -112,26 +111,18 @@ class TgiBackend:
                  timeout: float = 600.0) -> None:
         if not endpoints:
             raise ErcSynthError("the tgi backend needs at least one --endpoint URL")
-        self.endpoints = [e.rstrip("/") for e in endpoints]
+        self._pool = EndpointPool(endpoints, self._new_client)
+        self.endpoints = self._pool.endpoints
         self.chat_format_name = chat_format
         self.model = model
         self.timeout = timeout
         self._format: ChatFormat | None = None
         self._info: ModelInfo | None = None
-        self._cycle = itertools.cycle(self.endpoints)
-        self._clients: dict[str, Any] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _client(self, endpoint: str):
-        """The endpoint's client, recreated when called from a new event loop (``generate`` runs one per call)."""
+    def _new_client(self, endpoint: str):
         from huggingface_hub import AsyncInferenceClient
 
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._clients, self._loop = {}, loop
-        if endpoint not in self._clients:
-            self._clients[endpoint] = AsyncInferenceClient(model=endpoint, timeout=self.timeout)
-        return self._clients[endpoint]
+        return AsyncInferenceClient(model=endpoint, timeout=self.timeout)
 
     async def _server_info(self, endpoint: str) -> dict[str, Any]:
         import httpx2
@@ -195,10 +186,10 @@ class TgiBackend:
 
     async def _generate_one(self, request: GenerationRequest) -> GenerationResult:
         assert self._format is not None
-        endpoint = next(self._cycle)
+        endpoint = self._pool.next_endpoint()
         prompt = self._format.render(request.messages)
         try:
-            output = await self._client(endpoint).text_generation(
+            output = await self._pool.client(endpoint).text_generation(
                 prompt, **tgi_parameters(request.params, request.seed, request.grammar))
         except Exception as exc:
             raise as_backend_error(exc, f"POST {endpoint}") from exc
@@ -211,10 +202,7 @@ class TgiBackend:
         )
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, {}
-        for client in clients.values():
-            with contextlib.suppress(RuntimeError):  # its event loop is already closed: nothing to release
-                await client.close()
+        await self._pool.aclose()
 
 
 __all__ = ["BackendError", "TgiBackend", "tgi_parameters"]

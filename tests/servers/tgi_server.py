@@ -268,7 +268,11 @@ def create_app(args: argparse.Namespace) -> FastAPI:
             "version": SERVER_VERSION, "sha": None, "docker_label": None,
         }
 
-    async def generate_response(request: Request, as_list: bool) -> Response:
+    async def run_generate(request: Request) -> Response | tuple[dict[str, Any], str, str, int]:
+        """A TGI ``/generate``-style request run: its injected fault or 422, else ``(params, text, finish, tokens)``.
+
+        Shared by the plain and the streamed reply, which differ only in how they send the result.
+        """
         if (faulted := await app_fault(request)) is not None:
             return faulted
         body = await request.json()
@@ -277,6 +281,13 @@ def create_app(args: argparse.Namespace) -> FastAPI:
             text, finish, tokens = await run(body["inputs"], params)
         except ValidationFailure as exc:
             return error(422, str(exc), "validation")
+        return params, text, finish, tokens
+
+    async def generate_response(request: Request, as_list: bool) -> Response:
+        outcome = await run_generate(request)
+        if isinstance(outcome, Response):
+            return outcome
+        params, text, finish, tokens = outcome
         payload: dict[str, Any] = {"generated_text": text}
         if params.get("details"):
             payload["details"] = {"finish_reason": finish, "generated_tokens": tokens, "seed": params.get("seed"),
@@ -284,14 +295,10 @@ def create_app(args: argparse.Namespace) -> FastAPI:
         return JSONResponse([payload] if as_list else payload)
 
     async def stream_response(request: Request) -> Response:
-        if (faulted := await app_fault(request)) is not None:
-            return faulted
-        body = await request.json()
-        params = dict(body.get("parameters") or {})
-        try:
-            text, finish, tokens = await run(body["inputs"], params)
-        except ValidationFailure as exc:
-            return error(422, str(exc), "validation")
+        outcome = await run_generate(request)
+        if isinstance(outcome, Response):
+            return outcome
+        params, text, finish, tokens = outcome
         pieces = _token_pieces(tokenizer, text)
 
         async def events():
