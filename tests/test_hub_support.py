@@ -62,8 +62,11 @@ class LocalHub:
         return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def start_local_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
-    """Run a Hub server process for as long as the generator is open; stopped (by its own pid) afterwards."""
+def start_local_hub(tmp_path_factory: pytest.TempPathFactory, startup_s: float = 20) -> Iterator[LocalHub]:
+    """Run a Hub server process for as long as the generator is open; stopped (by its own pid) afterwards.
+
+    ``startup_s`` bounds the wait for the server's port file (it is written atomically, so it is whole once it exists).
+    """
     workdir = tmp_path_factory.mktemp("hub")
     port_file = workdir / "port"
     process = subprocess.Popen(
@@ -71,7 +74,7 @@ def start_local_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalH
         cwd=TESTS_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + startup_s
         while not port_file.exists():
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"hub server did not start: {process.stderr.read().decode()[-2000:]}")

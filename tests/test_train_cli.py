@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 from datasets import DatasetDict
+from test_hub_support import LocalHub, start_local_hub
 from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
 
 from dataset_scripts.registry import get_benchmark
@@ -20,7 +21,6 @@ from erc_synth.cli import main
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
 MELD = get_benchmark("meld")
-TOKEN = "hf_ClassifierTestToken0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -81,26 +81,9 @@ def test_user_errors_exit_2_with_one_line(arguments, message, folders, tmp_path,
 
 
 @pytest.fixture(scope="module")
-def local_hub(tmp_path_factory):
+def local_hub(tmp_path_factory) -> Iterator[LocalHub]:
     """The project's local Hub server (tests/servers/hub_server.py) as a real process."""
-    workdir = tmp_path_factory.mktemp("hub")
-    port_file = workdir / "port"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "servers.hub_server", "--token", TOKEN, "--org", "org", "--port-file", str(port_file)],
-        cwd=TESTS_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not port_file.exists() or not port_file.read_text().strip():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"hub server did not start: {process.stderr.read().decode()[-2000:]}")
-            time.sleep(0.05)
-        yield {"HF_ENDPOINT": f"http://127.0.0.1:{port_file.read_text().strip()}", "HF_TOKEN": TOKEN,
-               "HF_HOME": str(workdir / "hf_home"), "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-               "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    yield from start_local_hub(tmp_path_factory, startup_s=30)
 
 
 PUSH_AND_RELOAD = """
@@ -124,7 +107,7 @@ def test_push_to_hub_uploads_model_card_and_weights(folders, local_hub, tmp_path
     assert main(["train", "--arch", "emoberta", "--encoder", folders["encoder"], "--benchmark", "meld",
                  "--real-data", folders["real"], "--out", str(tmp_path / "out"), "--epochs", "1",
                  "--max-length", "32"]) == 0
-    env = {**os.environ, **local_hub, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), str(REPO)])}
+    env = {**local_hub.env(), "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), str(REPO)])}
     result = subprocess.run([sys.executable, "-c", PUSH_AND_RELOAD, str(tmp_path / "out" / "model"),
                              "org/erc-emoberta-meld-org"], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -28,25 +28,19 @@ def build_tokenizer(words: Iterable[str], style: str = "roberta"):
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=specials["unk"]))
     tokenizer.normalizer = normalizers.Lowercase()
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
-    if style == "roberta":
-        bos, eos = specials["bos"], specials["eos"]
-        tokenizer.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A {eos}",
-            pair=f"{bos} $A {eos} {eos} $B {eos}",
-            special_tokens=[(bos, vocab[bos]), (eos, vocab[eos])],
-        )
-        return PreTrainedTokenizerFast(
-            tokenizer_object=tokenizer, bos_token=bos, eos_token=eos, cls_token=bos, sep_token=eos,
-            pad_token=specials["pad"], unk_token=specials["unk"], mask_token=specials["mask"],
-        )
-    cls, sep = specials["cls"], specials["sep"]
+    if style == "roberta":  # <s> A </s></s> B </s>; RoBERTa names its start/end tokens bos/eos as well
+        start, sep = specials["bos"], specials["eos"]
+        pair = f"{start} $A {sep} {sep} $B {sep}"
+        names = {"bos_token": start, "eos_token": sep}
+    else:  # [CLS] A [SEP] B [SEP], with token type 1 for the second segment
+        start, sep = specials["cls"], specials["sep"]
+        pair = f"{start} $A {sep} $B:1 {sep}:1"
+        names = {}
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{cls} $A {sep}",
-        pair=f"{cls} $A {sep} $B:1 {sep}:1",
-        special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])],
+        single=f"{start} $A {sep}", pair=pair, special_tokens=[(start, vocab[start]), (sep, vocab[sep])],
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, cls_token=cls, sep_token=sep, pad_token=specials["pad"],
+        tokenizer_object=tokenizer, **names, cls_token=start, sep_token=sep, pad_token=specials["pad"],
         unk_token=specials["unk"], mask_token=specials["mask"],
     )
 

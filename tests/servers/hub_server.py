@@ -153,6 +153,15 @@ class Handler(BaseHTTPRequestHandler):
         self._error(401, "Invalid credentials in Authorization header")
         return False
 
+    def _admit(self) -> bool | None:
+        """The gate of every API request: an injected failure answers before the token is even read.
+
+        Returns ``_auth()``'s verdict, or False when the request has already been answered (failure or bad token).
+        """
+        if self._injected_failure():
+            return False
+        return self._auth()
+
     def _injected_failure(self) -> bool:
         fail = self.hub.control.get("fail")
         if fail and fail["path"] in self.path and fail["count"] > 0:
@@ -179,9 +188,7 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/__stats":
             return self._send(200, self.hub.stats)
-        if self._injected_failure():
-            return None
-        auth = self._auth()
+        auth = self._admit()
         if auth is False:
             return None
         if path == "/api/whoami-v2":
@@ -227,9 +234,7 @@ class Handler(BaseHTTPRequestHandler):
             with self.hub.lock:
                 self.hub.control.update(json.loads(body or b"{}"))
             return self._send(200, self.hub.control)
-        if self._injected_failure():
-            return None
-        auth = self._auth()
+        auth = self._admit()
         if auth is False:
             return None
         if m := LFS_BATCH.match(path):
