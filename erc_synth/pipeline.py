@@ -162,7 +162,7 @@ def _with_overrides(preset: Preset, num_dialogues: int | None, model: str | None
     return preset
 
 
-def _generate_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], progress: bool,
+def _generate_all(preset: Preset, outcomes: list[DatasetOutcome], progress: bool,
                   log: Callable[[str], None]) -> None:
     from generation.backends.factory import create_backend
     from generation.engine import generate
@@ -241,7 +241,7 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     ]
     log(f"real benchmark data: {real}" if real else
         "real benchmark data: none found (give --real-data DIR for JS divergence and decontamination)")
-    _generate_all(preset, out, outcomes, progress, log)
+    _generate_all(preset, outcomes, progress, log)
     combined = _build_all(preset, out, outcomes, real, log)
     if org:
         from hub_cards import push_folder
