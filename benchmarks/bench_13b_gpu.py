@@ -25,8 +25,8 @@ import time
 
 import torch
 
-from generation.backends.base import SamplingParams
-from generation.backends.transformers_backend import TransformersBackend
+from erc_synth.generation.backends.base import SamplingParams
+from erc_synth.generation.backends.transformers_backend import TransformersBackend
 
 LLAMA_13B = {
     "hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40, "num_attention_heads": 40,

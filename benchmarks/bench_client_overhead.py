@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from servers.process import tgi_server  # noqa: E402
 from servers.tgi_server import canned_dialogue  # noqa: E402
 
-from generation.backends.base import GenerationResult, ModelInfo  # noqa: E402
-from generation.engine import GenerationConfig, generate  # noqa: E402
+from erc_synth.generation.backends.base import GenerationResult, ModelInfo  # noqa: E402
+from erc_synth.generation.engine import GenerationConfig, generate  # noqa: E402
 
 
 class InstantBackend:

@@ -19,8 +19,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from servers.process import tgi_server  # noqa: E402
 from servers.tiny_lm import build_tiny_lm  # noqa: E402
 
-from generation.backends.base import SamplingParams  # noqa: E402
-from generation.engine import GenerationConfig, generate  # noqa: E402
+from erc_synth.generation.backends.base import SamplingParams  # noqa: E402
+from erc_synth.generation.engine import GenerationConfig, generate  # noqa: E402
 
 
 def measure(url: str, num: int, concurrency: int | None, out: Path) -> tuple[float, int]:

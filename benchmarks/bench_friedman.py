@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from evaluate_metrics.erc_metrics import erc_metrics as module
-from evaluate_metrics.erc_metrics import (
+from erc_synth.evaluate_metrics.erc_metrics import erc_metrics as module
+from erc_synth.evaluate_metrics.erc_metrics import (
     exact_critical_difference,
     exact_rank_sum_pvalue,
     friedman_test,

@@ -22,11 +22,11 @@ import time
 
 import torch
 
-from dataset_scripts.registry import get_benchmark
-from generation.backends.base import GenerationRequest, Grammar, SamplingParams
-from generation.embedded import load_embedded_backend
-from generation.grammar import dialogue_regex
-from generation.prompts import build_messages
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.generation.backends.base import GenerationRequest, Grammar, SamplingParams
+from erc_synth.generation.embedded import load_embedded_backend
+from erc_synth.generation.grammar import dialogue_regex
+from erc_synth.generation.prompts import build_messages
 
 
 def main() -> int:

@@ -83,7 +83,7 @@ def main() -> int:
         return 2
     from transformers import RobertaForSequenceClassification
 
-    from classifiers.compm import CompmConfig, CompmModel
+    from erc_synth.classifiers.compm import CompmConfig, CompmModel
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     config = roberta_config(args.tiny)

@@ -53,16 +53,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.errors import ErcSynthError
 
 #: Label value ignored by the loss and by the metric (PyTorch's CrossEntropyLoss default).
 IGNORE_INDEX: int = -100
 
 #: Architecture name -> ``module:attribute`` resolved on first use.
 ARCHITECTURES: Mapping[str, str] = MappingProxyType({
-    "emoberta": "classifiers.emoberta:ARCHITECTURE",
-    "compm": "classifiers.compm:ARCHITECTURE",
-    "todkat": "classifiers.todkat:ARCHITECTURE",
+    "emoberta": "erc_synth.classifiers.emoberta:ARCHITECTURE",
+    "compm": "erc_synth.classifiers.compm:ARCHITECTURE",
+    "todkat": "erc_synth.classifiers.todkat:ARCHITECTURE",
 })
 
 

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.errors import ErcSynthError
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -79,7 +79,7 @@ def register(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.registry import get_benchmark
 
     from .data import limit_dialogues, load_real, load_synthetic, require_splits
     from .experiment import resolve_encoder

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import SPLITS, Benchmark
-from dataset_scripts.schema import DIALOGUE_COLUMNS
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import SPLITS, Benchmark
+from erc_synth.dataset_scripts.schema import DIALOGUE_COLUMNS
 
 
 def check_dialogues(data, benchmark: Benchmark, source: str):
@@ -40,7 +40,7 @@ def load_real(benchmark: Benchmark, location: str | Path, variant: str | None = 
     if (path / benchmark.data_subdir).is_dir() or any(
         (path / name).is_file() for name in benchmark.variant(variant).files.values()
     ):
-        from dataset_scripts.readers import load_reference
+        from erc_synth.dataset_scripts.readers import load_reference
 
         data = load_reference(benchmark, path, variant=variant)
     else:

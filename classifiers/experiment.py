@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import MODES, get_benchmark
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import MODES, get_benchmark
 
 from .architectures import ARCHITECTURES
 from .training import REGIME_MODES, REGIMES, TrainSettings

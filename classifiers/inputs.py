@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dataset_scripts.schema import UNLABELLED
+from erc_synth.dataset_scripts.schema import UNLABELLED
 
 from .architectures import IGNORE_INDEX
 

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import get_benchmark
 
 TRAINING_RECORD = "erc_synth_training.json"
 

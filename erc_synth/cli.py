@@ -13,18 +13,18 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.errors import ErcSynthError
 
 from . import __version__
 
 #: Modules that contribute subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "dataset_scripts.cli",
-    "generation.cli",
-    "hub_cards.cli",
-    "evaluate_metrics.cli",
-    "classifiers.cli",
-    "classifiers.todkat.cli",
+    "erc_synth.dataset_scripts.cli",
+    "erc_synth.generation.cli",
+    "erc_synth.hub_cards.cli",
+    "erc_synth.evaluate_metrics.cli",
+    "erc_synth.classifiers.cli",
+    "erc_synth.classifiers.todkat.cli",
     "erc_synth.pipeline_cli",
 )
 

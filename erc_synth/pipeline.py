@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import get_benchmark
 
 from .preset import DatasetSpec, Preset
 
@@ -124,8 +124,8 @@ def _require_token_for_push(org: str | None) -> str | None:
 
 def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path) -> Any:
     """The ``GenerationConfig`` of one dataset of a preset."""
-    from generation.backends.base import SamplingParams
-    from generation.engine import GenerationConfig
+    from erc_synth.generation.backends.base import SamplingParams
+    from erc_synth.generation.engine import GenerationConfig
 
     optional = {"max_utterance_chars": preset.max_utterance_chars} if preset.max_utterance_chars else {}
     return GenerationConfig(
@@ -164,8 +164,8 @@ def _with_overrides(preset: Preset, num_dialogues: int | None, model: str | None
 
 def _generate_all(preset: Preset, outcomes: list[DatasetOutcome], progress: bool,
                   log: Callable[[str], None]) -> None:
-    from generation.backends.factory import create_backend
-    from generation.engine import generate
+    from erc_synth.generation.backends.factory import create_backend
+    from erc_synth.generation.engine import generate
 
     backend = None
     try:
@@ -198,8 +198,8 @@ def _generate_all(preset: Preset, outcomes: list[DatasetOutcome], progress: bool
 def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_data_dir: Path | None,
                log: Callable[[str], None]) -> str:
     """Build every run (``hub_cards.build_all``: two passes, so every card shows all series) and the big plot."""
-    from hub_cards import save_label_distribution_plot
-    from hub_cards.folder import REAL_SERIES, build_all
+    from erc_synth.hub_cards import save_label_distribution_plot
+    from erc_synth.hub_cards.folder import REAL_SERIES, build_all
 
     options: dict[str, Any] = {
         "split_seed": int(preset.build.get("split_seed", 0)),
@@ -244,7 +244,7 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     _generate_all(preset, outcomes, progress, log)
     combined = _build_all(preset, out, outcomes, real, log)
     if org:
-        from hub_cards import push_folder
+        from erc_synth.hub_cards import push_folder
 
         for outcome in outcomes:
             result = push_folder(outcome.folder, f"{org}/{outcome.name}", private=private, token=token)

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import BENCHMARKS, MODES
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
 
 BUILTIN_PRESETS: tuple[str, ...] = ("quickstart", "paper")
 BACKENDS: tuple[str, ...] = ("transformers", "tgi", "openai")

@@ -19,7 +19,7 @@ import json
 import math
 from pathlib import Path
 
-from dataset_scripts.errors import DataFormatError, ErcSynthError
+from erc_synth.dataset_scripts.errors import DataFormatError, ErcSynthError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -188,7 +188,7 @@ def format_report(result: dict) -> str:
 
 def run_friedman(args: argparse.Namespace) -> int:
     """Handler of ``erc-synth friedman``."""
-    from evaluate_metrics.erc_metrics import critical_difference_plot, friedman_test
+    from erc_synth.evaluate_metrics.erc_metrics import critical_difference_plot, friedman_test
 
     blocks, systems, rows = read_scores_csv(args.scores)
     comparisons = [parse_comparison(spec, systems) for spec in args.compare] if args.compare else None

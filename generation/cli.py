@@ -11,7 +11,7 @@ import json
 import shlex
 import sys
 
-from dataset_scripts.registry import BENCHMARKS, MODES
+from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
 
 #: Exit statuses of ``generate`` beyond 0 (complete) and 2 (user error, from the dispatcher).
 EXIT_INCOMPLETE = 1  # some indices used all their attempts without an accepted dialogue

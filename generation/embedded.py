@@ -22,10 +22,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.errors import ErcSynthError
 
 if TYPE_CHECKING:
-    from generation.backends.transformers_backend import TransformersBackend
+    from erc_synth.generation.backends.transformers_backend import TransformersBackend
 
 #: What ``--model`` defaults to for the ``transformers`` backend.
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
@@ -127,7 +127,7 @@ def load_embedded_backend(
     num_threads: int | None = None,
 ) -> TransformersBackend:
     """A ``TransformersBackend`` on the embedded SmolLM2 model (dequantised cache when ``use_cache``)."""
-    from generation.backends.transformers_backend import TransformersBackend
+    from erc_synth.generation.backends.transformers_backend import TransformersBackend
 
     gguf = embedded_model_path()
     gguf_sha = file_sha256(gguf)
@@ -155,7 +155,7 @@ def load_transformers_backend(model: str | None = None, **kwargs: Any) -> Transf
 
     A ``.gguf`` file path loads that GGUF; other keyword arguments go to ``TransformersBackend``.
     """
-    from generation.backends.transformers_backend import TransformersBackend
+    from erc_synth.generation.backends.transformers_backend import TransformersBackend
 
     if model is None or is_embedded(model):
         return load_embedded_backend(**kwargs)

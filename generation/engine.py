@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dataset_scripts.errors import ErcSynthError, RunDirError
-from dataset_scripts.registry import MODES, Benchmark, get_benchmark
-from dataset_scripts.run_store import RunStore
+from erc_synth.dataset_scripts.errors import ErcSynthError, RunDirError
+from erc_synth.dataset_scripts.registry import MODES, Benchmark, get_benchmark
+from erc_synth.dataset_scripts.run_store import RunStore
 
 from .backends.base import Backend, BackendError, GenerationRequest, Grammar, SamplingParams
 from .parsing import Rejection

@@ -10,8 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.run_store import RunStore
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.run_store import RunStore
 
 
 def summarize_run(run_dir: str | Path) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import MODES, Benchmark
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import MODES, Benchmark
 
 #: The template version new runs use; older folders stay so that their runs remain explainable.
 PROMPT_VERSION = "v1"
@@ -27,7 +27,7 @@ def template_text(benchmark: str, mode: str, version: str = PROMPT_VERSION) -> s
     """The raw template text for a benchmark and mode (``$placeholders`` not yet filled)."""
     if mode not in MODES:
         raise ErcSynthError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
-    resource = resources.files("generation") / "templates" / version / f"{benchmark}_{mode}.txt"
+    resource = resources.files("erc_synth.generation") / "templates" / version / f"{benchmark}_{mode}.txt"
     if not resource.is_file():
         raise ErcSynthError(f"no prompt template {version}/{benchmark}_{mode}.txt in generation/templates")
     return resource.read_text(encoding="utf-8")

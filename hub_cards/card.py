@@ -16,9 +16,9 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from dataset_scripts.builder import BuildReport
-from dataset_scripts.registry import Benchmark
-from dataset_scripts.stats import SplitStats, render_stats
+from erc_synth.dataset_scripts.builder import BuildReport
+from erc_synth.dataset_scripts.registry import Benchmark
+from erc_synth.dataset_scripts.stats import SplitStats, render_stats
 
 from .allowlists import size_category, validate_card_metadata
 from .naming import ORG_PLACEHOLDER, repo_name
@@ -143,5 +143,5 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         "bibkey": f"erc_synth_{benchmark.name}_{inputs.mode}",
         "run_seed": settings.get("seed"),
     }
-    template = (resources.files("hub_cards") / "templates" / TEMPLATE).read_text(encoding="utf-8")
+    template = (resources.files("erc_synth.hub_cards") / "templates" / TEMPLATE).read_text(encoding="utf-8")
     return DatasetCard.from_template(card_data(inputs), template_str=template, **context)

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dataset_scripts.builder import DEFAULT_RATIOS, build_dataset_dict, config_name_of, write_hub_folder
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.gates import GateOptions
-from dataset_scripts.readers import load_reference
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.run_store import RunStore
-from dataset_scripts.stats import corpus_stats
+from erc_synth.dataset_scripts.builder import DEFAULT_RATIOS, build_dataset_dict, config_name_of, write_hub_folder
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.gates import GateOptions
+from erc_synth.dataset_scripts.readers import load_reference
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.run_store import RunStore
+from erc_synth.dataset_scripts.stats import corpus_stats
 
 from .card import DEFAULT_LICENSE, CardInputs, render_card
 from .divergence import counts_vector, js_divergence

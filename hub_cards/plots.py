@@ -18,7 +18,7 @@ matplotlib.use("Agg")  # no display on build machines; must precede pyplot
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.registry import get_benchmark
 
 from .divergence import counts_vector
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import BENCHMARKS, MODES
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
 
 from .naming import ORG_PLACEHOLDER, repo_name
 

@@ -13,15 +13,15 @@ import pytest
 from servers import process
 from servers.process import free_port, tgi_server
 
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.run_store import RunStore
-from generation.backends.base import GenerationRequest, Grammar, SamplingParams
-from generation.backends.openai_compat import OpenAICompatBackend
-from generation.backends.tgi import TgiBackend
-from generation.engine import GenerationConfig, generate
-from generation.grammar import dialogue_json_schema, dialogue_regex
-from generation.parsing import ParsedDialogue, parse_dialogue
-from generation.prompts import build_messages
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.run_store import RunStore
+from erc_synth.generation.backends.base import GenerationRequest, Grammar, SamplingParams
+from erc_synth.generation.backends.openai_compat import OpenAICompatBackend
+from erc_synth.generation.backends.tgi import TgiBackend
+from erc_synth.generation.engine import GenerationConfig, generate
+from erc_synth.generation.grammar import dialogue_json_schema, dialogue_regex
+from erc_synth.generation.parsing import ParsedDialogue, parse_dialogue
+from erc_synth.generation.prompts import build_messages
 
 pytestmark = pytest.mark.slow
 tiny_lm_dir, tgi_url = process.tiny_lm_dir, process.tgi_url  # session fixtures, shared with other modules

@@ -9,7 +9,7 @@ import pytest
 from datasets import ClassLabel, load_dataset
 from test_builder_support import make_run_dir
 
-from dataset_scripts.builder import (
+from erc_synth.dataset_scripts.builder import (
     CONFIG_NAMES,
     SyntheticDialogues,
     assign_splits,
@@ -17,9 +17,9 @@ from dataset_scripts.builder import (
     parse_ratios,
     write_hub_folder,
 )
-from dataset_scripts.errors import DataFormatError, ErcSynthError, RunDirError
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.run_store import RunStore
+from erc_synth.dataset_scripts.errors import DataFormatError, ErcSynthError, RunDirError
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.run_store import RunStore
 
 
 def _digests(folder):

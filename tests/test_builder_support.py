@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.run_store import RunStore
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.run_store import RunStore
 
 _VOCAB_TEXT = (
     "coffee apartment couch pivot sandwich dinosaur museum paleontologist date wedding ring duck chick "

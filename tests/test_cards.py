@@ -12,12 +12,12 @@ from huggingface_hub import DatasetCard
 from PIL import Image
 from test_builder_support import TEMPLATE, make_run_dir
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.cli import main as erc_synth
-from hub_cards import build_folder, js_divergence, label_distribution_figure, save_label_distribution_plot
-from hub_cards.allowlists import size_category, validate_card_metadata
-from hub_cards.divergence import counts_vector
+from erc_synth.hub_cards import build_folder, js_divergence, label_distribution_figure, save_label_distribution_plot
+from erc_synth.hub_cards.allowlists import size_category, validate_card_metadata
+from erc_synth.hub_cards.divergence import counts_vector
 
 SECTIONS = ("## Summary", "## How to load", "## Schema", "## Generation setup", "## Quality gates",
             "## Rejected generations", "## Statistics", "## Label distribution",
@@ -151,7 +151,7 @@ def test_cli_build_reports_splits_and_refuses_bad_input(tmp_path, capsys):
 
 @pytest.mark.needs_shared_data
 def test_real_data_gives_decontamination_and_js_divergence(tmp_path, shared_data, capsys):
-    from dataset_scripts.readers import load_reference
+    from erc_synth.dataset_scripts.readers import load_reference
 
     real = load_reference("iemocap", shared_data)
     copied = real["test"][0]["utterances"][:6]

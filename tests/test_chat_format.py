@@ -6,8 +6,8 @@ import pytest
 from servers.tiny_lm import tiny_lm_dir  # noqa: F401  (session fixture)
 from transformers import AutoTokenizer
 
-from dataset_scripts.errors import ErcSynthError
-from generation.chat_format import (
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.generation.chat_format import (
     VICUNA_SYSTEM,
     get_chat_format,
     render_chat,

@@ -12,12 +12,12 @@ from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_f
 from torch_threads import one_thread  # noqa: F401  (module autouse fixture: one intra-op thread)
 from transformers import AutoTokenizer, set_seed
 
-from classifiers.architectures import IGNORE_INDEX, get_architecture, utterance_pairs
-from classifiers.data import load_real, load_synthetic
-from classifiers.scoring import metric_functions, trainer_metrics
-from classifiers.training import TrainSettings, run_regime, train_stage
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import get_benchmark
+from erc_synth.classifiers.architectures import IGNORE_INDEX, get_architecture, utterance_pairs
+from erc_synth.classifiers.data import load_real, load_synthetic
+from erc_synth.classifiers.scoring import metric_functions, trainer_metrics
+from erc_synth.classifiers.training import TrainSettings, run_regime, train_stage
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import get_benchmark
 
 MELD = get_benchmark("meld")
 OPTIONS = {"max_length": 24, "max_memory_length": 8}
@@ -157,7 +157,7 @@ def test_same_seed_gives_the_same_model_and_batches_are_length_grouped(encoder, 
 
 
 def test_precision_follows_the_hardware():
-    from classifiers.training import precision_flags
+    from erc_synth.classifiers.training import precision_flags
 
     if torch.cuda.is_available():
         pytest.skip("checks the CPU behaviour")

@@ -8,9 +8,9 @@ from datasets import DatasetDict
 from tiny_encoders import TOY_WORDS, build_encoder
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from classifiers.compm import CompmCollator, CompmModel, prepare, speaker_memory_turns
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.schema import dialogues_dataset
+from erc_synth.classifiers.compm import CompmCollator, CompmModel, prepare, speaker_memory_turns
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.schema import dialogues_dataset
 
 MELD = get_benchmark("meld")
 SPEAKERS = ["ann", "bob", "ann", "cat", "bob", "ann"]

@@ -10,12 +10,12 @@ import time
 import pytest
 import torch
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.registry import get_benchmark
-from generation import embedded
-from generation.backends.base import GenerationRequest, Grammar, SamplingParams
-from generation.embedded import EMBEDDED_MODEL, INSTALL_HINT, embedded_model_path, file_sha256, is_embedded
-from generation.grammar import dialogue_regex
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.generation import embedded
+from erc_synth.generation.backends.base import GenerationRequest, Grammar, SamplingParams
+from erc_synth.generation.embedded import EMBEDDED_MODEL, INSTALL_HINT, embedded_model_path, file_sha256, is_embedded
+from erc_synth.generation.grammar import dialogue_regex
 
 
 def test_missing_package_is_a_clear_error_with_the_install_command(monkeypatch):

@@ -6,10 +6,10 @@ import pytest
 from datasets import DatasetDict
 from tiny_encoders import TOY_WORDS, build_tokenizer
 
-from classifiers.emoberta import build_input_ids, prepare
-from classifiers.inputs import special_layout
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.schema import dialogues_dataset
+from erc_synth.classifiers.emoberta import build_input_ids, prepare
+from erc_synth.classifiers.inputs import special_layout
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.schema import dialogues_dataset
 
 MELD = get_benchmark("meld")
 # Five utterances; turn 2 is the one classified in most tests.
@@ -124,7 +124,7 @@ def test_minilm_tokenizer_gets_bert_separators():
     """The offline MiniLM encoder (a BERT tokenizer) gets [CLS] A [SEP] B [SEP] C [SEP], not RoBERTa's </s></s>."""
     from transformers import AutoTokenizer
 
-    from classifiers.experiment import minilm_path
+    from erc_synth.classifiers.experiment import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     layout = special_layout(tokenizer)
@@ -137,8 +137,8 @@ def test_real_meld_dialogue_inputs(shared_data):
     """On the real MELD test split: every example holds its own utterance, tagged, inside the budget."""
     from transformers import AutoTokenizer
 
-    from classifiers.data import limit_dialogues, load_real
-    from classifiers.experiment import minilm_path
+    from erc_synth.classifiers.data import limit_dialogues, load_real
+    from erc_synth.classifiers.experiment import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     real = limit_dialogues(load_real(MELD, shared_data), {"test": 3})

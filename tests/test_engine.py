@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from servers import process
 
-from dataset_scripts.run_store import RunStore
-from generation.backends.base import SamplingParams
-from generation.engine import GenerationConfig, generate
+from erc_synth.dataset_scripts.run_store import RunStore
+from erc_synth.generation.backends.base import SamplingParams
+from erc_synth.generation.engine import GenerationConfig, generate
 
 pytestmark = pytest.mark.slow
 tiny_lm_dir, tgi_url = process.tiny_lm_dir, process.tgi_url  # session fixtures, shared with other modules

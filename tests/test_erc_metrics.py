@@ -12,8 +12,8 @@ import pytest
 from matplotlib import image
 from sklearn.metrics import accuracy_score, f1_score
 
-from evaluate_metrics import metric_path
-from evaluate_metrics.erc_metrics import classification_scores, critical_difference_plot, friedman_test
+from erc_synth.evaluate_metrics import metric_path
+from erc_synth.evaluate_metrics.erc_metrics import classification_scores, critical_difference_plot, friedman_test
 
 MELD_LABELS = ["neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear"]
 MODULE_FILE = Path(metric_path()) / "erc_metrics.py"

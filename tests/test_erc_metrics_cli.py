@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from erc_synth.cli import main
-from evaluate_metrics.erc_metrics import friedman_test
+from erc_synth.evaluate_metrics.erc_metrics import friedman_test
 
 GOOD_CSV = """test_set,base,synth,other
 meld_seed1,0.651,0.663,0.640

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evaluate_metrics.erc_metrics import erc_metrics as module
-from evaluate_metrics.erc_metrics import (
+from erc_synth.evaluate_metrics.erc_metrics import erc_metrics as module
+from erc_synth.evaluate_metrics.erc_metrics import (
     exact_critical_difference,
     exact_rank_sum_pvalue,
     exact_rank_sum_pvalue_fraction,

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evaluate_metrics.erc_metrics import (
+from erc_synth.evaluate_metrics.erc_metrics import (
     exact_critical_difference,
     exact_rank_sum_pvalue,
     friedman_test,
 )
-from evaluate_metrics.erc_metrics.erc_metrics import _corrected
+from erc_synth.evaluate_metrics.erc_metrics.erc_metrics import _corrected
 
 NAMES = ["base", "synth", "other", "fourth"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dataset_scripts.gates import GateOptions, apply_gates, normalised_hash
+from erc_synth.dataset_scripts.gates import GateOptions, apply_gates, normalised_hash
 
 BASE = [
     "Could this coffee be any colder, I asked for it ten minutes ago and nobody listened",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from servers import process
 
-from dataset_scripts.run_store import RunStore
+from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.cli import main
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ import re
 import pytest
 import xgrammar
 
-from dataset_scripts.registry import BENCHMARKS, get_benchmark
-from generation.grammar import dialogue_json_schema, dialogue_regex, escape_literal
+from erc_synth.dataset_scripts.registry import BENCHMARKS, get_benchmark
+from erc_synth.generation.grammar import dialogue_json_schema, dialogue_regex, escape_literal
 
 MELD = get_benchmark("meld")
 EMORY = get_benchmark("emorynlp")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dataset_scripts.registry import get_benchmark
-from generation.backends.base import GenerationResult
-from generation.parsing import EXTRA_REASONS, REASONS, ParsedDialogue, Rejection, parse_dialogue
-from generation.validation import judge, make_record
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.generation.backends.base import GenerationResult
+from erc_synth.generation.parsing import EXTRA_REASONS, REASONS, ParsedDialogue, Rejection, parse_dialogue
+from erc_synth.generation.validation import judge, make_record
 
 CORPUS = Path(__file__).parent / "fixtures" / "llm_outputs"
 CASES = json.loads((CORPUS / "cases.json").read_text())

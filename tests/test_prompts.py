@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from dataset_scripts.registry import BENCHMARKS, MODES, get_benchmark
-from generation.engine import GenerationConfig, run_settings
-from generation.prompts import PROMPT_VERSION, build_messages, render_prompt, template_text
-from generation.seeds import SEED_LIMIT, cyclic_target, derive_seed, steered_targets
+from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES, get_benchmark
+from erc_synth.generation.engine import GenerationConfig, run_settings
+from erc_synth.generation.prompts import PROMPT_VERSION, build_messages, render_prompt, template_text
+from erc_synth.generation.seeds import SEED_LIMIT, cyclic_target, derive_seed, steered_targets
 
 
 @pytest.mark.parametrize("benchmark", sorted(BENCHMARKS))

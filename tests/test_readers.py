@@ -7,10 +7,10 @@ import shutil
 import pytest
 from datasets import ClassLabel
 
-from dataset_scripts.errors import ErcSynthError
-from dataset_scripts.readers import READERS, SplitSource, load_reference
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.schema import UNLABELLED
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.readers import READERS, SplitSource, load_reference
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.schema import UNLABELLED
 
 
 def _labels(dataset, benchmark):

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from dataset_scripts.errors import DataFormatError
-from dataset_scripts.readers import load_reference
+from erc_synth.dataset_scripts.errors import DataFormatError
+from erc_synth.dataset_scripts.readers import load_reference
 from erc_synth.cli import main
 
 

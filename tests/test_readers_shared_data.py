@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from dataset_scripts.readers import load_reference
-from dataset_scripts.reference import reference_label_counts, reference_label_distribution
-from dataset_scripts.stats import corpus_stats
+from erc_synth.dataset_scripts.readers import load_reference
+from erc_synth.dataset_scripts.reference import reference_label_counts, reference_label_distribution
+from erc_synth.dataset_scripts.stats import corpus_stats
 from erc_synth.cli import main
 
 pytestmark = pytest.mark.needs_shared_data
@@ -55,7 +55,7 @@ COSMIC_VALIDATION_IDS = [  # listed in the data README; the files themselves do 
 
 
 def _canonical(benchmark_name: str, counts: dict[str, int]) -> dict[str, int]:
-    from dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.registry import get_benchmark
 
     benchmark = get_benchmark(benchmark_name)
     return {benchmark.spellings[spelling]: n for spelling, n in counts.items()}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dataset_scripts.errors import ErcSynthError, UnknownLabelError
-from dataset_scripts.readers import READERS
-from dataset_scripts.registry import BENCHMARKS, SPLITS, get_benchmark
+from erc_synth.dataset_scripts.errors import ErcSynthError, UnknownLabelError
+from erc_synth.dataset_scripts.readers import READERS
+from erc_synth.dataset_scripts.registry import BENCHMARKS, SPLITS, get_benchmark
 
 CANONICAL_LABELS = {
     "meld": ("neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from datasets import ClassLabel, DatasetDict, Value
 
-from dataset_scripts.registry import BENCHMARKS, get_benchmark
-from dataset_scripts.schema import (
+from erc_synth.dataset_scripts.registry import BENCHMARKS, get_benchmark
+from erc_synth.dataset_scripts.schema import (
     UNLABELLED,
     dialogue_features,
     dialogues_dataset,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from dataset_scripts.readers import load_reference
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.schema import UNLABELLED, dialogues_dataset
-from dataset_scripts.stats import corpus_stats, render_stats, render_table, split_stats
+from erc_synth.dataset_scripts.readers import load_reference
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.schema import UNLABELLED, dialogues_dataset
+from erc_synth.dataset_scripts.stats import corpus_stats, render_stats, render_table, split_stats
 from erc_synth.cli import main
 
 

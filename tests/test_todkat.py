@@ -17,8 +17,8 @@ from tiny_encoders import TOY_WORDS, build_encoder, build_tokenizer
 from torch_threads import one_thread  # noqa: F401  (module autouse fixture: one intra-op thread)
 from transformers import AutoTokenizer
 
-from classifiers.architectures import get_architecture, utterance_pairs
-from classifiers.todkat.knowledge import (
+from erc_synth.classifiers.architectures import get_architecture, utterance_pairs
+from erc_synth.classifiers.todkat.knowledge import (
     CometProvider,
     JsonlProvider,
     SentenceEmbedder,
@@ -26,10 +26,10 @@ from classifiers.todkat.knowledge import (
     render,
     select_knowledge,
 )
-from classifiers.todkat.topic import TopicEncoder
-from dataset_scripts.errors import DataFormatError, ErcSynthError
-from dataset_scripts.registry import get_benchmark
-from dataset_scripts.schema import dialogues_dataset
+from erc_synth.classifiers.todkat.topic import TopicEncoder
+from erc_synth.dataset_scripts.errors import DataFormatError, ErcSynthError
+from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.schema import dialogues_dataset
 
 MELD = get_benchmark("meld")
 WORDS = (*TOY_WORDS, "wants", "feels", "others", "speaker", "joyful", "upset", "relax", "win")
@@ -250,7 +250,7 @@ def test_knowledge_reaches_the_model_and_the_ablation_runs(encoder, tokenizer, c
 
 
 def test_trainer_loss_decreases_on_a_learnable_toy_set(encoder, tokenizer, tmp_path):
-    from classifiers.training import TrainSettings, evaluate_model, train_stage
+    from erc_synth.classifiers.training import TrainSettings, evaluate_model, train_stage
 
     architecture = get_architecture("todkat")
     options = architecture.options({"kl_weight": 0.01, "pooling": "mean"})
@@ -275,7 +275,7 @@ def test_trainer_loss_decreases_on_a_learnable_toy_set(encoder, tokenizer, tmp_p
 
 
 def test_train_topics_cli_writes_a_checkpoint_the_classifier_reuses(encoder, tmp_path, capsys):
-    from classifiers.todkat import cli
+    from erc_synth.classifiers.todkat import cli
 
     data = toy_dialogues(6)
     built = tmp_path / "built" / "data" / "dialogues"
@@ -292,7 +292,7 @@ def test_train_topics_cli_writes_a_checkpoint_the_classifier_reuses(encoder, tmp
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["utterances"] == sum(len(d) for d in data["train"]["utterances"])
     assert math.isfinite(report["train_loss"])
-    from classifiers.todkat.topic import TopicMaskedLM
+    from erc_synth.classifiers.todkat.topic import TopicMaskedLM
 
     pretrained = TopicMaskedLM.from_pretrained(out)
     model = get_architecture("todkat").build_model(str(out), len(MELD.labels), MELD.labels)

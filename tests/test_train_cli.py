@@ -15,7 +15,7 @@ from datasets import DatasetDict
 from test_hub_support import LocalHub, start_local_hub
 from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
 
-from dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.cli import main
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -88,7 +88,7 @@ def local_hub(tmp_path_factory) -> Iterator[LocalHub]:
 
 PUSH_AND_RELOAD = """
 import json, sys, torch
-from classifiers.model_card import push_model
+from erc_synth.classifiers.model_card import push_model
 from huggingface_hub import ModelCard, hf_hub_download
 from transformers import AutoModelForSequenceClassification
 model_dir, repo = sys.argv[1], sys.argv[2]

@@ -11,9 +11,9 @@ import torch
 import transformers
 from servers.tiny_lm import tiny_lm_dir  # noqa: F401  (session fixture)
 
-from generation.backends.base import Backend, BackendError, GenerationRequest, Grammar, SamplingParams
-from generation.backends.transformers_backend import TransformersBackend, uses_sampling
-from generation.grammar import dialogue_json_schema, dialogue_regex
+from erc_synth.generation.backends.base import Backend, BackendError, GenerationRequest, Grammar, SamplingParams
+from erc_synth.generation.backends.transformers_backend import TransformersBackend, uses_sampling
+from erc_synth.generation.grammar import dialogue_json_schema, dialogue_regex
 
 SPEAKERS = ["Ross", "Rachel Green", "Monica", "Joey"]
 REGEX = dialogue_regex(SPEAKERS, 7, 2, 5, max_utterance_chars=60)

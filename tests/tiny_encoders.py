@@ -92,7 +92,7 @@ def toy_dialogues(benchmark, count: int, seed: int, unlabelled_every: int = 0, o
     """
     import random
 
-    from dataset_scripts.schema import dialogues_dataset
+    from erc_synth.dataset_scripts.schema import dialogues_dataset
 
     rng = random.Random(seed)
     rows = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from classifiers.architectures import Architecture
+from erc_synth.classifiers.architectures import Architecture
 
 from .builder import build_model, load_model
 from .data import collator, prepare

@@ -34,9 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train_topics(args: argparse.Namespace) -> int:
-    from classifiers.data import load_real
-    from dataset_scripts.errors import ErcSynthError
-    from dataset_scripts.registry import get_benchmark
+    from erc_synth.classifiers.data import load_real
+    from erc_synth.dataset_scripts.errors import ErcSynthError
+    from erc_synth.dataset_scripts.registry import get_benchmark
 
     from .training import TopicTrainingSettings, train_topics
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.errors import ErcSynthError
 
 from .base import Backend
 

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.errors import ErcSynthError
 
 from .base import GenerationRequest, GenerationResult, Grammar, ModelInfo, SamplingParams
 from .endpoint_pool import EndpointPool

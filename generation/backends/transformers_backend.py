@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generation.backends.base import (
+from erc_synth.generation.backends.base import (
     BackendError,
     GenerationRequest,
     GenerationResult,
@@ -29,7 +29,7 @@ from generation.backends.base import (
     ModelInfo,
     SamplingParams,
 )
-from generation.chat_format import ChatFormat, resolve_chat_format
+from erc_synth.generation.chat_format import ChatFormat, resolve_chat_format
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
 
@@ -208,7 +208,7 @@ class TransformersBackend:
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype, device), **kwargs)
         except OSError as error:
-            from dataset_scripts.errors import ErcSynthError
+            from erc_synth.dataset_scripts.errors import ErcSynthError
 
             raise ErcSynthError(f"cannot load model {source!r}: {error}") from error
         model.to(device)

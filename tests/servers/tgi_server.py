@@ -98,7 +98,7 @@ def _faulty_protocol_class():
 
 def canned_dialogue(benchmark_name: str, as_json: bool) -> str:
     """A valid dialogue of the benchmark using every label once (so any balanced target is present)."""
-    from dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.registry import get_benchmark
 
     benchmark = get_benchmark(benchmark_name)
     low, high = benchmark.turns
@@ -135,7 +135,7 @@ def _check_parameters(p: dict[str, Any]) -> None:
 
 
 def _grammar(spec: dict[str, Any] | None):
-    from generation.backends.base import Grammar
+    from erc_synth.generation.backends.base import Grammar
 
     if not spec:
         return None
@@ -151,7 +151,7 @@ def _grammar(spec: dict[str, Any] | None):
 
 
 def _sampling(p: dict[str, Any]):
-    from generation.backends.base import SamplingParams
+    from erc_synth.generation.backends.base import SamplingParams
 
     sampling = p.get("do_sample") or any(p.get(k) is not None for k in ("temperature", "top_k", "top_p", "typical_p"))
     return SamplingParams(
@@ -211,7 +211,7 @@ def create_app(args: argparse.Namespace) -> FastAPI:
     if args.instant:
         model_id, model_sha, tokenizer = "erc-synth/instant", "0" * 40, None
     else:
-        from generation.backends.transformers_backend import TransformersBackend
+        from erc_synth.generation.backends.transformers_backend import TransformersBackend
 
         backend = TransformersBackend(args.model_dir, device="cpu", batch_size=args.max_batch, chat_format="template",
                                       model_id=args.model_id)

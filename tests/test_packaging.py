@@ -1,0 +1,82 @@
+"""The installed distribution claims exactly one top-level import name, ``erc_synth``.
+
+Why a real wheel in a fresh venv: the areas' folders sit at the repository root and reach ``erc_synth.*`` only
+through setuptools' ``package-dir`` mapping, so only an actual build and install shows what a user's
+site-packages gets (an editable install, or the source tree on ``sys.path``, would hide a mistake).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+AREAS = ("dataset_scripts", "generation", "classifiers", "evaluate_metrics", "hub_cards")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(REPO_ROOT), "-w", str(out)],
+        check=True,
+        cwd=out,
+    )
+    (built,) = out.glob("erc_synth-*.whl")
+    return built
+
+
+def test_wheel_holds_one_top_level_package_with_the_areas_and_their_data(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {"erc_synth", wheel.name.split("-py")[0] + ".dist-info"}
+    for area in AREAS:
+        assert f"erc_synth/{area}/__init__.py" in names
+    for data_file in (
+        "erc_synth/generation/templates/v1/meld_balanced.txt",
+        "erc_synth/classifiers/configs/paper.yaml",
+        "erc_synth/hub_cards/templates/dataset_card.md",
+        "erc_synth/evaluate_metrics/erc_metrics/erc_metrics.py",
+        "erc_synth/presets/quickstart.yaml",
+    ):
+        assert data_file in names
+
+
+def test_fresh_venv_gets_only_erc_synth(wheel: Path, tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    listing = subprocess.run(
+        [
+            python,
+            "-c",
+            "import importlib.metadata as m; print(sorted(k for k, v in m.packages_distributions().items() "
+            "if 'erc-synth' in v))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout.strip()
+    assert listing == "['erc_synth']"
+    templates = subprocess.run(
+        [
+            python,
+            "-c",
+            "from importlib import resources; "
+            "print((resources.files('erc_synth.generation') / 'templates' / 'v1' / 'meld_natural.txt').is_file())",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout.strip()
+    assert templates == "True"
