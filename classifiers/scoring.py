@@ -16,7 +16,11 @@ from .architectures import IGNORE_INDEX, Architecture
 def metric_functions():
     """``(classification_scores, friedman_test, critical_difference_plot)`` from the project's metric."""
     try:
-        from erc_synth.evaluate_metrics.erc_metrics import classification_scores, critical_difference_plot, friedman_test
+        from erc_synth.evaluate_metrics.erc_metrics import (
+            classification_scores,
+            critical_difference_plot,
+            friedman_test,
+        )
     except ImportError:
         from erc_synth.evaluate_metrics.erc_metrics.erc_metrics import (
             classification_scores,

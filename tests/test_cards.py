@@ -12,9 +12,9 @@ from huggingface_hub import DatasetCard
 from PIL import Image
 from test_builder_support import TEMPLATE, make_run_dir
 
+from erc_synth.cli import main as erc_synth
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import get_benchmark
-from erc_synth.cli import main as erc_synth
 from erc_synth.hub_cards import build_folder, js_divergence, label_distribution_figure, save_label_distribution_plot
 from erc_synth.hub_cards.allowlists import size_category, validate_card_metadata
 from erc_synth.hub_cards.divergence import counts_vector

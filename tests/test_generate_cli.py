@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from servers import process
 
-from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.cli import main
+from erc_synth.dataset_scripts.run_store import RunStore
 
 pytestmark = pytest.mark.slow
 tiny_lm_dir, tgi_url = process.tiny_lm_dir, process.tgi_url  # session fixtures, shared with other modules

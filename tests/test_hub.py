@@ -13,8 +13,8 @@ from PIL import Image
 from test_builder_support import make_run_dir
 from test_hub_support import TOKEN, LocalHub, start_local_hub
 
-from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.cli import main as erc_synth
+from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.hub_cards import PublishError, build_folder, push_folder
 
 pytestmark = pytest.mark.slow

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
+from erc_synth.cli import main
 from erc_synth.dataset_scripts.errors import DataFormatError
 from erc_synth.dataset_scripts.readers import load_reference
-from erc_synth.cli import main
 
 
 def _load_error(benchmark, folder, variant=None) -> DataFormatError:

@@ -10,10 +10,10 @@ import json
 
 import pytest
 
+from erc_synth.cli import main
 from erc_synth.dataset_scripts.readers import load_reference
 from erc_synth.dataset_scripts.reference import reference_label_counts, reference_label_distribution
 from erc_synth.dataset_scripts.stats import corpus_stats
-from erc_synth.cli import main
 
 pytestmark = pytest.mark.needs_shared_data
 
