@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import torch  # noqa: E402
 from datasets import DatasetDict  # noqa: E402
-from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues  # noqa: E402
+from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from erc_synth.classifiers.architectures import get_architecture  # noqa: E402

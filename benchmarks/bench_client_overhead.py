@@ -21,8 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from servers.process import tgi_server  # noqa: E402
-from servers.tgi_server import canned_dialogue  # noqa: E402
+from helpers.servers.process import tgi_server  # noqa: E402
+from helpers.servers.tgi_server import canned_dialogue  # noqa: E402
 
 from erc_synth.generation.backends.base import GenerationResult, ModelInfo  # noqa: E402
 from erc_synth.generation.engine import GenerationConfig, generate  # noqa: E402

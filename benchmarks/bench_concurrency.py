@@ -16,8 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from servers.process import tgi_server  # noqa: E402
-from servers.tiny_lm import build_tiny_lm  # noqa: E402
+from helpers.servers.process import tgi_server  # noqa: E402
+from helpers.servers.tiny_lm import build_tiny_lm  # noqa: E402
 
 from erc_synth.generation.backends.base import SamplingParams  # noqa: E402
 from erc_synth.generation.engine import GenerationConfig, generate  # noqa: E402

@@ -20,7 +20,7 @@ Config (YAML; relative paths are relative to the config file; ``${VAR}`` is read
     save_models: false
     benchmarks:
       meld:
-        real_data: ${ERC_SYNTH_SHARED_DATA}   # original files (folder with meld/) or a built dataset folder
+        real_data: ${ERC_SYNTH_REAL_DATA}   # original files (folder with meld/) or a built dataset folder
         variant: null
         synthetic: {natural: ./synthetic/meld-synth-natural, balanced: ./synthetic/meld-synth-balanced}
         limit: {train: 200, validation: 50, test: 100}      # first N dialogues per split (optional)
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from erc_synth.dataset_scripts.environment import env_value
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import MODES, get_benchmark
 
@@ -73,9 +74,10 @@ def _expand(value: Any, base: Path, where: str) -> Any:
     if isinstance(value, str):
         def env(match: re.Match) -> str:
             name = match.group(1)
-            if name not in os.environ:
+            found = env_value(name, where=f"config {where}")
+            if found is None:
                 raise ErcSynthError(f"config {where}: environment variable {name} is not set")
-            return os.environ[name]
+            return found
 
         return _ENV.sub(env, value)
     return value

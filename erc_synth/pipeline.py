@@ -15,12 +15,12 @@ resumes: finished generation indices are skipped, and builds are deterministic, 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from erc_synth.dataset_scripts.environment import real_data_env
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import get_benchmark
 
@@ -101,7 +101,7 @@ def resolve_real_data_dir(explicit: str | Path | None) -> Path | None:
         if not path.is_dir():
             raise ErcSynthError(f"--real-data {path} is not a folder")
         return path
-    env = os.environ.get("ERC_SYNTH_REAL_DATA")
+    env = real_data_env()
     candidates = [env] if env else list(DEFAULT_REAL_DATA_CANDIDATES)
     for candidate in candidates:
         path = Path(candidate)

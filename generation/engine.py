@@ -299,7 +299,7 @@ class _Run:
 
             kwargs = {"max_utterance_chars": self.config.max_utterance_chars, "target_label": target}
             args = (list(self.benchmark.speakers), self.benchmark.num_labels, *self.turns)
-            if getattr(self.backend, "grammar_kind", "regex") == "json_schema":
+            if self.backend.grammar_kind == "json_schema":
                 self._grammars[target] = Grammar("json_schema", grammars.dialogue_json_schema(*args, **kwargs))
             else:
                 self._grammars[target] = Grammar("regex", grammars.dialogue_regex(*args, **kwargs))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from erc_synth.dataset_scripts.environment import real_data_env
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
-SHARED_DATA = Path(os.environ.get("ERC_SYNTH_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+SHARED_DATA = Path(real_data_env() or REPO_ROOT.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")

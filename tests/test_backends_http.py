@@ -10,8 +10,8 @@ from collections import Counter
 
 import httpx2
 import pytest
-from servers import process
-from servers.process import free_port, tgi_server
+from helpers.servers import process
+from helpers.servers.process import free_port, tgi_server
 
 from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore

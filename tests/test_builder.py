@@ -7,7 +7,7 @@ import json
 
 import pytest
 from datasets import ClassLabel, load_dataset
-from test_builder_support import make_run_dir
+from helpers.builder_support import make_run_dir
 
 from erc_synth.dataset_scripts.builder import (
     CONFIG_NAMES,

@@ -8,9 +8,9 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from helpers.builder_support import TEMPLATE, make_run_dir
 from huggingface_hub import DatasetCard
 from PIL import Image
-from test_builder_support import TEMPLATE, make_run_dir
 
 from erc_synth.cli import main as erc_synth
 from erc_synth.dataset_scripts.errors import ErcSynthError

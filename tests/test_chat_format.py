@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from servers.tiny_lm import tiny_lm_dir  # noqa: F401  (session fixture)
+from helpers.servers.tiny_lm import tiny_lm_dir  # noqa: F401  (session fixture)
 from transformers import AutoTokenizer
 
 from erc_synth.dataset_scripts.errors import ErcSynthError

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 from datasets import DatasetDict
-from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
-from torch_threads import one_thread  # noqa: F401  (module autouse fixture: one intra-op thread)
+from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
+from helpers.torch_threads import one_thread  # noqa: F401  (module autouse fixture: one intra-op thread)
 from transformers import AutoTokenizer, set_seed
 
 from erc_synth.classifiers.architectures import IGNORE_INDEX, get_architecture, utterance_pairs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from datasets import DatasetDict
-from tiny_encoders import TOY_WORDS, build_encoder
+from helpers.tiny_encoders import TOY_WORDS, build_encoder
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from erc_synth.classifiers.compm import CompmCollator, CompmModel, prepare, speaker_memory_turns

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from datasets import DatasetDict
-from tiny_encoders import TOY_WORDS, build_tokenizer
+from helpers.tiny_encoders import TOY_WORDS, build_tokenizer
 
 from erc_synth.classifiers.emoberta import build_input_ids, prepare
 from erc_synth.classifiers.inputs import special_layout

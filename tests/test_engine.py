@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from servers import process
+from helpers.servers import process
 
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.generation.backends.base import SamplingParams

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 from datasets import DatasetDict
-from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
+from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
 
 from erc_synth.classifiers.experiment import Experiment, ExperimentConfig
 from erc_synth.classifiers.tables import extended_table, main_table, main_table_markdown
@@ -179,7 +179,7 @@ def test_config_errors_name_the_key(tmp_path):
 
 
 def test_shipped_configs_parse(monkeypatch, tmp_path):
-    for name in ("ERC_SYNTH_SHARED_DATA", "ERC_SYNTH_SMOKE_SYNTHETIC", "ERC_SYNTH_SYNTHETIC"):
+    for name in ("ERC_SYNTH_REAL_DATA", "ERC_SYNTH_SMOKE_SYNTHETIC", "ERC_SYNTH_SYNTHETIC"):
         monkeypatch.setenv(name, str(tmp_path))
     smoke = ExperimentConfig.load(REPO / "classifiers" / "configs" / "smoke.yaml")
     assert len(list(smoke.cells())) == 3 * 3 * 3 * 2 and smoke.encoder == "minilm"

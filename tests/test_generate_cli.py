@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import process
+from helpers.servers import process
 
 from erc_synth.cli import main
 from erc_synth.dataset_scripts.run_store import RunStore

@@ -9,9 +9,9 @@ from urllib.request import Request, urlopen
 
 import pytest
 from datasets import load_dataset
+from helpers.builder_support import make_run_dir
+from helpers.hub_support import TOKEN, LocalHub, start_local_hub
 from PIL import Image
-from test_builder_support import make_run_dir
-from test_hub_support import TOKEN, LocalHub, start_local_hub
 
 from erc_synth.cli import main as erc_synth
 from erc_synth.dataset_scripts.registry import get_benchmark

@@ -13,8 +13,8 @@ import math
 import pytest
 import torch
 from datasets import DatasetDict
-from tiny_encoders import TOY_WORDS, build_encoder, build_tokenizer
-from torch_threads import one_thread  # noqa: F401  (module autouse fixture: one intra-op thread)
+from helpers.tiny_encoders import TOY_WORDS, build_encoder, build_tokenizer
+from helpers.torch_threads import one_thread  # noqa: F401  (module autouse fixture: one intra-op thread)
 from transformers import AutoTokenizer
 
 from erc_synth.classifiers.architectures import get_architecture, utterance_pairs

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 from datasets import DatasetDict
-from test_hub_support import LocalHub, start_local_hub
-from tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
+from helpers.hub_support import LocalHub, start_local_hub
+from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
 
 from erc_synth.cli import main
 from erc_synth.dataset_scripts.registry import get_benchmark

@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 import transformers
-from servers.tiny_lm import tiny_lm_dir  # noqa: F401  (session fixture)
+from helpers.servers.tiny_lm import tiny_lm_dir  # noqa: F401  (session fixture)
 
 from erc_synth.generation.backends.base import Backend, BackendError, GenerationRequest, Grammar, SamplingParams
 from erc_synth.generation.backends.transformers_backend import TransformersBackend, uses_sampling

@@ -83,6 +83,8 @@ class Backend(Protocol):
     name: str
     #: Whether ``GenerationRequest.grammar`` is enforced (otherwise requests must not carry one).
     supports_grammar: bool
+    #: Which grammar shape the backend enforces: the line ``regex`` (TGI, xgrammar) or a ``json_schema``.
+    grammar_kind: Literal["regex", "json_schema"]
     #: How many requests the backend batches itself per call of ``generate_batch`` (1 for servers).
     preferred_batch_size: int
 

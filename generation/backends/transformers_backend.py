@@ -173,6 +173,7 @@ class TransformersBackend:
 
     name = "transformers"
     supports_grammar = True
+    grammar_kind = "regex"
 
     def __init__(
         self,

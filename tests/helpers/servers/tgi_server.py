@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     global FAULTS
     FAULTS = FaultInjector(rate=args.fault_rate, kinds=kinds, seed=args.fault_seed, delay_s=args.fault_delay_s)
     if args.model_dir and not args.instant:
-        from servers.tiny_lm import build_tiny_lm
+        from helpers.servers.tiny_lm import build_tiny_lm
 
         build_tiny_lm(args.model_dir)
     config = uvicorn.Config(create_app(args), host=args.host, port=args.port, http=_faulty_protocol_class(),

@@ -150,7 +150,7 @@ def build_tiny_lm(directory: str | Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_lm_dir(request: pytest.FixtureRequest) -> Path:
     """The tiny model folder, built once and kept in pytest's cache folder between sessions (the same folder
-    as ``servers.process``'s fixture, so a session builds it at most once; the marker rebuilds stale builds)."""
+    as ``helpers.servers.process``'s fixture, so a session builds it at most once; the marker rebuilds stale builds)."""
     return build_tiny_lm(request.config.cache.mkdir("erc_synth_tiny_lm"))
 
 

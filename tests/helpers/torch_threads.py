@@ -2,7 +2,7 @@
 
 Why: tiny models run ~20x faster on one thread than on two contended ones (measured on the shared CI box);
 the process-wide setting is restored when the module's tests are done. A test module takes it with
-``from torch_threads import one_thread  # noqa: F401`` (it is autouse: importing it is enough).
+``from helpers.torch_threads import one_thread  # noqa: F401`` (it is autouse: importing it is enough).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
+TESTS_DIR = Path(__file__).resolve().parents[2]
 REPO_ROOT = TESTS_DIR.parent
 
 
@@ -91,9 +91,9 @@ class ServerProcess:
 
 def tgi_server(model_dir: str | Path | None, *extra: str, port: int | None = None,
                log_path: str | Path | None = None) -> ServerProcess:
-    """A ``servers.tgi_server`` process over the tiny model in ``model_dir`` (or ``--instant`` in ``extra``)."""
+    """A ``helpers.servers.tgi_server`` process over the tiny model in ``model_dir`` (or ``--instant`` in ``extra``)."""
     args = ["--model-dir", str(model_dir)] if model_dir else []
-    return ServerProcess("servers.tgi_server", [*args, *extra], port=port, log_path=log_path)
+    return ServerProcess("helpers.servers.tgi_server", [*args, *extra], port=port, log_path=log_path)
 
 
 # -- pytest fixtures (import them into a test module; servers are shared by every module of a session) --------
@@ -117,7 +117,7 @@ if pytest is not None:
     @pytest.fixture(scope="session")
     def tiny_lm_dir(request) -> Path:
         """The tiny model folder, built once and kept in pytest's cache folder between sessions."""
-        from servers.tiny_lm import build_tiny_lm
+        from helpers.servers.tiny_lm import build_tiny_lm
 
         return build_tiny_lm(request.config.cache.mkdir("erc_synth_tiny_lm"))
 

@@ -19,7 +19,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-TESTS_DIR = Path(__file__).resolve().parent
+TESTS_DIR = Path(__file__).resolve().parents[1]
 TOKEN = "hf_LocalHubSecretToken0123456789"
 
 
@@ -69,8 +69,9 @@ def start_local_hub(tmp_path_factory: pytest.TempPathFactory, startup_s: float =
     """
     workdir = tmp_path_factory.mktemp("hub")
     port_file = workdir / "port"
+    command = [sys.executable, "-m", "helpers.servers.hub_server", "--token", TOKEN, "--org", "org"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "servers.hub_server", "--token", TOKEN, "--org", "org", "--port-file", str(port_file)],
+        [*command, "--port-file", str(port_file)],
         cwd=TESTS_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:

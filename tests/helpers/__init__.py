@@ -1,0 +1,1 @@
+"""Test helpers: real server processes, tiny models and folders the tests build, shared fixtures."""

@@ -1,0 +1,32 @@
+"""The real-data folder's environment variable: one canonical name, a warned alias, empty values refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from erc_synth.dataset_scripts.environment import REAL_DATA_ENV, env_value, real_data_env
+from erc_synth.dataset_scripts.errors import ErcSynthError
+
+
+def test_canonical_name_wins_over_the_deprecated_alias(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(REAL_DATA_ENV, "/data/new")
+    monkeypatch.setenv("ERC_SYNTH_SHARED_DATA", "/data/old")
+    assert real_data_env() == "/data/new"
+
+
+def test_deprecated_alias_is_read_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(REAL_DATA_ENV, raising=False)
+    monkeypatch.setenv("ERC_SYNTH_SHARED_DATA", "/data/old")
+    with pytest.warns(FutureWarning, match="ERC_SYNTH_SHARED_DATA is deprecated; set ERC_SYNTH_REAL_DATA"):
+        assert real_data_env() == "/data/old"
+    with pytest.warns(FutureWarning):  # a config that still says ${ERC_SYNTH_SHARED_DATA} keeps working
+        assert env_value("ERC_SYNTH_SHARED_DATA") == "/data/old"
+
+
+def test_unset_is_none_and_empty_is_an_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(REAL_DATA_ENV, raising=False)
+    monkeypatch.delenv("ERC_SYNTH_SHARED_DATA", raising=False)
+    assert real_data_env() is None
+    monkeypatch.setenv(REAL_DATA_ENV, "  ")
+    with pytest.raises(ErcSynthError, match=r"config benchmarks\.meld: environment variable ERC_SYNTH_REAL_DATA is"):
+        env_value(REAL_DATA_ENV, where="config benchmarks.meld")
