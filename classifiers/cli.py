@@ -75,6 +75,17 @@ def register(subparsers) -> None:
     experiment.add_argument("--out", default=None, help="output folder (default: the config's output_dir, or "
                                                          "runs/<name>)")
     experiment.add_argument("--tables-only", action="store_true", help="rebuild the tables from finished cells")
+    experiment.add_argument("--workers", type=int, default=None, metavar="N",
+                            help="start N worker processes on this machine, one cell each (one GPU each on a GPU "
+                                 "machine; default: the number of GPUs, 1 on CPU)")
+    experiment.add_argument("--worker", action="store_true",
+                            help="join the grid as one worker (e.g. one per node or SLURM array task) sharing --out "
+                                 "with other workers; the last one to finish writes the tables")
+    experiment.add_argument("--heartbeat", type=float, default=30.0, metavar="SECONDS",
+                            help="how often a worker refreshes its claim on the cell it trains (default 30)")
+    experiment.add_argument("--claim-expiry", type=float, default=300.0, metavar="SECONDS",
+                            help="a claim not refreshed for this long counts as a dead worker's and is taken over "
+                                 "(default 300)")
     experiment.set_defaults(func=run_experiment)
 
 
@@ -131,7 +142,12 @@ def run_experiment(args: argparse.Namespace) -> int:
     config = ExperimentConfig.load(args.config)
     out = args.out or config.output_dir or str(Path("runs") / config.name)
     experiment = Experiment(config, out)
-    written = experiment.write_tables() if args.tables_only else experiment.run()
+    if args.tables_only:
+        written = experiment.write_tables()
+    else:
+        from .workers import run_grid
+
+        written = run_grid(experiment, args.config, args.workers, args.worker, args.heartbeat, args.claim_expiry)
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0

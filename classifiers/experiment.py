@@ -43,6 +43,7 @@ from erc_synth.dataset_scripts.environment import env_value
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import MODES, get_benchmark
 
+from . import ranks
 from .architectures import ARCHITECTURES
 from .training import REGIME_MODES, REGIMES, TrainSettings
 
@@ -273,28 +274,25 @@ class Experiment:
             cell.architecture, resolve_encoder(self.config.encoder), data["benchmark"], cell.regime, data["real"],
             work, pretrain=data["synthetic"][mode] if mode else None, test_sets=test_sets,
             options=self.config.options[cell.architecture], settings=self.config.settings(cell),
-            pretrain_settings=self.config.pretrain_settings(cell), save_model=self.config.save_models,
+            pretrain_settings=self.config.pretrain_settings(cell),
+            save_model=self.config.save_models and ranks.is_main_process(),
             data_info={"real": entry["real_data"], "variant": entry["variant"],
                        "pretrain": entry["synthetic"].get(mode) if mode else None,
                        "test_sets": {f"synthetic_{m}": spec for m, spec in entry["synthetic"].items()}},
         )
-        payload = {**result.to_dict(), "cell": cell.key, "fingerprint": self.config.fingerprint(cell)}
-        write_json_atomic(self.cell_path(cell), payload)
-        if not self.config.save_models:
-            shutil.rmtree(work, ignore_errors=True)
+        payload = {**result.to_dict(), "cell": cell.key, "fingerprint": self.config.fingerprint(cell),
+                   "world_size": ranks.applied_world_size()}
+        if ranks.is_main_process():  # data-parallel ranks all trained the cell; one writes it
+            write_json_atomic(self.cell_path(cell), payload)
+            if not self.config.save_models:
+                shutil.rmtree(work, ignore_errors=True)
         return payload
 
-    def run(self, log=print) -> dict[str, Path]:
-        cells = list(self.config.cells())
-        for number, cell in enumerate(cells, 1):
-            if self.finished(cell):
-                log(f"[{number}/{len(cells)}] {cell.key}: done earlier, skipped")
-                continue
-            log(f"[{number}/{len(cells)}] {cell.key}: training")
-            payload = self.run_cell(cell)
-            real = payload["scores"]["real"]["weighted_f1"]
-            log(f"[{number}/{len(cells)}] {cell.key}: real test weighted F1 {real * 100:.2f}")
-        return self.write_tables()
+    def run(self, log=print, timing=None, progress: bool = True) -> dict[str, Path]:
+        """Run as one worker (see :mod:`.workers`): other workers on the same folder share the grid."""
+        from .workers import ClaimTiming, run_worker
+
+        return run_worker(self, timing or ClaimTiming(), log=log, progress=progress)
 
     def long_results(self):
         """One row per (cell, test set) from every result file present."""
