@@ -13,6 +13,9 @@ import sys
 
 from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
 
+from .backends.factory import BACKENDS, DEFAULT_BACKEND
+from .backends.openai_compat import SERVER_KINDS
+
 #: Exit statuses of ``generate`` beyond 0 (complete) and 2 (user error, from the dispatcher).
 EXIT_INCOMPLETE = 1  # some indices used all their attempts without an accepted dialogue
 EXIT_STOPPED = 3  # stopped on server faults: rerun the same command to resume
@@ -26,7 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
     gen.add_argument("--mode", default="natural", choices=MODES)
     gen.add_argument("--num-dialogues", type=int, required=True)
-    gen.add_argument("--backend", default="transformers", choices=("tgi", "openai", "transformers"))
+    gen.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
+                     help="vllm: the in-process vLLM engine (install with scripts/install-vllm.sh)")
+    gen.add_argument("--server", choices=SERVER_KINDS,
+                     help="openai backend: the server's kind, deciding which fields it is sent "
+                          "(default: detected from the server)")
     gen.add_argument("--endpoint", action="append", default=[], dest="endpoints", metavar="URL",
                      help="server URL (tgi/openai); repeat for replicas, taken round-robin")
     gen.add_argument("--model", help="Hub id or local folder (transformers; default: the embedded SmolLM2), "
@@ -70,8 +77,8 @@ def config_from_args(args: argparse.Namespace):
     from .backends.base import SamplingParams
     from .engine import GenerationConfig
 
-    options = {k: v for k, v in (("device", args.device), ("dtype", args.dtype), ("batch_size", args.batch_size))
-               if v is not None}
+    chosen = (("device", args.device), ("dtype", args.dtype), ("batch_size", args.batch_size), ("server", args.server))
+    options = {k: v for k, v in chosen if v is not None}
     sampling = SamplingParams(
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, typical_p=args.typical_p,
         repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens, stop=tuple(args.stop),
@@ -104,7 +111,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .inspect import format_summary, summarize_run
+    from .run_report import format_summary, summarize_run
 
     summary = summarize_run(args.run_dir)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from erc_synth.dataset_scripts.errors import ErcSynthError, RunDirError
 from erc_synth.dataset_scripts.registry import MODES, Benchmark, get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 
-from .backends.base import Backend, BackendError, GenerationRequest, Grammar, SamplingParams
+from .backends.base import Backend, BackendError, GenerationRequest, Grammar, SamplingParams, applied_record
 from .parsing import Rejection
 from .prompts import PROMPT_VERSION, build_messages, templates_for_run
 from .seeds import cyclic_target, derive_seed, steered_targets
@@ -255,17 +254,16 @@ class _Run:
 
     # -- state from the store ----------------------------------------------------------------------------
     def _load_existing(self) -> None:
-        for record in self.store.records():
-            index = record["index"]
+        records = self.store.records()
+        for record in records:
+            index = record.index
             if index >= self.config.num_dialogues:
                 raise RunDirError(f"{self.store.records_path}: record for index {index} beyond num_dialogues")
-            self.next_attempt[index] = max(self.next_attempt.get(index, 0), record["attempt"] + 1)
-            self.targets.setdefault(index, record.get("target_emotion"))
-            if record["status"] == "accepted" and index not in self.accepted:
-                self.accepted[index] = list(record["emotions"])
-        for index, attempts in self.next_attempt.items():
-            if index not in self.accepted and attempts >= self.config.max_attempts:
-                self.exhausted.add(index)
+            self.next_attempt[index] = max(self.next_attempt.get(index, 0), record.attempt + 1)
+            self.targets.setdefault(index, record.target_emotion)
+            if record.is_accepted and index not in self.accepted:
+                self.accepted[index] = list(record.emotions or ())
+        self.exhausted.update(self.store.summary(records).exhausted)
 
     def _finished(self, index: int) -> bool:
         return index in self.accepted or index in self.exhausted
@@ -438,13 +436,13 @@ class _Run:
 
     # -- report ------------------------------------------------------------------------------------------
     def report(self, elapsed: float) -> RunReport:
-        rejected = Counter(r.get("reason") or "unknown" for r in self.store.rejected())
-        done = len(self.accepted) + len(self.exhausted) == self.config.num_dialogues
-        status = "stopped" if self.error or not done else ("complete" if not self.exhausted else "incomplete")
+        counts = self.store.summary()
+        done = counts.accepted + len(counts.exhausted) == self.config.num_dialogues
+        status = "stopped" if self.error or not done else ("complete" if not counts.exhausted else "incomplete")
         return RunReport(run_dir=self.store.run_dir, requested=self.config.num_dialogues,
-                         accepted=len(self.accepted), exhausted=sorted(self.exhausted),
-                         rejected_by_reason=dict(rejected), finished_now=self.finished_now, retried=self.retried,
-                         elapsed_s=elapsed, status=status, error=self.error)
+                         accepted=counts.accepted, exhausted=list(counts.exhausted),
+                         rejected_by_reason=counts.rejected_by_reason, finished_now=self.finished_now,
+                         retried=self.retried, elapsed_s=elapsed, status=status, error=self.error)
 
 
 async def _check_and_record_model(store: RunStore, backend: Backend) -> None:
@@ -477,6 +475,8 @@ async def generate_async(config: GenerationConfig, backend: Backend | None = Non
     started = time.perf_counter()
     try:
         await _check_and_record_model(store, backend)
+        # what reaches the decoder, per parameter, beside what the settings requested
+        store.update_provenance(applied=applied_record(backend, config.grammar))
         run = _Run(config, benchmark, store, backend, progress)
         await run.run()
     finally:
