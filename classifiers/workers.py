@@ -149,6 +149,9 @@ def run_worker(experiment: Experiment, timing: ClaimTiming = ClaimTiming(), log:
     finally:
         bar.close()
     ranks.broadcast(None)
+    if not completed_here and _tables_current(experiment, cells):
+        log(f"{prefix}every cell is finished and the tables in {experiment.out_dir} are up to date")
+        return {}
     tables = claims.try_claim(TABLES_KEY)
     if tables is None:
         log(f"{prefix}every cell is finished; {claims.holder(TABLES_KEY)} is assembling the tables")
@@ -157,6 +160,15 @@ def run_worker(experiment: Experiment, timing: ClaimTiming = ClaimTiming(), log:
         return experiment.write_tables()
     finally:
         tables.release(done=True)
+
+
+def _tables_current(experiment: Experiment, cells: list[Cell]) -> bool:
+    """Whether the tables were written after the newest cell (another worker assembled them already)."""
+    long = experiment.out_dir / "results_long.csv"
+    if not long.is_file():
+        return False
+    newest = max(experiment.cell_path(cell).stat().st_mtime_ns for cell in cells)
+    return long.stat().st_mtime_ns >= newest
 
 
 def _claim_one(experiment: Experiment, claims: CellClaims, pending: list[Cell]):
@@ -206,7 +218,7 @@ def run_local_workers(experiment: Experiment, config_path: str, count: int, timi
           f"{count} workers{f' on {gpus} GPU(s)' if gpus else ' on CPU'}, in {experiment.out_dir}", flush=True)
     processes = []
     for index in range(count):
-        env = {**os.environ, WORKER_INDEX_ENV: str(index)}
+        env = {**os.environ, WORKER_INDEX_ENV: str(index), "PYTHONUNBUFFERED": "1"}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
         processes.append(subprocess.Popen(
