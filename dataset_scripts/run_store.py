@@ -307,6 +307,56 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _settings_change(old: Mapping[str, Any], new: Mapping[str, Any], allow_growth: bool,
+                     manifest_path: Path) -> int | None:
+    """None when ``new`` equals the RUN_DIR's settings, the grown ``num_dialogues`` when only that grew (and
+    growth is allowed); any other difference, or a smaller count, is refused."""
+    others = [k for k in set(old) | set(new) if k != GROWABLE_SETTING]
+    before, after = old.get(GROWABLE_SETTING), new.get(GROWABLE_SETTING)
+    if any(old.get(k) != new.get(k) for k in others) or (not allow_growth and before != after):
+        raise RunDirError(
+            f"{manifest_path} was made with other settings, refusing to mix runs: "
+            f"{_describe_difference(old, new)}. "
+            "Use a new --out directory, or rerun with the original settings to resume."
+        )
+    if before == after:
+        return None
+    if not (_is_int(before) and _is_int(after)) or after < before:
+        raise RunDirError(
+            f"{manifest_path} holds a run of {before} dialogues; refusing to shrink it to {after} (its records "
+            f"stay as they are). Rerun with --num-dialogues {before} or more, or use a new --out directory; "
+            "to use fewer, build it and take a subset"
+        )
+    return after
+
+
+def check_run_dir_target(run_dir: str | Path, settings: Mapping[str, Any]) -> None:
+    """Refuse, without writing anything, a RUN_DIR that ``create_or_open(..., allow_growth=True)`` would refuse.
+
+    Why a separate dry check: the engine calls it before loading a model or contacting a server (seconds to
+    minutes), and creates the RUN_DIR only once the server has answered, so a failed first contact leaves
+    nothing behind that a corrected retry would trip over.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is a file, not a folder; give --out a new or existing RUN_DIR folder")
+    manifest_path = run_dir / MANIFEST
+    if manifest_path.exists():
+        try:
+            normalised = json.loads(json.dumps(dict(settings), sort_keys=True, allow_nan=False))
+        except ValueError as exc:
+            raise RunDirError(f"{manifest_path}: settings hold a value JSON cannot store ({exc})") from exc
+        _settings_change(RunStore.open(run_dir).settings, normalised, True, manifest_path)
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        raise RunDirError(f"{run_dir} exists, is not empty and has no {MANIFEST}; refusing to write there")
+    existing = run_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunStoreWriteError(f"{existing} is not writable, so {run_dir} cannot be written; choose another "
+                                 "--out or make the folder writable")
+
+
 @dataclass
 class RunStore:
     """A RUN_DIR opened for reading, or for reading and appending."""
@@ -377,29 +427,13 @@ class RunStore:
         return cls(run_dir=run_dir, manifest=manifest)
 
     def _check_settings(self, settings: dict[str, Any], allow_growth: bool) -> None:
-        manifest_path = self.run_dir / MANIFEST
-        old = self.settings
-        others = [k for k in set(old) | set(settings) if k != GROWABLE_SETTING]
-        if any(old.get(k) != settings.get(k) for k in others) or (
-                not allow_growth and old.get(GROWABLE_SETTING) != settings.get(GROWABLE_SETTING)):
-            raise RunDirError(
-                f"{manifest_path} was made with other settings, refusing to mix runs: "
-                f"{_describe_difference(old, settings)}. "
-                "Use a new --out directory, or rerun with the original settings to resume."
-            )
-        before, after = old.get(GROWABLE_SETTING), settings.get(GROWABLE_SETTING)
-        if before == after:
+        after = _settings_change(self.settings, settings, allow_growth, self.run_dir / MANIFEST)
+        if after is None:
             return
-        if not (_is_int(before) and _is_int(after)) or after < before:
-            raise RunDirError(
-                f"{manifest_path} holds a run of {before} dialogues; refusing to shrink it to {after} (its records "
-                f"stay as they are). Rerun with --num-dialogues {before} or more, or use a new --out directory; "
-                "to build fewer, build it and take a subset"
-            )
-        self.manifest["settings"] = {**old, GROWABLE_SETTING: after}
+        self.manifest["settings"] = {**self.settings, GROWABLE_SETTING: after}
         self.manifest.setdefault("history", []).append({GROWABLE_SETTING: after, "time": _now()})
         self.writable = True
-        _atomic_write_json(manifest_path, self.manifest)
+        _atomic_write_json(self.run_dir / MANIFEST, self.manifest)
 
     # -- manifest --------------------------------------------------------------------------------------
     @property

@@ -15,6 +15,7 @@ import yaml
 
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
+from erc_synth.generation.engine import default_of
 
 BUILTIN_PRESETS: tuple[str, ...] = ("quickstart", "paper")
 BACKENDS: tuple[str, ...] = ("transformers", "tgi", "openai")
@@ -134,7 +135,7 @@ def parse_preset(data: Any, source: str) -> Preset:
         grammar=bool(data.get("grammar", True)),
         seed=int(_require(data, "seed", int, source)),
         concurrency=concurrency,
-        max_attempts=int(data.get("max_attempts", 4)),
+        max_attempts=int(data.get("max_attempts", default_of("max_attempts"))),
         steer=bool(data.get("steer", False)),
         turns=turns,
         max_utterance_chars=_optional_positive_int(data, "max_utterance_chars", source),

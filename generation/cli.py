@@ -11,14 +11,16 @@ import json
 import shlex
 import sys
 
+from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
 
 from .backends.factory import BACKENDS, DEFAULT_BACKEND
 from .backends.openai_compat import SERVER_KINDS
+from .engine import EXIT_SERVER_FAULT, SettingError, default_of
 
 #: Exit statuses of ``generate`` beyond 0 (complete) and 2 (user error, from the dispatcher).
 EXIT_INCOMPLETE = 1  # some indices used all their attempts without an accepted dialogue
-EXIT_STOPPED = 3  # stopped on server faults: rerun the same command to resume
+EXIT_STOPPED = EXIT_SERVER_FAULT  # stopped on server faults or a failed write: rerun the same command to resume
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Generate dialogues with an LLM into RUN_DIR. Rerunning the same command resumes.",
     )
     gen.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
-    gen.add_argument("--mode", default="natural", choices=MODES)
-    gen.add_argument("--num-dialogues", type=int, required=True)
+    gen.add_argument("--mode", default=default_of("mode"), choices=MODES)
+    gen.add_argument("--num-dialogues", type=int, required=True,
+                     help="dialogues in RUN_DIR; a larger number on an existing RUN_DIR grows it")
     gen.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
                      help="vllm: the in-process vLLM engine (install with scripts/install-vllm.sh)")
     gen.add_argument("--server", choices=SERVER_KINDS,
@@ -40,26 +43,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                      "or the model name on an OpenAI-compatible server")
     gen.add_argument("--chat-format", default="auto", choices=("auto", "vicuna", "chatml", "template", "raw"),
                      help="prompt rendering for tgi/transformers (auto: vicuna for Vicuna, else the tokenizer's)")
-    gen.add_argument("--seed", type=int, default=13)
+    gen.add_argument("--seed", type=int, default=default_of("seed"))
     gen.add_argument("--out", required=True, metavar="RUN_DIR")
     gen.add_argument("--concurrency", type=int, help="requests in flight (default: 16 per endpoint, or the "
                                                      "in-process batch size)")
     gen.add_argument("--no-grammar", action="store_true", help="turn constrained decoding off")
-    gen.add_argument("--max-attempts", type=int, default=5, help="attempts per dialogue before giving up on it")
+    gen.add_argument("--max-attempts", type=int, default=default_of("max_attempts"),
+                     help="attempts per dialogue before giving up on it (default: %(default)s)")
     gen.add_argument("--turns", type=int, nargs=2, metavar=("MIN", "MAX"), help="turn range (default: benchmark's)")
     gen.add_argument("--steer", action="store_true",
                      help="balanced mode: pick later targets among under-represented emotions (in waves)")
-    gen.add_argument("--steer-wave", type=int, default=64, help="dialogues per steering wave")
-    gen.add_argument("--temperature", type=float, default=0.7)
-    gen.add_argument("--top-p", type=float, default=1.0)
-    gen.add_argument("--top-k", type=int, default=10000)
-    gen.add_argument("--typical-p", type=float, default=0.995)
-    gen.add_argument("--repetition-penalty", type=float, default=1.0)
-    gen.add_argument("--max-new-tokens", type=int, default=512)
+    gen.add_argument("--steer-wave", type=int, default=default_of("steer_wave"), help="dialogues per steering wave")
+    gen.add_argument("--temperature", type=float, default=default_of("sampling.temperature"), help="> 0")
+    gen.add_argument("--top-p", type=float, default=default_of("sampling.top_p"), help="in (0, 1]; 1 is off")
+    gen.add_argument("--top-k", type=int, default=default_of("sampling.top_k"), help=">= 0; 0 is off")
+    gen.add_argument("--typical-p", type=float, default=default_of("sampling.typical_p"), help="in (0, 1]; 1 is off")
+    gen.add_argument("--repetition-penalty", type=float, default=default_of("sampling.repetition_penalty"),
+                     help="> 0; 1 is off")
+    gen.add_argument("--max-new-tokens", type=int, default=default_of("sampling.max_new_tokens"))
     gen.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
-    gen.add_argument("--max-utterance-chars", type=int, default=200)
-    gen.add_argument("--max-retries", type=int, default=6, help="consecutive server faults per request")
-    gen.add_argument("--request-timeout", type=float, default=600.0, help="seconds per HTTP request")
+    gen.add_argument("--max-utterance-chars", type=int, default=default_of("max_utterance_chars"))
+    gen.add_argument("--max-retries", type=int, default=default_of("max_retries"),
+                     help="consecutive server faults per request")
+    gen.add_argument("--request-timeout", type=float, default=default_of("request_timeout"),
+                     help="seconds per HTTP request")
     gen.add_argument("--device", help="transformers backend: cpu, cuda, mps (default: auto)")
     gen.add_argument("--dtype", help="transformers backend: float32, bfloat16... (default: auto)")
     gen.add_argument("--batch-size", type=int, help="transformers backend: rows decoded together (default 8)")
@@ -72,8 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ins.set_defaults(func=_inspect)
 
 
+def _flag(setting: str) -> str:
+    """The ``generate`` flag of a ``GenerationConfig`` setting name (``sampling.top_p`` -> ``--top-p``)."""
+    return "--" + setting.rsplit(".", 1)[-1].replace("_", "-")
+
+
 def config_from_args(args: argparse.Namespace):
-    """The ``GenerationConfig`` of parsed ``generate`` arguments."""
+    """The ``GenerationConfig`` of parsed ``generate`` arguments; a value out of range names its flag."""
     from .backends.base import SamplingParams
     from .engine import GenerationConfig
 
@@ -83,20 +95,34 @@ def config_from_args(args: argparse.Namespace):
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, typical_p=args.typical_p,
         repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens, stop=tuple(args.stop),
     )
-    return GenerationConfig(
-        benchmark=args.benchmark, mode=args.mode, num_dialogues=args.num_dialogues, seed=args.seed, out=args.out,
-        backend=args.backend, endpoints=list(args.endpoints), model=args.model, chat_format=args.chat_format,
-        sampling=sampling, grammar=not args.no_grammar, concurrency=args.concurrency,
-        max_attempts=args.max_attempts, turns=tuple(args.turns) if args.turns else None, steer=args.steer,
-        steer_wave=args.steer_wave, max_utterance_chars=args.max_utterance_chars, max_retries=args.max_retries,
-        request_timeout=args.request_timeout, backend_options=options,
-    )
+    try:
+        return GenerationConfig(
+            benchmark=args.benchmark, mode=args.mode, num_dialogues=args.num_dialogues, seed=args.seed,
+            out=args.out, backend=args.backend, endpoints=list(args.endpoints), model=args.model,
+            chat_format=args.chat_format, sampling=sampling, grammar=not args.no_grammar,
+            concurrency=args.concurrency, max_attempts=args.max_attempts,
+            turns=tuple(args.turns) if args.turns else None, steer=args.steer, steer_wave=args.steer_wave,
+            max_utterance_chars=args.max_utterance_chars, max_retries=args.max_retries,
+            request_timeout=args.request_timeout, backend_options=options,
+        )
+    except SettingError as exc:
+        raise ErcSynthError(f"{_flag(exc.setting)} {exc.problem}") from exc
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from .backends.base import BackendError
     from .engine import generate
 
-    report = generate(config_from_args(args), progress=not args.no_progress)
+    config = config_from_args(args)
+    try:
+        report = generate(config, progress=not args.no_progress)
+    except SettingError as exc:
+        raise ErcSynthError(f"{_flag(exc.setting)} {exc.problem}") from exc
+    except BackendError as exc:  # the backend failed outside a request (e.g. loading); retrying may help
+        error = ErcSynthError(f"backend {config.backend} failed: {' '.join(str(exc).split())}; fix the cause and "
+                              "rerun the same command (finished dialogues are kept)")
+        error.exit_code = EXIT_SERVER_FAULT
+        raise error from exc
     print(report.summary())
     if report.status == "stopped":
         print(f"The run stopped before finishing; everything finished so far is kept in {report.run_dir}. "

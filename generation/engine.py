@@ -21,31 +21,146 @@ waves, and a wave starts only when the previous one is finished. The choice ther
 results, never on completion order, so steering stays reproducible; what it costs is throughput at each wave
 boundary (the server idles while the last requests of a wave finish), and a dialogue can no longer be
 regenerated alone without the earlier waves' results.
+
+Growing a run: a larger ``num_dialogues`` on an existing RUN_DIR extends it (the store records the history).
+Indices below the old count keep their seeds and targets, so their records are the ones already stored, byte for
+byte, and the grown run equals a fresh run of the larger size. Steering keeps this: a wave's targets depend on
+earlier waves only, and ``steered_targets`` assigns slot by slot, so a last wave that grows keeps its first
+targets (the engine still compares every stored target with the one it computes, and refuses a mismatch).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from erc_synth.dataset_scripts.errors import ErcSynthError, RunDirError
 from erc_synth.dataset_scripts.registry import MODES, Benchmark, get_benchmark
-from erc_synth.dataset_scripts.run_store import RunStore
+from erc_synth.dataset_scripts.run_store import RunStore, check_run_dir_target
 
-from .backends.base import Backend, BackendError, GenerationRequest, Grammar, SamplingParams, applied_record
+from .backends.base import (
+    Backend,
+    BackendError,
+    GenerationRequest,
+    Grammar,
+    ModelInfo,
+    SamplingParams,
+    applied_record,
+)
 from .parsing import Rejection
 from .prompts import PROMPT_VERSION, build_messages, templates_for_run
 from .seeds import cyclic_target, derive_seed, steered_targets
 from .validation import judge, make_record
 
+#: Exit status for faults the user can retry (server unreachable or failing, a failed write): rerun to resume.
+EXIT_SERVER_FAULT = 3
+
 #: Requests kept in flight per HTTP endpoint: enough to keep a continuous-batching server's batch full.
 HTTP_CONCURRENCY_PER_ENDPOINT = 16
+
+
+class SettingError(ErcSynthError):
+    """A generation setting outside its valid range. ``setting`` is its name (``"sampling.top_p"``,
+    ``"max_attempts"``), so the CLI can name its flag and a preset loader its YAML key."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")
+
+
+class ServerUnreachableError(ErcSynthError):
+    """The first contact with the backend failed (server down, wrong URL, timeout). Nothing was written to
+    RUN_DIR. Exit status 3, like a run stopped on server faults: a fault the user can fix and retry."""
+
+    exit_code = EXIT_SERVER_FAULT
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: One validator per setting: (accepts the value, what a valid value is). Shared by the CLI flags and the
+#: preset YAML, because both end in ``GenerationConfig``; NaN and infinity fail every numeric check.
+SAMPLING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    # 0 is refused rather than read as greedy: every attempt of an index would decode the same text, so the
+    # retries that repair a rejected dialogue could never succeed.
+    "temperature": (lambda v: _number(v) and v > 0, "a finite number > 0"),
+    "top_p": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]; 1 turns it off"),
+    "top_k": (lambda v: _integer(v) and v >= 0, "an integer >= 0; 0 turns it off"),
+    "typical_p": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]; 1 turns it off"),
+    "repetition_penalty": (lambda v: _number(v) and v > 0, "a finite number > 0; 1 turns it off"),
+    "max_new_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "stop": (lambda v: isinstance(v, tuple) and all(isinstance(s, str) and s for s in v),
+             "a list of non-empty strings"),
+}
+CONFIG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "num_dialogues": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "seed": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+    "mode": (lambda v: v in MODES, f"one of {', '.join(MODES)}"),
+    "concurrency": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1"),
+    "max_attempts": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "turns": (lambda v: v is None or (len(v) == 2 and all(_integer(t) for t in v) and 1 <= v[0] <= v[1]),
+              "two integers MIN MAX with 1 <= MIN <= MAX"),
+    "steer_wave": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "max_utterance_chars": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "max_retries": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+    "retry_base_delay": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
+    "retry_max_delay": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
+    "request_timeout": (lambda v: _number(v) and v > 0, "a finite number of seconds > 0"),
+}
+#: Backend options that every backend reading them needs in range (the rest are the backend's to check).
+BACKEND_OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "batch_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "num_threads": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+}
+
+
+def sampling_from(value: SamplingParams | Mapping[str, Any]) -> SamplingParams:
+    """``SamplingParams`` from itself or a mapping (preset YAML); an unknown key is an error naming it."""
+    if isinstance(value, SamplingParams):
+        params = value
+    elif isinstance(value, Mapping):
+        known = {f.name for f in fields(SamplingParams)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise SettingError(f"sampling.{unknown[0]}",
+                               f"unknown sampling parameter; known: {', '.join(sorted(known))}")
+        data = dict(value)
+        if isinstance(data.get("stop"), list):
+            data["stop"] = tuple(data["stop"])
+        params = SamplingParams(**data)
+    else:
+        raise SettingError("sampling", f"must be a mapping of sampling parameters, got {value!r}")
+    for name, (ok, valid) in SAMPLING_RULES.items():
+        if not ok(getattr(params, name)):
+            raise SettingError(f"sampling.{name}", f"must be {valid}, got {getattr(params, name)!r}")
+    return params
+
+
+def default_of(name: str) -> Any:
+    """The default of a ``GenerationConfig`` field (or ``sampling.<name>``): the one source that the CLI flags
+    and the preset loader read, so a default is written once."""
+    cls, key = (SamplingParams, name.split(".", 1)[1]) if name.startswith("sampling.") else (GenerationConfig, name)
+    for f in fields(cls):
+        if f.name == key:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+            break
+    raise KeyError(name)
 
 
 @dataclass
@@ -85,6 +200,20 @@ class GenerationConfig:
     prompt_version: str = PROMPT_VERSION
     #: Extra keyword arguments for the backend's constructor (device, dtype, batch size...); not in settings.
     backend_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Validate every setting once, wherever the config comes from (CLI flags, a preset, Python)."""
+        self.sampling = sampling_from(self.sampling)
+        if isinstance(self.turns, list):
+            self.turns = tuple(self.turns)
+        for name, (ok, valid) in CONFIG_RULES.items():
+            if not ok(getattr(self, name)):
+                raise SettingError(name, f"must be {valid}, got {getattr(self, name)!r}")
+        for name, (ok, valid) in BACKEND_OPTION_RULES.items():
+            if name in self.backend_options and not ok(self.backend_options[name]):
+                raise SettingError(f"backend_options.{name}", f"must be {valid}, got {self.backend_options[name]!r}")
+        if self.steer and self.mode != "balanced":
+            raise SettingError("steer", "only applies to mode balanced")
 
     def resolved_turns(self, benchmark: Benchmark) -> tuple[int, int]:
         low, high = self.turns or benchmark.turns
@@ -161,21 +290,10 @@ def run_settings(config: GenerationConfig, benchmark: Benchmark) -> dict[str, An
 
 
 def _validate(config: GenerationConfig, benchmark: Benchmark) -> None:
-    if config.mode not in MODES:
-        raise ErcSynthError(f"unknown mode {config.mode!r}; choose one of: {', '.join(MODES)}")
-    if config.num_dialogues < 1:
-        raise ErcSynthError(f"num_dialogues must be at least 1, got {config.num_dialogues}")
-    if config.max_attempts < 1:
-        raise ErcSynthError(f"max_attempts must be at least 1, got {config.max_attempts}")
+    """The checks that need the benchmark (the rest ran in ``GenerationConfig.__post_init__``)."""
     low, high = config.resolved_turns(benchmark)
     if not 1 <= low <= high:
-        raise ErcSynthError(f"turns must satisfy 1 <= min <= max, got {low}..{high}")
-    if config.steer and config.mode != "balanced":
-        raise ErcSynthError("--steer only applies to --mode balanced")
-    if config.steer and config.steer_wave < 1:
-        raise ErcSynthError(f"steer_wave must be at least 1, got {config.steer_wave}")
-    if config.concurrency is not None and config.concurrency < 1:
-        raise ErcSynthError(f"concurrency must be at least 1, got {config.concurrency}")
+        raise SettingError("turns", f"must satisfy 1 <= min <= max, got {low}..{high}")
 
 
 class _StopRun(Exception):
@@ -445,9 +563,20 @@ class _Run:
                          retried=self.retried, elapsed_s=elapsed, status=status, error=self.error)
 
 
-async def _check_and_record_model(store: RunStore, backend: Backend) -> None:
+async def _first_contact(config: GenerationConfig, backend: Backend) -> ModelInfo:
+    """Ask the backend what it serves; a server that does not answer is one line, before RUN_DIR exists."""
+    try:
+        return await backend.info()
+    except BackendError as exc:
+        where = ", ".join(config.endpoints) or f"the {config.backend} backend"
+        raise ServerUnreachableError(
+            f"could not reach {where}: {' '.join(str(exc).split())}. Nothing was written to {config.out}; start "
+            "the server or correct --endpoint/--model, then rerun the command"
+        ) from exc
+
+
+def _check_and_record_model(store: RunStore, info: ModelInfo) -> None:
     """Record the model's provenance; refuse to resume a RUN_DIR against a different model."""
-    info = await backend.info()
     known = store.provenance.get("model_id")
     if known is not None and info.model_id is not None and known != info.model_id:
         raise RunDirError(f"{store.run_dir} was generated by model {known!r}, the backend now serves "
@@ -462,11 +591,15 @@ async def _check_and_record_model(store: RunStore, backend: Backend) -> None:
 
 async def generate_async(config: GenerationConfig, backend: Backend | None = None,
                          progress: bool = True) -> RunReport:
-    """``generate`` for callers that already run an event loop."""
+    """``generate`` for callers that already run an event loop.
+
+    Order matters for the user: the settings and the RUN_DIR target are checked before a model is loaded or a
+    server contacted, and RUN_DIR is created (or grown) only once the server has answered.
+    """
     benchmark = get_benchmark(config.benchmark)
     _validate(config, benchmark)
     settings = run_settings(config, benchmark)
-    store = RunStore.create_or_open(config.out, settings)
+    check_run_dir_target(config.out, settings)
     own_backend = backend is None
     if backend is None:
         from .backends.factory import create_backend
@@ -474,7 +607,9 @@ async def generate_async(config: GenerationConfig, backend: Backend | None = Non
         backend = create_backend(config)
     started = time.perf_counter()
     try:
-        await _check_and_record_model(store, backend)
+        info = await _first_contact(config, backend)
+        store = RunStore.create_or_open(config.out, settings, allow_growth=True)
+        _check_and_record_model(store, info)
         # what reaches the decoder, per parameter, beside what the settings requested
         store.update_provenance(applied=applied_record(backend, config.grammar))
         run = _Run(config, benchmark, store, backend, progress)
