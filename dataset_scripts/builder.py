@@ -7,6 +7,11 @@ train/validation/test. Why a builder rather than ``Dataset.from_list``: the buil
 the features and split sizes that the card's ``dataset_info`` needs, and the same class serves anyone who
 wants to rebuild from a RUN_DIR with other split options.
 
+``build(run_dir)`` is the one road from a RUN_DIR to data: it reads the run store once (``RunSnapshot``), feeds
+that snapshot to the builder, and returns a ``BuiltDataset`` (the ``DatasetDict``, the build report, the label
+counts and the manifest) that every later stage (gates report, card, plot, audit, publishing) takes as it is,
+so nothing downstream reopens the RUN_DIR or builds a second time.
+
 Determinism: rows are ordered by generation index, splits depend only on the split seed, the gates keep the
 lowest index, and nothing time-dependent is written, so building twice gives byte-identical parquet files.
 """
@@ -14,11 +19,12 @@ lowest index, and nothing time-dependent is written, so building twice gives byt
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import tempfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +36,9 @@ from datasets.info import DatasetInfosDict
 from .errors import DataFormatError, ErcSynthError, RunDirError
 from .gates import GateOptions, GateReport, apply_gates
 from .registry import BENCHMARKS, MODES, SPLITS, Benchmark, get_benchmark
-from .run_store import RunStore
-from .schema import dialogue_features, dialogues_to_utterances, utterance_features
+from .run_store import RunRecord, RunStore, RunSummary
+from .schema import dialogue_features, dialogues_to_utterances, utterance_features, utterance_rows
+from .stats import SplitStats, corpus_stats
 
 DEFAULT_RATIOS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 CONFIG_NAMES: tuple[str, ...] = tuple(f"{b}-{m}" for b in BENCHMARKS for m in MODES)
@@ -107,6 +114,9 @@ class BuildReport:
     split_seed: int
     ratios: tuple[float, float, float]
     split_sizes: dict[str, int] = field(default_factory=dict)
+    #: Balanced runs only: accepted dialogues, how many contain their target emotion, and the share. The
+    #: prompt asks for the target; whether the dialogue expresses it is measured here, not assumed.
+    target_realised: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "gates"}
@@ -114,9 +124,16 @@ class BuildReport:
         out["ratios"] = list(self.ratios)
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BuildReport:
+        """The inverse of ``to_dict`` (the stored build report a push re-renders the card from)."""
+        gates = GateReport(**data["gates"])
+        return cls(**{**data, "gates": gates, "ratios": tuple(data["ratios"])})
 
-def _check_record(record: Mapping[str, Any], benchmark: Benchmark, path: Path) -> None:
-    where = f"record index {record['index']} attempt {record['attempt']}"
+
+def _check_record(record: RunRecord, benchmark: Benchmark, path: Path) -> None:
+    """An accepted record must hold a dialogue of this benchmark; the run store checks types, this the meaning."""
+    where = f"record index {record.index} attempt {record.attempt}"
     speakers, utterances, emotions = record.get("speakers"), record.get("utterances"), record.get("emotions")
     for name, value in (("speakers", speakers), ("utterances", utterances), ("emotions", emotions)):
         if not isinstance(value, list) or not value:
@@ -135,17 +152,69 @@ def _check_record(record: Mapping[str, Any], benchmark: Benchmark, path: Path) -
                               value=target)
 
 
-def run_fingerprint(run_dir: str | Path) -> str:
-    """SHA-256 over a RUN_DIR's manifest and records (missing files hash as empty)."""
-    digest = hashlib.sha256()
-    for name in ("manifest.json", "records.jsonl"):
-        path = Path(run_dir) / name
-        digest.update(name.encode() + b"\0")
-        if path.is_file():
-            with open(path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()
+def target_realised(summary: RunSummary) -> dict[str, Any] | None:
+    """Balanced runs: accepted dialogues with a target, how many contain it, and the share (None: natural)."""
+    if summary.target_hit_share is None:
+        return None
+    dialogues = sum(summary.targeted_dialogues.values())
+    return {"dialogues": dialogues, "with_target": round(summary.target_hit_share * dialogues),
+            "share": round(summary.target_hit_share, 4)}
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """A RUN_DIR read once: its store (manifest), every typed record, and the store's summary of them.
+
+    Why a snapshot: the config check, the builder, the report and the card all need the run; reading it once
+    means they all see the same records even while a generation is still appending.
+    """
+
+    store: RunStore
+    records: tuple[RunRecord, ...]
+    summary: RunSummary
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> RunSnapshot:
+        store = RunStore.open(run_dir)
+        records = tuple(store.records())
+        return cls(store=store, records=records, summary=store.summary(records))
+
+    @property
+    def run_dir(self) -> Path:
+        return self.store.run_dir
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.store.manifest
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.store.settings
+
+    @property
+    def config_name(self) -> str:
+        """The builder config (``{benchmark}-{mode}``) the run was generated for."""
+        name = f"{self.settings.get('benchmark')}-{self.settings.get('mode')}"
+        if name not in CONFIG_NAMES:
+            raise RunDirError(f"{self.run_dir / 'manifest.json'}: settings benchmark/mode give unknown config "
+                              f"{name!r}; known: {', '.join(CONFIG_NAMES)}")
+        return name
+
+    def accepted(self) -> list[RunRecord]:
+        """The first accepted attempt of each index, sorted by index."""
+        chosen: dict[int, RunRecord] = {}
+        for record in self.records:
+            if record.is_accepted and record.index not in chosen:
+                chosen[record.index] = record
+        return [chosen[i] for i in sorted(chosen)]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the manifest and records as read: part of the builder's cache key, so a run that gained
+        records is never served from a stale cache."""
+        digest = hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode())
+        for record in self.records:
+            digest.update(json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False).encode() + b"\n")
+        return digest.hexdigest()
 
 
 @dataclass
@@ -177,20 +246,24 @@ class SyntheticDialogues(datasets.GeneratorBasedBuilder):
     """Synthetic ERC dialogues read from a generation RUN_DIR.
 
     Extra keyword ``reference=(name, dialogues)`` passes the real benchmark's test split (a list of utterance
-    lists) for decontamination; after ``download_and_prepare`` the attribute ``build_report`` holds the
-    ``BuildReport``.
+    lists) for decontamination; ``run=RunSnapshot`` passes a RUN_DIR already read (otherwise ``run_dir`` is read
+    here, once). After ``download_and_prepare`` the attribute ``build_report`` holds the ``BuildReport``.
     """
 
     BUILDER_CONFIG_CLASS = SyntheticConfig
     BUILDER_CONFIGS = [SyntheticConfig(name=name) for name in CONFIG_NAMES]  # noqa: RUF012 (datasets API)
 
     def __init__(self, *args: Any, reference: tuple[str, Sequence[Sequence[str]]] | None = None,
-                 **kwargs: Any) -> None:
+                 run: RunSnapshot | None = None, **kwargs: Any) -> None:
         self.reference = reference
         #: Set when the builder prepares data; stays None when ``download_and_prepare`` reuses a cache.
         self.build_report: BuildReport | None = None
-        if kwargs.get("run_dir") is not None and kwargs.get("run_fingerprint") is None:
-            kwargs["run_fingerprint"] = run_fingerprint(kwargs["run_dir"])
+        if run is None and kwargs.get("run_dir") is not None:
+            run = RunSnapshot.read(kwargs["run_dir"])
+        self.run = run
+        if run is not None:
+            kwargs.setdefault("run_dir", str(run.run_dir))
+            kwargs["run_fingerprint"] = run.fingerprint()
         if reference is not None:
             digest = hashlib.sha256(reference[0].encode())
             for utterances in reference[1]:
@@ -210,87 +283,138 @@ class SyntheticDialogues(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
-        config = self.config
-        if config.run_dir is None:
+        config, run = self.config, self.run
+        if run is None:
             raise ErcSynthError(f"config {config.name}: run_dir is required")
         if config.schema not in HUB_CONFIGS:
             raise ErcSynthError(f"schema {config.schema!r}: choose one of {', '.join(HUB_CONFIGS)}")
-        store = RunStore.open(config.run_dir)
-        settings = store.settings
+        settings = run.settings
         made_as = f"{settings.get('benchmark')}-{settings.get('mode')}"
         if made_as != config.name:
-            raise RunDirError(f"{store.run_dir}: RUN_DIR holds a {made_as} run, not {config.name}")
-        benchmark = config.benchmark
-        accepted = store.accepted()
+            raise RunDirError(f"{run.run_dir}: RUN_DIR holds a {made_as} run, not {config.name}")
+        benchmark, summary = config.benchmark, run.summary
+        accepted = run.accepted()
         for record in accepted:
-            _check_record(record, benchmark, store.records_path)
-        by_index = {r["index"]: r for r in accepted}
+            _check_record(record, benchmark, run.store.records_path)
+        by_index = {r.index: r for r in accepted}
         reference_name, reference_dialogues = self.reference if self.reference else (None, None)
         kept, gate_report = apply_gates(
-            [(r["index"], r["utterances"]) for r in accepted], config.gates, reference_dialogues, reference_name
+            [(r.index, r.utterances) for r in accepted], config.gates, reference_dialogues, reference_name
         )
-        records = store.records()
-        rejected = [r for r in records if r["status"] == "rejected"]
-        attempted = {r["index"] for r in records}
         if not kept:
-            reasons = Counter(str(r.get("reason")) for r in rejected)
+            reasons = ", ".join(f"{k} {v}" for k, v in summary.rejected_by_reason.items()) or "none"
             raise RunDirError(
-                f"{store.records_path}: no dialogue to build ({len(accepted)} accepted, "
-                f"{gate_report.input_dialogues - gate_report.kept} dropped by the gates, {len(rejected)} rejected "
-                f"attempts: {', '.join(f'{k} {v}' for k, v in sorted(reasons.items())) or 'none'})"
+                f"{run.store.records_path}: no dialogue to build ({summary.accepted} accepted, "
+                f"{gate_report.input_dialogues - gate_report.kept} dropped by the gates, {summary.rejected} "
+                f"rejected attempts: {reasons})"
             )
-        strata = [(i, by_index[i].get("target_emotion") if config.mode == "balanced" else None) for i in kept]
+        strata = [(i, by_index[i].target_emotion if config.mode == "balanced" else None) for i in kept]
         splits = assign_splits(strata, config.ratios, config.split_seed)
-        requested = settings.get("num_dialogues")
+        requested = summary.requested
         self.build_report = BuildReport(
             config_name=config.name,
-            run_dir=str(store.run_dir),
+            run_dir=str(run.run_dir),
             requested_dialogues=requested,
-            accepted=len(accepted),
-            rejected_attempts=len(rejected),
-            rejections_by_reason=dict(sorted(Counter(str(r.get("reason")) for r in rejected).items())),
-            failed_indices=len(attempted - set(by_index)),
-            missing_indices=max(0, requested - len(attempted)) if isinstance(requested, int) else 0,
+            accepted=summary.accepted,
+            rejected_attempts=summary.rejected,
+            rejections_by_reason=dict(summary.rejected_by_reason),
+            failed_indices=len(summary.failed),
+            missing_indices=max(0, requested - summary.attempted) if requested is not None else 0,
             gates=gate_report,
             split_seed=config.split_seed,
             ratios=tuple(config.ratios),
             split_sizes={split: len(indices) for split, indices in splits.items()},
+            target_realised=target_realised(summary) if config.mode == "balanced" else None,
         )
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={"records": [by_index[i] for i in splits[split]]})
             for split in SPLITS if splits[split]
         ]
 
-    def _generate_examples(self, records: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _generate_examples(self, records: list[RunRecord]) -> Iterator[tuple[str, dict[str, Any]]]:
         prefix = self.config.name
         balanced = self.config.mode == "balanced"
         for record in records:
-            index = record["index"]
-            provenance = {
-                "seed": record["seed"],
-                "index": index,
-                "target_emotion": record.get("target_emotion") if balanced else None,
+            index = record.index
+            row = {
+                "dialogue_id": f"{prefix}-{index:06d}", "speakers": list(record.speakers or ()),
+                "utterances": list(record.utterances or ()), "emotions": list(record.emotions or ()),
+                "seed": record.seed, "index": index,
+                "target_emotion": record.target_emotion if balanced else None,
             }
-            dialogue_id = f"{prefix}-{index:06d}"
             if self.config.schema == "utterances":
-                rows = zip(record["speakers"], record["utterances"], record["emotions"], strict=True)
-                for turn, (speaker, text, emotion) in enumerate(rows):
-                    yield f"{index}-{turn}", {"dialogue_id": dialogue_id, "turn": turn, "speaker": speaker,
-                                              "utterance": text, "emotion": emotion, **provenance}
+                for turn, utterance in enumerate(utterance_rows(row, ("seed", "index", "target_emotion"))):
+                    yield f"{index}-{turn}", utterance
             else:
-                yield str(index), {"dialogue_id": dialogue_id, "speakers": record["speakers"],
-                                   "utterances": record["utterances"], "emotions": record["emotions"],
-                                   **provenance}
+                yield str(index), row
+
+
+@dataclass
+class BuiltDataset:
+    """The result of ``build``: everything later stages need, so none of them reads the RUN_DIR again."""
+
+    config_name: str
+    dialogues: DatasetDict
+    report: BuildReport
+    #: The RUN_DIR's manifest (settings and provenance) as read by the build.
+    manifest: dict[str, Any]
+    statistics: list[SplitStats]
+    #: Utterances per label over all splits, in canonical label order (unlabelled utterances excluded).
+    label_counts: dict[str, int]
+
+    @property
+    def benchmark(self) -> Benchmark:
+        return get_benchmark(self.config_name.split("-")[0])
+
+    @property
+    def mode(self) -> str:
+        return self.config_name.split("-")[1]
+
+    def with_dialogues(self, dialogues: DatasetDict) -> BuiltDataset:
+        """The same build with other labels (a label policy applied): statistics and counts follow the data."""
+        statistics = corpus_stats(dialogues)
+        return replace(self, dialogues=dialogues, statistics=statistics,
+                       label_counts=total_label_counts(statistics, self.benchmark))
+
+
+def total_label_counts(statistics: Sequence[SplitStats], benchmark: Benchmark) -> dict[str, int]:
+    """Utterances per label summed over splits, in the benchmark's label order."""
+    return {label: sum(s.label_counts[label] for s in statistics) for label in benchmark.labels}
 
 
 def config_name_of(run_dir: str | Path) -> str:
     """The builder config (``{benchmark}-{mode}``) a RUN_DIR was generated for, from its manifest."""
-    store = RunStore.open(run_dir)
-    name = f"{store.settings.get('benchmark')}-{store.settings.get('mode')}"
-    if name not in CONFIG_NAMES:
-        raise RunDirError(f"{store.run_dir / 'manifest.json'}: settings benchmark/mode give unknown config {name!r}; "
-                          f"known: {', '.join(CONFIG_NAMES)}")
-    return name
+    return RunSnapshot.read(run_dir).config_name
+
+
+def build(
+    run_dir: str | Path | RunSnapshot,
+    *,
+    split_seed: int = 0,
+    ratios: Sequence[float] | str = DEFAULT_RATIOS,
+    gates: GateOptions | None = None,
+    reference: tuple[str, Sequence[Sequence[str]]] | None = None,
+) -> BuiltDataset:
+    """Build a RUN_DIR (read once) into the ``dialogues`` DatasetDict, its report, statistics and label counts.
+
+    The builder prepares into a throw-away cache directory, so a stale cache can never stand in for a
+    changed RUN_DIR.
+    """
+    run = run_dir if isinstance(run_dir, RunSnapshot) else RunSnapshot.read(run_dir)
+    name = run.config_name
+    with tempfile.TemporaryDirectory(prefix="erc-synth-build-") as cache_dir:
+        builder = SyntheticDialogues(
+            cache_dir=cache_dir, config_name=name, run_dir=str(Path(run.run_dir).resolve()), run=run,
+            split_seed=split_seed, ratios=parse_ratios(ratios), gates=gates or GateOptions(), reference=reference,
+        )
+        builder.download_and_prepare(download_mode="force_redownload")
+        prepared = builder.as_dataset(in_memory=True)
+    assert builder.build_report is not None  # set by _split_generators
+    dialogues = DatasetDict({split: prepared[split] for split in SPLITS if split in prepared})
+    statistics = corpus_stats(dialogues)
+    counts = total_label_counts(statistics, get_benchmark(name.split("-")[0]))
+    return BuiltDataset(config_name=name, dialogues=dialogues, report=builder.build_report, manifest=run.manifest,
+                        statistics=statistics, label_counts=counts)
 
 
 def build_dataset_dict(
@@ -301,21 +425,9 @@ def build_dataset_dict(
     gates: GateOptions | None = None,
     reference: tuple[str, Sequence[Sequence[str]]] | None = None,
 ) -> tuple[DatasetDict, BuildReport]:
-    """Build the ``dialogues`` DatasetDict of a RUN_DIR (in memory) and the report of what the build did.
-
-    The builder prepares into a throw-away cache directory, so a stale cache can never stand in for a
-    changed RUN_DIR.
-    """
-    name = config_name_of(run_dir)
-    with tempfile.TemporaryDirectory(prefix="erc-synth-build-") as cache_dir:
-        builder = SyntheticDialogues(
-            cache_dir=cache_dir, config_name=name, run_dir=str(Path(run_dir).resolve()), split_seed=split_seed,
-            ratios=parse_ratios(ratios), gates=gates or GateOptions(), reference=reference,
-        )
-        builder.download_and_prepare(download_mode="force_redownload")
-        dialogues = builder.as_dataset(in_memory=True)
-    assert builder.build_report is not None  # set by _split_generators
-    return DatasetDict({split: dialogues[split] for split in SPLITS if split in dialogues}), builder.build_report
+    """``build`` reduced to the ``dialogues`` DatasetDict and the build report."""
+    built = build(run_dir, split_seed=split_seed, ratios=ratios, gates=gates, reference=reference)
+    return built.dialogues, built.report
 
 
 def _split_infos(data: DatasetDict, sizes: Mapping[str, int]) -> datasets.SplitDict:
@@ -330,7 +442,8 @@ def write_hub_folder(dialogues: DatasetDict, out_dir: str | Path) -> dict[str, A
 
     Returns ``{"configs": [...], "dataset_info": [...]}`` ready for ``DatasetCardData``: the ``dialogues``
     config is the default, and ``dataset_info`` carries the ClassLabel names so they survive any reader.
-    Also writes a minimal README.md so the folder loads on its own; ``hub_cards`` replaces it with the card.
+    Writes no README.md: the card is written once, by whoever renders it (``hub_cards`` writes the full card;
+    ``write_minimal_card`` is enough for ``load_dataset`` to see both configs).
     """
     from huggingface_hub import DatasetCardData
 
@@ -361,8 +474,13 @@ def write_hub_folder(dialogues: DatasetDict, out_dir: str | Path) -> dict[str, A
         )
     card_data = DatasetCardData(configs=configs)
     infos.to_dataset_card_data(card_data)
-    metadata = {"configs": card_data.configs, "dataset_info": card_data.dataset_info}
-    readme = out_dir / "README.md"
-    if not readme.exists():
-        readme.write_text(f"---\n{DatasetCardData(**metadata).to_yaml()}\n---\n", encoding="utf-8")
-    return metadata
+    return {"configs": card_data.configs, "dataset_info": card_data.dataset_info}
+
+
+def write_minimal_card(out_dir: str | Path, metadata: Mapping[str, Any]) -> Path:
+    """A README.md holding only the YAML of ``write_hub_folder``'s metadata: the configs and features."""
+    from huggingface_hub import DatasetCardData
+
+    readme = Path(out_dir) / "README.md"
+    readme.write_text(f"---\n{DatasetCardData(**metadata).to_yaml()}\n---\n", encoding="utf-8")
+    return readme

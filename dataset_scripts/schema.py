@@ -10,7 +10,7 @@ it to -100 for the loss, and the ``erc_metrics`` metric drops it when called wit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
@@ -58,18 +58,24 @@ def extra_columns(features: Features) -> dict[str, Any]:
     return {name: feature for name, feature in features.items() if name not in DIALOGUE_COLUMNS}
 
 
-def _utterance_rows(batch: dict[str, list], extras: Sequence[str]) -> dict[str, list]:
+def utterance_rows(dialogue: Mapping[str, Any], extras: Sequence[str] = ()) -> Iterator[dict[str, Any]]:
+    """The ``utterances`` rows of one ``dialogues`` row, with the ``extras`` columns repeated on each.
+
+    The one place utterance rows are made: the builder's ``utterances`` schema and ``dialogues_to_utterances``
+    both call it, so the two can never disagree on columns or order.
+    """
+    rows = zip(dialogue["speakers"], dialogue["utterances"], dialogue["emotions"], strict=True)
+    for turn, (speaker, text, emotion) in enumerate(rows):
+        yield {"dialogue_id": dialogue["dialogue_id"], "turn": turn, "speaker": speaker, "utterance": text,
+               "emotion": emotion, **{name: dialogue[name] for name in extras}}
+
+
+def _utterance_batch(batch: dict[str, list], extras: Sequence[str]) -> dict[str, list]:
     out: dict[str, list] = {name: [] for name in (*UTTERANCE_COLUMNS, *extras)}
-    for i, dialogue_id in enumerate(batch["dialogue_id"]):
-        speakers, utterances, emotions = batch["speakers"][i], batch["utterances"][i], batch["emotions"][i]
-        for turn, (speaker, text, emotion) in enumerate(zip(speakers, utterances, emotions, strict=True)):
-            out["dialogue_id"].append(dialogue_id)
-            out["turn"].append(turn)
-            out["speaker"].append(speaker)
-            out["utterance"].append(text)
-            out["emotion"].append(emotion)
-            for name in extras:
-                out[name].append(batch[name][i])
+    for i in range(len(batch["dialogue_id"])):
+        for row in utterance_rows({name: column[i] for name, column in batch.items()}, extras):
+            for name, value in row.items():
+                out[name].append(value)
     return out
 
 
@@ -91,7 +97,7 @@ def dialogues_to_utterances(data: Dataset | DatasetDict) -> Dataset | DatasetDic
         **extras,
     })
     return data.map(
-        _utterance_rows,
+        _utterance_batch,
         batched=True,
         remove_columns=data.column_names,
         features=features,

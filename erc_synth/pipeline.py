@@ -8,8 +8,10 @@ Layout of the output folder (``--out DIR``)::
     DIR/summary.md, DIR/summary.json         the end-of-run summary table
 
 Why generation first for all six, then building: every card's plot shows both modes of its benchmark beside
-the real distribution, so the build needs the label counts of the sibling run. Rerunning the same command
-resumes: finished generation indices are skipped, and builds are deterministic, so they are simply redone.
+the real distribution, so the build needs the label counts of the sibling run. ``hub_cards.build_all`` builds
+each run once and returns the figure's series with the folders; the combined plot is drawn from those series.
+Rerunning the same command resumes: finished generation indices are skipped, and builds are deterministic, so
+they are simply redone.
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ class DatasetOutcome:
     js_divergence: float | None = None
     gate_counts: dict[str, Any] = field(default_factory=dict)
     pushed: str | None = None
+    label_policy: str = "llm"
+    #: Cohen's kappa of the LLM's labels against the audit judge, when the preset ran an audit.
+    kappa: float | None = None
+    #: Mean Spearman's rho of label id vs turn index, and the same on the real test split (audit only).
+    position_label_spearman: float | None = None
+    position_label_spearman_real: float | None = None
 
 
 @dataclass
@@ -72,12 +80,14 @@ class PipelineReport:
         }
 
     def summary_markdown(self) -> str:
+        audited = any(d.kappa is not None for d in self.datasets)
+        fidelity_headers = " kappa (LLM vs judge) | position/label Spearman (real) |" if audited else ""
         lines = [
             f"# erc-synth run: preset {self.preset}",
             "",
             "| dataset | accepted / requested | requests now | rejected by reason | gates dropped | "
-            "label distribution | JS divergence from real | pushed |",
-            "|---|---|---|---|---|---|---|---|",
+            f"label distribution | JS divergence from real |{fidelity_headers} pushed |",
+            "|---|---|---|---|---|---|---|" + ("---|---|" if audited else "") + "---|",
         ]
         for d in self.datasets:
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(d.rejected_by_reason.items())) or "none"
@@ -85,13 +95,19 @@ class PipelineReport:
             dist = ", ".join(f"{k} {v / total:.0%}" for k, v in d.label_counts.items() if v) or "-"
             gates = ", ".join(f"{k} {v}" for k, v in d.gate_counts.items() if v) or "none"
             jsd = f"{d.js_divergence:.3f}" if d.js_divergence is not None else "n/a (no real data)"
+            fidelity = (f" {_number(d.kappa)} | {_number(d.position_label_spearman)} "
+                        f"({_number(d.position_label_spearman_real)}) |" if audited else "")
             lines.append(f"| {d.name} | {d.accepted} / {d.requested} | {d.generated_now} | {reasons} | {gates} | "
-                         f"{dist} | {jsd} | {d.pushed or '-'} |")
+                         f"{dist} | {jsd} |{fidelity} {d.pushed or '-'} |")
         lines.append("")
         if self.combined_plot:
             lines.append(f"Label distributions: {self.combined_plot}")
         lines.append(f"Hub-ready folders: {Path(self.out_dir) / 'datasets'}")
         return "\n".join(lines) + "\n"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def resolve_real_data_dir(explicit: str | Path | None) -> Path | None:
@@ -196,31 +212,39 @@ def _generate_all(preset: Preset, outcomes: list[DatasetOutcome], progress: bool
 
 
 def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_data_dir: Path | None,
-               log: Callable[[str], None]) -> str:
-    """Build every run (``hub_cards.build_all``: two passes, so every card shows all series) and the big plot."""
+               org: str | None, log: Callable[[str], None]) -> str:
+    """Build every run once (``hub_cards.build_all``), then draw the combined plot from the series it returns."""
     from erc_synth.hub_cards import save_label_distribution_plot
-    from erc_synth.hub_cards.folder import REAL_SERIES, build_all
+    from erc_synth.hub_cards.folder import build_all
 
     options: dict[str, Any] = {
         "split_seed": int(preset.build.get("split_seed", 0)),
         "ratios": tuple(preset.build.get("ratios", (0.8, 0.1, 0.1))),
         "real_data_dir": real_data_dir,
+        "repo_org": org,
+        "differences": tuple(getattr(preset, "differences", ()) or ()),
     }
     if "near_dup_threshold" in preset.build:
         options["near_dup_threshold"] = preset.build["near_dup_threshold"]
-    reports = build_all(out / "runs", out / "datasets", **options)
-    series: dict[str, dict[str, Any]] = {}
+    audit = getattr(preset, "audit", None)
+    if audit:
+        options["audit"] = audit["judge"]
+        options["label_policy"] = audit.get("label_policy", "llm")
+    result = build_all(out / "runs", out / "datasets", **options)
     for outcome in outcomes:
-        report = reports[f"{outcome.benchmark}-{outcome.mode}"]
+        report = result.folders[f"{outcome.benchmark}-{outcome.mode}"]
         outcome.label_counts = report.label_counts
         outcome.js_divergence = report.divergences.get(outcome.mode)
         gates = report.build.get("gates", {})
         outcome.gate_counts = {k: gates.get(k, 0) for k in GATE_COUNTS}
-        series.setdefault(outcome.benchmark, {})[outcome.mode] = report.label_counts
-        if report.real_label_counts is not None:
-            series[outcome.benchmark][REAL_SERIES] = report.real_label_counts
-    log(f"built {len(reports)} folders under {out / 'datasets'}")
-    return str(save_label_distribution_plot(series, out / COMBINED_PLOT))
+        outcome.label_policy = report.label_policy
+        if report.label_fidelity:
+            outcome.kappa = report.label_fidelity.get("kappa")
+            outcome.position_label_spearman = report.label_fidelity.get("position_label_spearman")
+            outcome.position_label_spearman_real = report.label_fidelity.get("position_label_spearman_real")
+    log(f"built {len(result.folders)} folders under {out / 'datasets'}")
+    panels = {o.benchmark: result.series[o.benchmark] for o in outcomes}  # the preset's order, left to right
+    return str(save_label_distribution_plot(panels, out / COMBINED_PLOT))
 
 
 def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, private: bool = False,
@@ -242,7 +266,7 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     log(f"real benchmark data: {real}" if real else
         "real benchmark data: none found (give --real-data DIR for JS divergence and decontamination)")
     _generate_all(preset, outcomes, progress, log)
-    combined = _build_all(preset, out, outcomes, real, log)
+    combined = _build_all(preset, out, outcomes, real, org, log)
     if org:
         from erc_synth.hub_cards import push_folder
 

@@ -3,6 +3,9 @@
 Everything in the card comes from the RUN_DIR manifest, the build report and the built data, never typed by
 hand, so a card cannot drift from the files it describes. The YAML is checked against the Hub's allowed
 values (``hub_cards.allowlists``) before anything is written.
+
+``CardInputs`` round-trips through JSON (``to_dict``/``from_dict``): the build stores it beside the card, and a
+push to a repo id the build did not know re-renders the card from it instead of editing the rendered text.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from erc_synth.classifiers.paper_reference import BIBTEX as STUDY_BIBTEX
+from erc_synth.classifiers.paper_reference import CITATION as STUDY_CITATION
 from erc_synth.dataset_scripts.builder import BuildReport
-from erc_synth.dataset_scripts.registry import Benchmark
+from erc_synth.dataset_scripts.registry import Benchmark, get_benchmark
 from erc_synth.dataset_scripts.stats import SplitStats, render_stats
 
 from .allowlists import size_category, validate_card_metadata
@@ -25,6 +30,16 @@ from .naming import ORG_PLACEHOLDER, repo_name
 
 DEFAULT_LICENSE = "cc-by-4.0"
 TEMPLATE = "dataset_card.md"
+LABEL_POLICIES: dict[str, str] = {
+    "llm": "the generating LLM's own labels (the reference study's method)",
+    "judge": "the audit judge's labels, replacing the LLM's",
+    "agree": "the LLM's label where the audit judge agrees, unlabelled (-1, kept as context) where it does not",
+}
+#: ``audit.json`` keys copied into the card's YAML ``label_fidelity`` block (other tools read them there).
+FIDELITY_KEYS: tuple[str, ...] = (
+    "num_utterances", "agreement", "kappa", "chance_agreement", "position_label_spearman",
+    "position_label_spearman_real", "monotonic_share", "monotonic_share_real",
+)
 
 
 @dataclass
@@ -43,6 +58,28 @@ class CardInputs:
     real_description: str | None = None
     repo_id: str | None = None
     license: str = DEFAULT_LICENSE
+    #: Which labels the set carries (``LABEL_POLICIES``); anything but ``llm`` needs an audit.
+    label_policy: str = "llm"
+    #: ``AuditResult.summary`` (the audit.json dict) when the build ran an audit.
+    label_fidelity: Mapping[str, Any] | None = None
+    #: Path of the confusion-matrix PNG inside the folder, when an audit wrote one.
+    confusion_matrix_file: str | None = None
+    #: How the generation differs from the reference study's, as the preset lists it.
+    differences: Sequence[str] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the stored build report keeps it so a push can re-render the card)."""
+        out = {k: v for k, v in self.__dict__.items() if k not in ("benchmark", "report", "statistics")}
+        out["benchmark"] = self.benchmark.name
+        out["report"] = self.report.to_dict()
+        out["statistics"] = [s.as_dict() for s in self.statistics]
+        return json.loads(json.dumps(out))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CardInputs:
+        return cls(**{**data, "benchmark": get_benchmark(data["benchmark"]),
+                      "report": BuildReport.from_dict(data["report"]),
+                      "statistics": [SplitStats(**s) for s in data["statistics"]]})
 
 
 def _fence(text: str) -> str:
@@ -74,9 +111,52 @@ def card_data(inputs: CardInputs) -> DatasetCardData:
               benchmark.name, inputs.mode],
         configs=list(inputs.metadata["configs"]),
         dataset_info=inputs.metadata["dataset_info"],
+        **({"label_fidelity": fidelity_block(inputs)} if inputs.label_fidelity else {}),
     )
     validate_card_metadata(data.to_dict())
     return data
+
+
+def _judge(summary: Mapping[str, Any]) -> tuple[str, float | None]:
+    """The judge's id and its weighted F1 on the real test split, from ``audit.json``'s ``judge`` entry."""
+    judge = summary.get("judge") or {}
+    if isinstance(judge, str):
+        return judge, None
+    return str(judge.get("id")), judge.get("weighted_f1")
+
+
+def fidelity_block(inputs: CardInputs) -> dict[str, Any]:
+    """The YAML ``label_fidelity`` block: the audit's headline numbers, the judge and the label policy."""
+    summary = inputs.label_fidelity or {}
+    judge, judge_f1 = _judge(summary)
+    suspects = summary.get("suspect_utterances") or {}
+    block: dict[str, Any] = {"label_policy": inputs.label_policy, "judge": judge, "judge_weighted_f1": judge_f1}
+    block.update({key: summary.get(key) for key in FIDELITY_KEYS})
+    block["suspect_utterances"] = suspects.get("count") if isinstance(suspects, Mapping) else suspects
+    return block
+
+
+def _rounded(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _fidelity_context(inputs: CardInputs) -> dict[str, Any]:
+    summary = inputs.label_fidelity
+    context: dict[str, Any] = {"label_policy": inputs.label_policy,
+                               "label_policy_text": LABEL_POLICIES[inputs.label_policy], "fidelity": None}
+    if summary:
+        judge, judge_f1 = _judge(summary)
+        block = fidelity_block(inputs)
+        context["fidelity"] = {
+            "judge": judge, "judge_f1": _rounded(judge_f1), "num_utterances": summary.get("num_utterances"),
+            "kappa": _rounded(block["kappa"]), "agreement": _rounded(block["agreement"]),
+            "chance": _rounded(block["chance_agreement"]),
+            "spearman": _rounded(block["position_label_spearman"]),
+            "spearman_real": _rounded(block["position_label_spearman_real"]),
+            "monotonic": _rounded(block["monotonic_share"]), "monotonic_real": _rounded(block["monotonic_share_real"]),
+            "suspects": block["suspect_utterances"], "image": inputs.confusion_matrix_file,
+        }
+    return context
 
 
 def render_card(inputs: CardInputs) -> DatasetCard:
@@ -142,6 +222,11 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         "citation": benchmark.citation,
         "bibkey": f"erc_synth_{benchmark.name}_{inputs.mode}",
         "run_seed": settings.get("seed"),
+        "target_realised": report.target_realised,
+        "differences": list(inputs.differences),
+        "study_citation": STUDY_CITATION,
+        "study_bibtex": STUDY_BIBTEX,
+        **_fidelity_context(inputs),
     }
     template = (resources.files("erc_synth.hub_cards") / "templates" / TEMPLATE).read_text(encoding="utf-8")
     return DatasetCard.from_template(card_data(inputs), template_str=template, **context)

@@ -26,7 +26,8 @@ def _build(args: argparse.Namespace) -> int:
         args.run_dir, args.out, real_data_dir=args.real_data, real_variant=args.real_variant,
         split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
         decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
-        decontam_threshold=args.decontam_threshold, repo_id=args.repo, license=args.license,
+        decontam_threshold=args.decontam_threshold, repo_id=args.repo, license=args.license, audit=args.audit,
+        label_policy=args.label_policy,
     )
     gates = report.build["gates"]
     print(f"built {report.config_name} into {report.folder}: "
@@ -36,6 +37,10 @@ def _build(args: argparse.Namespace) -> int:
     if report.divergences:
         print("JS divergence from the real label distribution: "
               + ", ".join(f"{k} {v:.4f}" for k, v in report.divergences.items()))
+    if report.label_fidelity:
+        print(f"label fidelity ({report.label_policy} labels): kappa {report.label_fidelity.get('kappa')}, "
+              f"position/label Spearman {report.label_fidelity.get('position_label_spearman')} "
+              f"(real {report.label_fidelity.get('position_label_spearman_real')})")
     if args.report_json:
         json.dump(report.to_dict(), sys.stdout, indent=2, sort_keys=True)
         print()
@@ -46,20 +51,27 @@ def _build_all(args: argparse.Namespace) -> int:
     from .folder import build_all
 
     _quiet_datasets()
-    reports = build_all(args.runs_root, args.out, real_data_dir=args.real_data, real_variant=args.real_variant,
-                        split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
-                        decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
-                        decontam_threshold=args.decontam_threshold, license=args.license)
-    for name, report in reports.items():
+    result = build_all(args.runs_root, args.out, real_data_dir=args.real_data, real_variant=args.real_variant,
+                       split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
+                       decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
+                       decontam_threshold=args.decontam_threshold, license=args.license, audit=args.audit,
+                       label_policy=args.label_policy)
+    for name, report in result.folders.items():
         print(f"built {name} into {report.folder}: "
               + ", ".join(f"{split} {n}" for split, n in report.build["split_sizes"].items()) + " dialogues")
     return 0
+
+
+def _print_skipped(skipped: tuple[str, ...]) -> None:
+    if skipped:
+        print(f"skipped (not written by the build, not uploaded): {', '.join(skipped)}")
 
 
 def _push(args: argparse.Namespace) -> int:
     from .publish import push_folder
 
     result = push_folder(args.folder, args.repo, private=args.private, revision=args.revision)
+    _print_skipped(result.skipped)
     print(f"{result.repo_id}: {'new commit ' + result.commit_oid if result.committed else 'unchanged, no commit'}"
           f" ({result.url})")
     return 0
@@ -69,6 +81,7 @@ def _push_all(args: argparse.Namespace) -> int:
     from .publish import push_all
 
     for result in push_all(args.root, args.org, private=args.private, revision=args.revision):
+        _print_skipped(result.skipped)
         print(f"{result.repo_id}: {'new commit ' + result.commit_oid if result.committed else 'unchanged, no commit'}")
     return 0
 
@@ -87,6 +100,12 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
                         help="drop a dialogue when more than this share of its n-grams is in the real test split "
                              "(default 0: any shared n-gram)")
     parser.add_argument("--license", default="cc-by-4.0", help="Hub license id of the synthetic text")
+    parser.add_argument("--audit", metavar="JUDGE",
+                        help="audit the labels against a judge (train, classifier:PATH_OR_HUB_ID, llm) and add the "
+                             "label fidelity section to the card; needs --real-data for the train judge")
+    parser.add_argument("--label-policy", default="llm", metavar="llm|judge|agree",
+                        help="which labels the set gets: the LLM's (default, the study's), the judge's, or the "
+                             "LLM's where the judge agrees and -1 elsewhere (needs --audit)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

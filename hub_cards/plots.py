@@ -4,6 +4,10 @@ Log-scale horizontal bars because benchmark label frequencies span two orders of
 neutral against 268 fear in train); on a linear axis the rare emotions, the ones balanced mode exists for,
 would be invisible. The input is ``{benchmark: {series: counts}}``, so a caller holding all six runs and the
 real data draws the full figure, and a single build draws its own benchmark with whatever series it has.
+
+Figures are made with the object API (``Figure`` on an Agg canvas), never through ``pyplot``: a library that
+called ``matplotlib.use`` or opened pyplot figures would change the backend and figure list of the notebook or
+application that imported it.
 """
 
 from __future__ import annotations
@@ -11,11 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on build machines; must precede pyplot
-
-import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from erc_synth.dataset_scripts.registry import get_benchmark
@@ -39,7 +39,9 @@ def label_distribution_figure(distributions: Distributions) -> Figure:
     if not distributions or not any(distributions.values()):
         raise ValueError("no label distributions to plot")
     benchmarks = [b for b in distributions if distributions[b]]
-    fig, axes = plt.subplots(1, len(benchmarks), figsize=(4.6 * len(benchmarks), 4.2), squeeze=False)
+    fig = Figure(figsize=(4.6 * len(benchmarks), 4.2))
+    FigureCanvasAgg(fig)  # draws without pyplot, so the user's backend and open figures are never touched
+    axes = fig.subplots(1, len(benchmarks), squeeze=False)
     for ax, name in zip(axes[0], benchmarks, strict=True):
         benchmark = get_benchmark(name)
         labels = list(benchmark.labels)
@@ -65,8 +67,5 @@ def save_label_distribution_plot(distributions: Distributions, path: str | Path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = label_distribution_figure(distributions)
-    try:
-        fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
-    finally:
-        plt.close(fig)
+    fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
     return path

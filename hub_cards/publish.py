@@ -1,10 +1,15 @@
 """Publish built folders to the Hub: one commit per push, nothing committed when nothing changed.
 
-Why ``create_commit`` with explicit operations rather than ``upload_folder``: the push also deletes remote
-data files that a rebuild no longer has (a split that became empty), and still lets huggingface_hub drop
-unchanged files by comparing the remote oids from ``preupload`` — so a second push of the same folder
-makes no commit at all. The token comes from the caller, ``HF_TOKEN`` or the ``hf auth login`` store, and is
-scrubbed from every error message this module raises.
+A push is ``upload_folder`` with an allow-list: exactly the files the build wrote, as its ``build_report.json``
+lists them (data files, card, plot, audit files, the report itself). Anything else in the folder (notes, a
+``data/.env``) is listed and skipped, never uploaded. ``delete_patterns`` removes remote data and audit files a
+rebuild no longer has (a split that became empty), and huggingface_hub drops unchanged files by comparing
+remote oids, so a second push of the same folder makes no commit at all.
+
+When the build did not know the repo id, the push first re-renders the card from the stored build report for
+this repo id and writes it into the folder, so the local folder is always what the Hub holds. The token comes
+from the caller, ``HF_TOKEN`` or the ``hf auth login`` store, and is scrubbed from every error message this
+module raises.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from pathlib import Path
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
 
-from .naming import ORG_PLACEHOLDER, repo_name
+from .naming import repo_name
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 #: Remote paths a push owns: stale ones are deleted when the local folder no longer has them.
-OWNED_PREFIXES = ("data/",)
+OWNED_PATTERNS: tuple[str, ...] = ("data/**", "audit/**")
+RETRY_HINT = ("nothing is lost: files already uploaded are reused, so rerun the same command to finish the push "
+              "(check the network and HF_ENDPOINT if it keeps failing)")
 
 
 class PublishError(ErcSynthError):
@@ -34,6 +41,8 @@ class PushResult:
     committed: bool
     commit_oid: str
     url: str
+    #: Files in the folder that the build did not write, so were not uploaded (relative paths).
+    skipped: tuple[str, ...] = ()
 
 
 def _scrub(text: str, token: str | None) -> str:
@@ -48,25 +57,40 @@ def _check_folder(folder: Path) -> None:
                            "run `erc-synth build RUN_DIR --out DIR` first")
 
 
-def _readme_for(folder: Path, repo_id: str) -> bytes:
-    """The card with the load snippet's placeholder organisation replaced by the real repo id."""
-    text = (folder / "README.md").read_text(encoding="utf-8")
-    name = repo_id.split("/")[1]
-    return text.replace(f'"{ORG_PLACEHOLDER}/{name}"', f'"{repo_id}"').replace(
-        f"datasets/{ORG_PLACEHOLDER}/{name}", f"datasets/{repo_id}").encode("utf-8")
+def allowed_files(folder: str | Path) -> tuple[list[str], list[str]]:
+    """``(uploaded, skipped)``: the files the build wrote, and every other file in the folder (hidden included)."""
+    from .folder import read_build_report
+
+    folder = Path(folder)
+    written = set(read_build_report(folder)["files"])
+    present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    missing = sorted(written - set(present))
+    if missing:
+        raise PublishError(f"{folder}: file(s) the build wrote are gone ({', '.join(missing[:5])}); rebuild the "
+                           "folder from its RUN_DIR")
+    return [p for p in present if p in written], [p for p in present if p not in written]
+
+
+def _fail(folder: Path, repo_id: str, exc: BaseException, token: str | None) -> PublishError:
+    return PublishError(_scrub(f"push of {folder} to {repo_id} failed: {type(exc).__name__}: {exc}; {RETRY_HINT}",
+                               token))
 
 
 def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
                 token: str | None = None, endpoint: str | None = None) -> PushResult:
-    """Push a built folder to the dataset repo ``repo_id`` in one commit (none when nothing changed)."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    """Push what the build wrote in ``folder`` to the dataset repo ``repo_id`` in one commit (none when unchanged)."""
+    from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
     from huggingface_hub.utils import get_token
+
+    from .folder import rerender_card
 
     folder = Path(folder)
     if not REPO_ID.match(repo_id):
         raise PublishError(f"--repo {repo_id!r}: expected ORG/NAME")
     _check_folder(folder)
+    rerender_card(folder, repo_id)
+    upload, skipped = allowed_files(folder)
     token = token or get_token()
     api = HfApi(endpoint=endpoint, token=token)
     branch = revision or "main"
@@ -75,25 +99,17 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
         if revision:
             api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
         head = api.dataset_info(repo_id, revision=branch).sha
-        local = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-        operations: list = [
-            CommitOperationAdd(path, _readme_for(folder, repo_id) if path == "README.md" else str(folder / path))
-            for path in local
-        ]
-        remote = api.list_repo_files(repo_id, repo_type="dataset", revision=branch)
-        operations += [CommitOperationDelete(path) for path in sorted(set(remote) - set(local))
-                       if path.startswith(OWNED_PREFIXES)]
-        info = api.create_commit(repo_id, operations, repo_type="dataset", revision=branch,
+        info = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", revision=branch,
+                                 allow_patterns=upload, delete_patterns=list(OWNED_PATTERNS),
                                  commit_message=f"Publish {repo_id.split('/')[1]} built by erc-synth")
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise PublishError(_scrub(f"push of {folder} to {repo_id} failed: {type(exc).__name__}: {exc}",
-                                  token)) from None
+    except (HfHubHTTPError, OSError, ValueError, RuntimeError) as exc:
+        raise _fail(folder, repo_id, exc, token) from None
     except Exception as exc:  # httpx transport errors and the like: still never leak the token
         if type(exc).__module__.split(".")[0] not in ("httpx", "httpcore", "httpx2", "huggingface_hub"):
             raise
-        raise PublishError(_scrub(f"push of {folder} to {repo_id} failed: {type(exc).__name__}: {exc}",
-                                  token)) from None
-    return PushResult(repo_id=repo_id, committed=info.oid != head, commit_oid=info.oid, url=url)
+        raise _fail(folder, repo_id, exc, token) from None
+    return PushResult(repo_id=repo_id, committed=info.oid != head, commit_oid=info.oid, url=url,
+                      skipped=tuple(skipped))
 
 
 def built_folders(root: str | Path) -> Iterator[tuple[str, Path]]:

@@ -16,6 +16,7 @@ from erc_synth.dataset_scripts.builder import (
     build_dataset_dict,
     parse_ratios,
     write_hub_folder,
+    write_minimal_card,
 )
 from erc_synth.dataset_scripts.errors import DataFormatError, ErcSynthError, RunDirError
 from erc_synth.dataset_scripts.registry import get_benchmark
@@ -88,7 +89,7 @@ def test_folder_loads_like_a_hub_repo_and_rebuilds_byte_identical(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     for out in (first, second):
         dd, _ = build_dataset_dict(run, split_seed=3)
-        write_hub_folder(dd, out)
+        write_minimal_card(out, write_hub_folder(dd, out))
     assert _digests(first) == _digests(second)
     assert (first / "data/dialogues/train-00000-of-00001.parquet").is_file()
     assert (first / "data/utterances/test-00000-of-00001.parquet").is_file()
@@ -100,7 +101,7 @@ def test_folder_loads_like_a_hub_repo_and_rebuilds_byte_identical(tmp_path):
     assert sum(len(d) for d in dialogues["train"]["utterances"]) == utterances["train"].num_rows
     assert dialogues["train"]["dialogue_id"] == dd["train"]["dialogue_id"]
     other_seed = tmp_path / "c"
-    write_hub_folder(build_dataset_dict(run, split_seed=4)[0], other_seed)
+    write_minimal_card(other_seed, write_hub_folder(build_dataset_dict(run, split_seed=4)[0], other_seed))
     assert _digests(other_seed) != _digests(first)
 
 

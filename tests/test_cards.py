@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from helpers.builder_support import TEMPLATE, make_run_dir
@@ -61,18 +60,15 @@ def test_plot_has_a_log_panel_per_benchmark_and_a_bar_per_label_and_series(tmp_p
                      "balanced": dict.fromkeys(meld, 30)},
             "iemocap": {"natural": [10, 9, 8, 7, 6, 5]}}
     fig = label_distribution_figure(data)
-    try:
-        axes = fig.get_axes()
-        assert [ax.get_title() for ax in axes] == ["MELD", "IEMOCAP (6-way)"]
-        assert all(ax.get_xscale() == "log" for ax in axes)
-        assert [t.get_text() for t in axes[0].get_yticklabels()] == list(meld)
-        assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["natural", "balanced", "real"]
-        by_series = {c.get_label(): [bar.get_width() for bar in c] for c in axes[0].containers}
-        assert by_series["real"] == data["meld"]["real"]
-        assert by_series["balanced"] == [30] * 7
-        assert len(axes[1].containers) == 1
-    finally:
-        plt.close(fig)
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["MELD", "IEMOCAP (6-way)"]
+    assert all(ax.get_xscale() == "log" for ax in axes)
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == list(meld)
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["natural", "balanced", "real"]
+    by_series = {c.get_label(): [bar.get_width() for bar in c] for c in axes[0].containers}
+    assert by_series["real"] == data["meld"]["real"]
+    assert by_series["balanced"] == [30] * 7
+    assert len(axes[1].containers) == 1
     first = save_label_distribution_plot(data, tmp_path / "a.png")
     second = save_label_distribution_plot(data, tmp_path / "b.png")
     assert first.read_bytes() == second.read_bytes()
@@ -183,7 +179,7 @@ def test_cli_registration_stays_import_light():
     import subprocess
     import sys
 
-    code = ("import sys, hub_cards, hub_cards.cli; "
+    code = ("import sys, erc_synth.hub_cards, erc_synth.hub_cards.cli; "
             "print([m for m in ('matplotlib', 'datasets', 'huggingface_hub') if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
