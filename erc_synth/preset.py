@@ -58,6 +58,9 @@ class Preset:
     build: dict[str, Any] = field(default_factory=dict)
     #: Keyword arguments for the backend's constructor (e.g. ``num_threads``, ``batch_size``, ``device``).
     backend_options: dict[str, Any] = field(default_factory=dict)
+    #: ``{"judge": JUDGE, "label_policy": "llm" | "judge" | "agree"}``: audit each built set's labels against a judge
+    #: (as ``erc-synth build --audit JUDGE --label-policy POLICY``); None builds without an audit.
+    audit: dict[str, Any] | None = None
 
 
 def _require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str) -> Any:
@@ -91,6 +94,24 @@ def _dataset_spec(entry: Any, position: int, source: str) -> DatasetSpec:
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ErcSynthError(f"{where}: field 'num_dialogues' must be a positive integer, got {count!r}")
     return DatasetSpec(benchmark=benchmark, mode=mode, num_dialogues=count)
+
+
+def _audit(data: dict[str, Any], source: str) -> dict[str, Any] | None:
+    """The optional ``audit:`` mapping; the judge spec itself is checked when the build resolves it."""
+    audit = data.get("audit")
+    if audit is None:
+        return None
+    if not isinstance(audit, dict) or not isinstance(audit.get("judge"), str) or not audit["judge"]:
+        raise ErcSynthError(f"{source}: field 'audit' must be a mapping with a 'judge' (e.g. train), got {audit!r}")
+    unknown = sorted(set(audit) - {"judge", "label_policy"})
+    if unknown:
+        raise ErcSynthError(f"{source}: field 'audit' has unknown key(s) {', '.join(unknown)}; known: judge, "
+                            "label_policy")
+    policy = audit.get("label_policy", "llm")
+    if policy not in ("llm", "judge", "agree"):
+        raise ErcSynthError(f"{source}: field 'audit.label_policy' has unknown value {policy!r}; known: llm, judge, "
+                            "agree")
+    return {"judge": audit["judge"], "label_policy": policy}
 
 
 def parse_preset(data: Any, source: str) -> Preset:
@@ -143,6 +164,7 @@ def parse_preset(data: Any, source: str) -> Preset:
         datasets=specs,
         build=dict(build),
         backend_options=dict(backend_options),
+        audit=_audit(data, source),
     )
 
 
