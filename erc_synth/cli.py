@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "erc_synth.hub_cards.cli",
     "erc_synth.evaluate_metrics.cli",
     "erc_synth.classifiers.cli",
+    "erc_synth.classifiers.audit.cli",
     "erc_synth.classifiers.todkat.cli",
     "erc_synth.pipeline_cli",
 )
