@@ -363,7 +363,7 @@ class _Run:
         self._busy: set[asyncio.Task[Any] | None] = set()
         self._grammars: dict[int | None, Grammar | None] = {}
         self._bar = self._progress_bar(progress)
-        batch = max(1, int(getattr(backend, "preferred_batch_size", 1)))
+        batch = max(1, int(backend.preferred_batch_size))
         endpoints = max(1, len(config.endpoints))
         default = batch if batch > 1 else HTTP_CONCURRENCY_PER_ENDPOINT * endpoints
         self.concurrency = config.concurrency or default
@@ -408,7 +408,7 @@ class _Run:
         return {i: chosen[i - wave_start] for i in indices}
 
     def _grammar(self, target: int | None) -> Grammar | None:
-        if not self.config.grammar or not getattr(self.backend, "supports_grammar", False):
+        if not self.config.grammar or not self.backend.supports_grammar:
             return None
         if target not in self._grammars:
             from . import grammar as grammars

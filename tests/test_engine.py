@@ -251,3 +251,14 @@ def test_defaults_have_one_source(tmp_path: Path) -> None:
     assert GenerationConfig("meld").max_attempts == 5
     assert args.temperature == default_of("sampling.temperature") == SamplingParams().temperature
     assert args.request_timeout == default_of("request_timeout")
+
+
+def test_a_preset_gets_the_same_checks_as_the_flags(tmp_path: Path) -> None:
+    from erc_synth.pipeline import generation_config
+    from erc_synth.preset import parse_preset
+
+    preset = parse_preset({"backend": "tgi", "model": "m", "seed": 1, "sampling": {"temperature": float("nan")},
+                           "datasets": [{"benchmark": "meld", "mode": "natural", "num_dialogues": 1}]}, "p.yaml")
+    with pytest.raises(SettingError, match="must be a finite number > 0, got nan") as err:
+        generation_config(preset, preset.datasets[0], tmp_path / "run")
+    assert err.value.setting == "sampling.temperature"
