@@ -32,7 +32,9 @@ Layout of a RUN_DIR:
 
 Durability: every ``os.write`` is checked and looped until all bytes are down; a write or fsync that fails
 (a full disk, an I/O error) truncates the file back to where the batch began and raises ``RunStoreWriteError``,
-so nothing is reported durable that is not, and the RUN_DIR reopens cleanly once space is freed.
+so nothing is reported durable that is not, and the RUN_DIR reopens cleanly once space is freed. A line that
+splices a partial record with a whole one (left by versions that did not check their writes) reads as the whole
+record.
 
 Records are written in completion order (concurrency makes that order vary); every reader sorts by
 ``(index, attempt)``, so what a run yields is independent of timing.
@@ -262,6 +264,27 @@ def summarize(records: Sequence[RunRecord], requested: int | None, max_attempts:
 
 
 # -- files -----------------------------------------------------------------------------------------------------
+def _after_lost_partial_write(line: bytes) -> dict[str, Any] | None:
+    """The whole record at the end of a line that starts with a partial one, else None.
+
+    Why: before every write was checked, a write cut short by a full disk left a partial line, and the next
+    append landed right after it, splicing the two. The partial record was never acknowledged (it is simply
+    generated again); the record after it was, and must not be lost.
+    """
+    if not line.startswith(b"{"):
+        return None
+    start = line.find(b'{"', 1)
+    while start != -1:
+        try:
+            data = json.loads(line[start:])
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = None
+        if isinstance(data, dict) and all(key in data for key in REQUIRED_FIELDS):
+            return data
+        start = line.find(b'{"', start + 1)
+    return None
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """``os.write`` until every byte is down: a short write (signals, a nearly full disk) is not an error."""
     view = memoryview(data)
@@ -521,7 +544,9 @@ class RunStore:
             try:
                 data = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise RunDirError(f"{path}:{lineno}: corrupt record ({exc}); value {line[:80]!r}") from exc
+                data = _after_lost_partial_write(line)
+                if data is None:
+                    raise RunDirError(f"{path}:{lineno}: corrupt record ({exc}); value {line[:80]!r}") from exc
             out.append(RunRecord.from_dict(data, f"{path}:{lineno}"))
         out.sort(key=lambda r: (r.index, r.attempt))
         return out

@@ -265,3 +265,15 @@ def test_a_real_full_disk_loses_nothing_reported_durable(tiny_filesystem: Path) 
     assert [r.index for r in reopened.records()] == durable
     reopened.append([_record(99_999)])
     assert [r.index for r in RunStore.open(store.run_dir).records()] == [*durable, 99_999]
+
+
+def test_a_record_spliced_after_a_lost_partial_write_is_kept(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.append([_record(0)])
+    whole = json.dumps(_record(2), sort_keys=True).encode()
+    with open(store.records_path, "ab") as fh:  # what unchecked writes left: a partial line, then the next append
+        fh.write(json.dumps(_record(1), sort_keys=True).encode()[:40] + whole + b"\n")
+    assert [r.index for r in RunStore.open(store.run_dir).records()] == [0, 2]
+    store.records_path.write_bytes(b'{"index": 1, "attem\n')  # a broken line with nothing whole after it
+    with pytest.raises(RunDirError, match=r"records\.jsonl:1: corrupt record"):
+        store.records()
