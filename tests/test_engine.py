@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from helpers.fake_backend import FakeBackend, fatal, retryable
+from hypothesis import given
+from hypothesis import strategies as st
 
 from erc_synth.dataset_scripts import run_store
 from erc_synth.dataset_scripts.errors import RunDirError
@@ -262,3 +264,11 @@ def test_a_preset_gets_the_same_checks_as_the_flags(tmp_path: Path) -> None:
     with pytest.raises(SettingError, match="must be a finite number > 0, got nan") as err:
         generation_config(preset, preset.datasets[0], tmp_path / "run")
     assert err.value.setting == "sampling.temperature"
+
+
+@given(first=st.integers(0, 10_000), count=st.integers(0, 40), more=st.integers(0, 40),
+       realised=st.lists(st.integers(0, 500), min_size=2, max_size=9))
+def test_a_steering_wave_that_grows_keeps_the_targets_it_had(first: int, count: int, more: int,
+                                                              realised: list[int]) -> None:
+    """What growing a steered run relies on: a longer wave's first targets are the shorter wave's targets."""
+    assert steered_targets(first, count + more, realised)[:count] == steered_targets(first, count, realised)
