@@ -38,7 +38,9 @@ Contract for an architecture module (e.g. ``classifiers/todkat/__init__.py`` exp
   does not fit, give ``predictions_to_pairs(logits, labels) -> (predictions, references)`` instead.
 * ``default_options``: per-architecture defaults (e.g. ``max_length``) that configs may override; the same
   ``options`` mapping is passed to ``build_model``, ``prepare`` and ``collator``, so each must accept and ignore
-  keys it does not use (``**options``).
+  keys it does not use (``**options``). ``extra_options`` names the options read without a default. Together
+  they are the declared options: any other key is refused with the closest declared name, because a typo
+  (``max_memory_utterance``) would otherwise train silently with the default.
 * ``reference_hyperparameters``: the learning rate, batch size and epochs of the architecture's paper, used
   by ``classifiers/configs/paper.yaml`` and reported in model cards.
 """
@@ -95,11 +97,29 @@ class Architecture:
     example_level: Literal["utterance", "dialogue"] = "utterance"
     predictions_to_pairs: Callable[[Any, Any], tuple[np.ndarray, np.ndarray]] = utterance_pairs
     default_options: Mapping[str, Any] = field(default_factory=dict)
+    extra_options: tuple[str, ...] = ()
     reference_hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
 
+    @property
+    def declared_options(self) -> list[str]:
+        return [*self.default_options, *self.extra_options]
+
+    def check_options(self, overrides: Mapping[str, Any] | None, where: str = "") -> None:
+        """Refuse option keys the architecture does not declare, naming the closest declared one."""
+        import difflib
+
+        declared = self.declared_options
+        for key in overrides or {}:
+            if key not in declared:
+                match = difflib.get_close_matches(str(key), declared, n=1, cutoff=0.6)
+                hint = f"; did you mean {match[0]!r}?" if match else ""
+                raise ErcSynthError(f"{where}unknown {self.name} option {key!r}{hint} (declared: "
+                                    f"{', '.join(declared)})")
+
     def options(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The architecture's default options updated with a config's or the command line's overrides."""
+        self.check_options(overrides)
         merged = dict(self.default_options)
         merged.update(overrides or {})
         return merged

@@ -44,18 +44,14 @@ def register(subparsers) -> None:
                                                            "dataset folder")
     train.add_argument("--variant", default=None, help="variant of the real files (registry name)")
     train.add_argument("--pretrain", default=None, help="synthetic DATASET (built folder or Hub id) to pre-train on")
-    train.add_argument("--regime", choices=("org", "nat", "bal"), default=None,
-                       help="regime label recorded in results (default: org, or nat with --pretrain)")
+    train.add_argument("--regime", choices=("org", "nat", "bal", "syn"), default=None,
+                       help="regime label recorded in results (default: org, or nat with --pretrain); syn trains "
+                            "on the --pretrain set only")
     train.add_argument("--synthetic-test", action="append", type=_named_dataset, default=[], metavar="NAME=DATASET",
                        help="also score on DATASET's test split under NAME (repeatable)")
     train.add_argument("--out", required=True, help="output folder")
-    train.add_argument("--epochs", type=float, default=None)
-    train.add_argument("--pretrain-epochs", type=float, default=None)
-    train.add_argument("--learning-rate", type=float, default=None)
-    train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--max-length", type=int, default=None, help="token budget of an input")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    _add_settings_flags(train)
     train.add_argument("--limit", type=int, default=None, help="use only the first N dialogues of each split")
     train.add_argument("--limit-train", type=int, default=None, help="use only the first N training dialogues "
                                                                       "(real and synthetic)")
@@ -86,22 +82,71 @@ def register(subparsers) -> None:
     experiment.add_argument("--claim-expiry", type=float, default=300.0, metavar="SECONDS",
                             help="a claim not refreshed for this long counts as a dead worker's and is taken over "
                                  "(default 300)")
+    experiment.add_argument("--compare-paper", action="store_true",
+                            help="also print (and write paper_comparison.md) the main table beside the study's "
+                                 "Table III")
     experiment.set_defaults(func=run_experiment)
+
+    from .tables_cli import register as register_tables
+
+    register_tables(subparsers)
+
+
+def _add_settings_flags(train: argparse.ArgumentParser) -> None:
+    """The training-setting flags, derived from ``TrainSettings`` (one default and one check per setting)."""
+    from .settings import add_arguments
+    from .training import TrainSettings
+
+    add_arguments(train.add_argument_group("fine-tuning settings (also the synthetic stage's, unless overridden)"),
+                  TrainSettings)
+    add_arguments(train.add_argument_group("synthetic-stage settings (nat, bal and syn regimes)"), TrainSettings,
+                  prefix="pretrain-", note="the fine-tuning value", skip=("seed",))
+
+
+def _train_settings(args: argparse.Namespace):
+    """(fine-tuning, synthetic-stage) settings from the flags given; the synthetic stage inherits the former."""
+    from .settings import given_arguments
+    from .training import TrainSettings
+
+    given = given_arguments(args, TrainSettings)
+    settings = TrainSettings.from_mapping(given, where="--")
+    pretrain = TrainSettings.from_mapping({**given, **given_arguments(args, TrainSettings, "pretrain-")},
+                                          where="--pretrain-")
+    return settings, pretrain
+
+
+def check_encoder(encoder: str) -> None:
+    """An encoder written as a local path must be a folder; Hub ids (``org/name``) are left to the loader."""
+    from pathlib import PurePath
+
+    if encoder == "minilm" or Path(encoder).is_dir():
+        return
+    looks_local = encoder.startswith(("/", "./", "../", "~")) or len(PurePath(encoder).parts) > 2
+    if looks_local or Path(encoder).exists():
+        raise ErcSynthError(f"--encoder {encoder}: no such folder (expected a folder with a pretrained encoder, "
+                            "a Hub id, or 'minilm')")
 
 
 def run_train(args: argparse.Namespace) -> int:
     from erc_synth.dataset_scripts.registry import get_benchmark
 
+    from .architectures import get_architecture
     from .data import limit_dialogues, load_real, load_synthetic, require_splits
     from .experiment import resolve_encoder
     from .model_card import push_model
-    from .training import TrainSettings, run_regime
+    from .training import run_regime
 
     benchmark = get_benchmark(args.benchmark)
     regime = args.regime or ("nat" if args.pretrain else "org")
     if (regime == "org") != (args.pretrain is None):
         raise ErcSynthError(f"--regime {regime} " + ("cannot be used with --pretrain" if regime == "org"
                                                       else "needs --pretrain DATASET"))
+    options = dict(args.option)
+    if args.max_length:
+        options["max_length"] = args.max_length
+    get_architecture(args.arch).check_options(options, where="--option: ")
+    check_encoder(args.encoder)
+    settings, pretrain_settings = _train_settings(args)
     limits = dict.fromkeys(("train", "validation", "test"), args.limit)
     limits.update({k: v for k, v in (("train", args.limit_train), ("validation", args.limit_validation)) if v})
     real = limit_dialogues(load_real(benchmark, args.real_data, args.variant), limits)
@@ -114,15 +159,6 @@ def run_train(args: argparse.Namespace) -> int:
         data = limit_dialogues(load_synthetic(benchmark, spec), limits)
         require_splits(data, ("test",), f"synthetic set {spec}")
         test_sets[name] = data["test"]
-    overrides = {k: v for k, v in {"epochs": args.epochs, "learning_rate": args.learning_rate,
-                                   "batch_size": args.batch_size}.items() if v is not None}
-    settings = TrainSettings.from_mapping(overrides, seed=args.seed, precision=args.precision)
-    pretrain_settings = TrainSettings.from_mapping(
-        {**overrides, **({"epochs": args.pretrain_epochs} if args.pretrain_epochs else {})},
-        seed=args.seed, precision=args.precision)
-    options = dict(args.option)
-    if args.max_length:
-        options["max_length"] = args.max_length
     result = run_regime(
         args.arch, resolve_encoder(args.encoder), benchmark, regime, real, Path(args.out), pretrain=pretrain,
         test_sets=test_sets, options=options, settings=settings, pretrain_settings=pretrain_settings,
@@ -148,6 +184,8 @@ def run_experiment(args: argparse.Namespace) -> int:
         from .workers import run_grid
 
         written = run_grid(experiment, args.config, args.workers, args.worker, args.heartbeat, args.claim_expiry)
+    if args.compare_paper:
+        written["paper_comparison"] = experiment.write_paper_comparison()
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0

@@ -250,6 +250,7 @@ ARCHITECTURE = Architecture(
     example_level="utterance",
     default_options={"max_length": 512, "max_memory_length": 512, "max_memory_utterances": None,
                      "speaker_tags": True, "drop_unlabelled": True},
+    extra_options=_MODEL_SETTINGS,
     reference_hyperparameters={
         "learning_rate": 1e-6, "batch_size": 1, "epochs": 10, "max_length": 512,
         "source": "Lee and Lee 2022 (CoMPM), roberta-large; the reference code runs batch size 1 without masks",

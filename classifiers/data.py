@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import SPLITS, Benchmark
+from erc_synth.dataset_scripts.registry import BENCHMARKS, SPLITS, Benchmark
 from erc_synth.dataset_scripts.schema import DIALOGUE_COLUMNS
 
 
@@ -37,6 +37,11 @@ def load_real(benchmark: Benchmark, location: str | Path, variant: str | None = 
     if not path.is_dir():
         raise ErcSynthError(f"real data folder {location} not found (expected the folder holding "
                             f"{benchmark.data_subdir}/, or a built dataset folder)")
+    other = other_benchmark_folder(path, benchmark)
+    if other is not None:
+        raise ErcSynthError(f"real data folder {location} holds {other.name} files, not {benchmark.name}'s; pass the "
+                            f"folder holding {benchmark.data_subdir}/ for {benchmark.name}, or use --benchmark "
+                            f"{other.name}")
     if (path / benchmark.data_subdir).is_dir() or any(
         (path / name).is_file() for name in benchmark.variant(variant).files.values()
     ):
@@ -46,6 +51,25 @@ def load_real(benchmark: Benchmark, location: str | Path, variant: str | None = 
     else:
         data = load_dialogues(str(location))
     return check_dialogues(data, benchmark, f"real data {location}")
+
+
+def other_benchmark_folder(path: Path, benchmark: Benchmark) -> Benchmark | None:
+    """The other benchmark whose original files ``path`` holds (and not ``benchmark``'s), if any.
+
+    Why: a folder of EmoryNLP files given for MELD would otherwise be read as a built dataset and fail deep in
+    ``datasets`` with a message that names neither benchmark.
+    """
+    if (path / benchmark.data_subdir).is_dir() or any(
+        (path / name).is_file() for v in benchmark.variants.values() for name in v.files.values()
+    ):
+        return None
+    for other in BENCHMARKS.values():
+        if other.name == benchmark.name:
+            continue
+        own_files = any((path / name).is_file() for v in other.variants.values() for name in v.files.values())
+        if own_files or (path / other.data_subdir).is_dir():
+            return other
+    return None
 
 
 def load_dialogues(spec: str):

@@ -146,6 +146,7 @@ ARCHITECTURE = Architecture(
     collator=collator,
     example_level="utterance",
     default_options={"max_length": 512, "context": "past_future", "speaker_tags": True, "drop_unlabelled": True},
+    extra_options=("pad_to_multiple_of",),
     reference_hyperparameters={
         "learning_rate": 3e-6, "batch_size": 4, "epochs": 5, "warmup_ratio": 0.2, "max_length": 512,
         "source": "Kim and Vossen 2021 (EmoBERTa), roberta-large, best checkpoint by weighted F1, mean of 5 seeds",

@@ -17,6 +17,8 @@ Config (YAML; relative paths are relative to the config file; ``${VAR}`` is read
     training: {epochs: 1, learning_rate: 5.0e-5, batch_size: 16}
     pretraining: {epochs: 1}            # optional; overrides keys of training for the synthetic stage
     architecture_training: {compm: {learning_rate: 1.0e-6}}   # optional per-architecture overrides of both
+    topic_pretraining: {epochs: 1}      # optional; TODKAT's masked-LM topic stage, once per benchmark, cached
+    friedman_design: pooled             # pooled (the study's Table IV) or per_benchmark (the default)
     save_models: false
     benchmarks:
       meld:
@@ -44,12 +46,16 @@ from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import MODES, get_benchmark
 
 from . import ranks
-from .architectures import ARCHITECTURES
+from .architectures import ARCHITECTURES, get_architecture
+from .settings import closest
 from .training import REGIME_MODES, REGIMES, TrainSettings
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOP_KEYS = {"name", "encoder", "architectures", "regimes", "seeds", "options", "training", "pretraining",
-             "architecture_training", "save_models", "benchmarks", "output_dir"}
+             "architecture_training", "topic_pretraining", "friedman_design", "save_models", "benchmarks",
+             "output_dir"}
+#: Extended-table designs (kept here so a config is checked without importing pandas).
+DESIGNS = ("pooled", "per_benchmark")
 _BENCHMARK_KEYS = {"real_data", "variant", "synthetic", "limit", "synthetic_limit"}
 
 
@@ -111,9 +117,10 @@ class ExperimentConfig:
     def __init__(self, raw: Mapping[str, Any], source: str, base: Path) -> None:
         self.source = source
         raw = _expand(dict(raw), base, "")
-        unknown = sorted(set(raw) - _TOP_KEYS)
-        if unknown:
-            raise ErcSynthError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_TOP_KEYS))}")
+        for key in raw:
+            if key not in _TOP_KEYS:
+                raise ErcSynthError(f"{source}: unknown key {key!r}{closest(str(key), sorted(_TOP_KEYS))} (known: "
+                                    f"{', '.join(sorted(_TOP_KEYS))})")
         for key in ("encoder", "architectures", "seeds", "benchmarks"):
             if key not in raw:
                 raise ErcSynthError(f"{source}: missing key {key!r}")
@@ -130,15 +137,24 @@ class ExperimentConfig:
                 raise ErcSynthError(f"{source}: regimes: unknown {regime!r}; known: {', '.join(REGIMES)}")
         self.seeds = [int(s) for s in raw["seeds"]]
         self.options = {a: dict((raw.get("options") or {}).get(a) or {}) for a in self.architectures}
-        self.training = TrainSettings.from_mapping(raw.get("training"))
+        for architecture, options in self.options.items():
+            get_architecture(architecture).check_options(options, where=f"{source}: options.{architecture}: ")
+        self.training = TrainSettings.from_mapping(raw.get("training"), where=f"{source}: training.")
         # Pre-training settings are the training settings with the ``pretraining`` keys overriding them.
-        self.pretraining = TrainSettings.from_mapping({**(raw.get("training") or {}), **(raw.get("pretraining") or {})})
+        self.pretraining = TrainSettings.from_mapping({**(raw.get("training") or {}), **(raw.get("pretraining") or {})},
+                                                      where=f"{source}: pretraining.")
         per_architecture = raw.get("architecture_training") or {}
         self.architecture_training = {
             a: dict(per_architecture.get(a) or {}) for a in self.architectures
         }
-        for overrides in self.architecture_training.values():
-            TrainSettings.from_mapping(raw.get("training"), **overrides)  # validate the keys now
+        for architecture, overrides in self.architecture_training.items():  # validate the keys now
+            TrainSettings.from_mapping(raw.get("training"), where=f"{source}: architecture_training.{architecture}.",
+                                       **overrides)
+        self.topic_pretraining = self._topic_settings(raw.get("topic_pretraining"), source)
+        self.friedman_design = str(raw.get("friedman_design", "per_benchmark"))
+        if self.friedman_design not in DESIGNS:
+            raise ErcSynthError(f"{source}: friedman_design: unknown {self.friedman_design!r}; choose one of: "
+                                f"{', '.join(DESIGNS)}")
         self.save_models = bool(raw.get("save_models", False))
         self.output_dir = _path(raw.get("output_dir"), base)
         self.benchmarks: dict[str, dict[str, Any]] = {}
@@ -164,6 +180,15 @@ class ExperimentConfig:
                 "real_data": _path(str(entry["real_data"]), base), "variant": entry.get("variant"),
                 "synthetic": synthetic, "limit": entry.get("limit"), "synthetic_limit": entry.get("synthetic_limit"),
             }
+
+    @staticmethod
+    def _topic_settings(raw: Any, source: str):
+        """TODKAT's topic pre-training settings, or None when the config asks for none (the ablation)."""
+        if raw is None:
+            return None
+        from .todkat.settings import TopicTrainingSettings
+
+        return TopicTrainingSettings.from_mapping(raw, where=f"{source}: topic_pretraining.")
 
     @classmethod
     def load(cls, path: str | Path) -> ExperimentConfig:
@@ -203,6 +228,8 @@ class ExperimentConfig:
             "encoder": self.encoder, "options": self.options[cell.architecture],
             "training": vars(self.settings(cell)),
             "pretraining": vars(self.pretrain_settings(cell)) if cell.regime != "org" else None,
+            **({"topic_pretraining": vars(self.topic_pretraining)}
+               if cell.architecture == "todkat" and self.topic_pretraining else {}),
             "real": [entry["real_data"], entry["variant"], entry["limit"]],
             "synthetic": [entry["synthetic"], entry["synthetic_limit"]],
         }
@@ -262,6 +289,21 @@ class Experiment:
         self._data_cache = {name: {"benchmark": benchmark, "real": real, "synthetic": synthetic}}
         return self._data_cache[name]
 
+    def _cell_encoder_and_options(self, cell: Cell, data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """TODKAT cells start from the benchmark's topic checkpoint and share one knowledge cache (stages)."""
+        encoder = resolve_encoder(self.config.encoder)
+        options = dict(self.config.options[cell.architecture])
+        if cell.architecture != "todkat":
+            return encoder, options
+        from .stages import knowledge_cache_dir, topic_checkpoint
+
+        if options.get("knowledge", "none") not in (None, "none") and not options.get("knowledge_cache"):
+            options["knowledge_cache"] = knowledge_cache_dir(self.out_dir)
+        if self.config.topic_pretraining is not None:
+            texts = [u for dialogue in data["real"]["train"]["utterances"] for u in dialogue]
+            encoder = topic_checkpoint(self.out_dir, cell.benchmark, encoder, texts, self.config.topic_pretraining)
+        return encoder, options
+
     def run_cell(self, cell: Cell) -> dict[str, Any]:
         from .training import run_regime
 
@@ -270,10 +312,11 @@ class Experiment:
         mode = REGIME_MODES[cell.regime]
         test_sets = {f"synthetic_{m}": d["test"] for m, d in data["synthetic"].items() if "test" in d}
         work = self.out_dir / "work" / cell.key
+        encoder, options = self._cell_encoder_and_options(cell, data)
         result = run_regime(
-            cell.architecture, resolve_encoder(self.config.encoder), data["benchmark"], cell.regime, data["real"],
+            cell.architecture, encoder, data["benchmark"], cell.regime, data["real"],
             work, pretrain=data["synthetic"][mode] if mode else None, test_sets=test_sets,
-            options=self.config.options[cell.architecture], settings=self.config.settings(cell),
+            options=options, settings=self.config.settings(cell),
             pretrain_settings=self.config.pretrain_settings(cell),
             save_model=self.config.save_models and ranks.is_main_process(),
             data_info={"real": entry["real_data"], "variant": entry["variant"],
@@ -313,4 +356,11 @@ class Experiment:
         from .tables import write_tables
 
         return write_tables(self.long_results(), self.out_dir, self.config.architectures, self.config.regimes,
-                            list(self.config.benchmarks))
+                            list(self.config.benchmarks), design=self.config.friedman_design)
+
+    def write_paper_comparison(self) -> Path:
+        """The main table beside the study's Table III (printed, and written to paper_comparison.md)."""
+        from .tables_cli import write_paper_comparison
+
+        return write_paper_comparison(self.long_results(), self.out_dir, self.config.architectures,
+                                      self.config.regimes, list(self.config.benchmarks))

@@ -14,12 +14,15 @@ from typing import Any
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import get_benchmark
 
+from .paper_reference import BIBTEX, CITATION
+
 TRAINING_RECORD = "erc_synth_training.json"
 
 REGIME_TEXT = {
     "org": "trained on the real train split only",
     "nat": "pre-trained on a synthetic set generated in natural mode, then fine-tuned on the real train split",
     "bal": "pre-trained on a synthetic set generated in balanced mode, then fine-tuned on the real train split",
+    "syn": "trained on a synthetic set only (natural mode); it never saw the real train split",
 }
 
 
@@ -45,7 +48,8 @@ def render_model_card(record: dict[str, Any]) -> str:
     card_data = ModelCardData(
         library_name="transformers", pipeline_tag="text-classification", datasets=datasets,
         base_model=training.get("encoder") if not Path(str(training.get("encoder", ""))).exists() else None,
-        tags=["emotion-recognition-in-conversation", "erc-synth", record["architecture"], benchmark.name,
+        tags=["emotion-recognition-in-conversation", "erc-synth", "arxiv:2508.05474", record["architecture"],
+              benchmark.name,
               f"regime-{record['regime']}"],
         model_name=f"erc-synth {record['architecture']} {benchmark.name} {record['regime']}",
         eval_results=eval_results,
@@ -85,6 +89,14 @@ dialogue context. Trained with erc-synth on `transformers.Trainer`.
 
 ```bibtex
 {benchmark.citation}
+```
+
+## Citation of the reference study
+
+The synthetic-then-real regimes reproduce the method of {CITATION}.
+
+```bibtex
+{BIBTEX}
 ```
 """
     # Not a Jinja template: BibTeX braces and JSON options would be read as template syntax.

@@ -10,7 +10,10 @@ seeds as blocks rather than seed means: a seed is an independent training run, s
 measurement, and the exact test then accounts for the number of runs actually made. Only blocks where every
 system has a score enter the test. The comparisons are exactly each pre-trained system against its own ``org``
 counterpart (``arch-nat`` vs ``arch-org``, ``arch-bal`` vs ``arch-org``), Bonferroni-corrected over those
-comparisons, with exact p-values from the project's ``friedman_test``.
+comparisons, with exact p-values from the project's ``friedman_test``. This is the ``per_benchmark`` design.
+
+The ``pooled`` design (the study's Table IV, :mod:`.pooled_table`) runs one test over every benchmark instead;
+``write_tables(design=...)`` and the experiment config's ``friedman_design:`` choose.
 """
 
 from __future__ import annotations
@@ -22,19 +25,17 @@ from typing import Any
 
 import pandas as pd
 
+from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.registry import BENCHMARKS
+
+from .pooled_table import REAL_TEST, TEST_SET_ORDER, pooled_table, pooled_table_markdown, system_name
+from .pooled_table import ordered as _ordered
+from .results_long import LONG_COLUMNS
 from .scoring import metric_functions
+from .training import REGIMES
 
-LONG_COLUMNS = ("architecture", "regime", "benchmark", "seed", "test_set", "weighted_f1")
-REAL_TEST = "real"
-
-
-def system_name(architecture: str, regime: str) -> str:
-    return f"{architecture}-{regime}"
-
-
-def _ordered(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
-    present = list(dict.fromkeys(values))
-    return [v for v in preferred if v in present] + sorted(v for v in present if v not in preferred)
+#: Extended-table designs: the study's one pooled test, or one test per benchmark with (test set, seed) blocks.
+DESIGNS: tuple[str, ...] = ("pooled", "per_benchmark")
 
 
 def main_table(long: pd.DataFrame, architectures: Sequence[str] = (), regimes: Sequence[str] = (),
@@ -93,7 +94,7 @@ def extended_table(long: pd.DataFrame, benchmark: str, architectures: Sequence[s
                                                                     strict=True)])
     pivot = pivot.pivot_table(index=["test_set", "seed"], columns="system", values="weighted_f1", aggfunc="first")
     pivot = pivot.reindex(columns=systems).dropna()  # complete blocks only
-    test_sets = _ordered(pivot.index.get_level_values("test_set"), [REAL_TEST])
+    test_sets = _ordered(pivot.index.get_level_values("test_set"), TEST_SET_ORDER)
     pivot = pivot.reindex([b for t in test_sets for b in pivot.index if b[0] == t])
     rows = []
     for system in systems:
@@ -156,22 +157,19 @@ def extended_table_markdown(benchmark: str, table: pd.DataFrame, result: dict[st
     return "\n".join(lines) + "\n"
 
 
-def write_tables(long: pd.DataFrame, out_dir: str | Path, architectures: Sequence[str] = (),
-                 regimes: Sequence[str] = (), benchmarks: Sequence[str] = ()) -> dict[str, Path]:
-    """Write the long CSV, both tables (Markdown + CSV) and one critical-difference plot per benchmark."""
-    _, _, critical_difference_plot = metric_functions()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    long = long.sort_values(["benchmark", "architecture", "regime", "seed", "test_set"]).reset_index(drop=True)
-    long.to_csv(out_dir / "results_long.csv", index=False, columns=list(LONG_COLUMNS), float_format="%.6f")
-    written["long"] = out_dir / "results_long.csv"
+def _write_main(long: pd.DataFrame, out_dir: Path, architectures, regimes, benchmarks) -> dict[str, Path]:
     main = main_table(long, architectures, regimes, benchmarks)
     main.to_csv(out_dir / "main_table.csv", index=False, float_format="%.4f")
     (out_dir / "main_table.md").write_text(
         "Weighted F1 (x100) on the real test split, mean ± std over seeds; best per benchmark in bold.\n\n"
         + main_table_markdown(main))
-    written["main_csv"], written["main_md"] = out_dir / "main_table.csv", out_dir / "main_table.md"
+    return {"main_csv": out_dir / "main_table.csv", "main_md": out_dir / "main_table.md"}
+
+
+def _write_per_benchmark(long: pd.DataFrame, out_dir: Path, architectures, regimes,
+                         benchmarks) -> dict[str, Path]:
+    _, _, critical_difference_plot = metric_functions()
+    written: dict[str, Path] = {}
     sections = ["Extended results: systems ranked on every (test set, seed) block; Δ rank sum is the "
                 "pre-trained system's rank sum minus its org counterpart's (negative: better); exact p-values "
                 "(Eisinga et al. 2017), Bonferroni-corrected over the comparisons made.\n"]
@@ -189,5 +187,46 @@ def write_tables(long: pd.DataFrame, out_dir: str | Path, architectures: Sequenc
         extended = extended[["benchmark", *(c for c in extended.columns if c != "benchmark")]]
     extended.to_csv(out_dir / "extended_table.csv", index=False, float_format="%.6g")
     (out_dir / "extended_table.md").write_text("\n".join(sections))
+    return written
+
+
+def _write_pooled(long: pd.DataFrame, out_dir: Path, architectures, regimes, benchmarks) -> dict[str, Path]:
+    _, _, critical_difference_plot = metric_functions()
+    table, result, matrix = pooled_table(long, architectures, regimes, benchmarks)
+    table.to_csv(out_dir / "extended_table.csv", index=False, float_format="%.6g")
+    (out_dir / "extended_table.md").write_text(pooled_table_markdown(table, result, matrix))
+    if result is None:
+        return {}
+    plot = out_dir / "critical_difference_pooled.png"
+    critical_difference_plot(result, plot)
+    return {"cd_pooled": plot}
+
+
+def paper_comparison_markdown(long: pd.DataFrame, architectures: Sequence[str] = (), regimes: Sequence[str] = (),
+                              benchmarks: Sequence[str] = ()) -> str:
+    """The main table's cells beside the study's Table III, with the difference per cell."""
+    from .paper_reference import compare_main_table, compare_markdown
+
+    main = main_table(long, architectures, regimes, benchmarks)
+    measured = {(r["benchmark"], r["regime"], r["architecture"]): float(r["mean"]) for _, r in main.iterrows()}
+    return compare_markdown(compare_main_table(measured))
+
+
+def write_tables(long: pd.DataFrame, out_dir: str | Path, architectures: Sequence[str] = (),
+                 regimes: Sequence[str] = (), benchmarks: Sequence[str] = (),
+                 design: str = "per_benchmark") -> dict[str, Path]:
+    """Write the long CSV, the main table and the extended table of ``design`` (Markdown + CSV) with its
+    critical-difference plot(s)."""
+    if design not in DESIGNS:
+        raise ErcSynthError(f"unknown Friedman design {design!r}; choose one of: {', '.join(DESIGNS)}")
+    regimes, benchmarks = regimes or REGIMES, benchmarks or tuple(BENCHMARKS)  # the study's order by default
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    long = long.sort_values(["benchmark", "architecture", "regime", "seed", "test_set"]).reset_index(drop=True)
+    long.to_csv(out_dir / "results_long.csv", index=False, columns=list(LONG_COLUMNS), float_format="%.6f")
+    written = {"long": out_dir / "results_long.csv", **_write_main(long, out_dir, architectures, regimes,
+                                                                    benchmarks)}
+    writer = _write_pooled if design == "pooled" else _write_per_benchmark
+    written.update(writer(long, out_dir, architectures, regimes, benchmarks))
     written["extended_csv"], written["extended_md"] = out_dir / "extended_table.csv", out_dir / "extended_table.md"
     return written

@@ -4,6 +4,9 @@ A regime is one or two Trainer stages on the same model: ``org`` fine-tunes on t
 ``bal`` first train on a synthetic set's train split (best checkpoint by its validation split), then fine-tune
 that model on the real train split. The final model is the best checkpoint by weighted F1 on the real
 validation split, and it is scored on every test set given (the real test split and the synthetic test splits).
+``syn`` (the study's section IV-A evaluation) is the synthetic stage alone: the model never sees real training
+data and is scored on the same test sets; its checkpoint is chosen on the synthetic validation split, or on the
+real one when the synthetic set has none (the result records which, as ``selected_on``).
 
 Why these Trainer settings: dynamic padding (the collators pad to the batch's longest) and length-grouped
 batches cut the padding that dominates ERC inputs of very uneven length; bf16 (fp16 on GPUs without bf16) only
@@ -16,7 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,39 +28,31 @@ from erc_synth.dataset_scripts.registry import Benchmark
 
 from .architectures import Architecture, get_architecture
 from .scoring import score_logits, trainer_metrics
+from .settings import StageSettings, at_least, fraction, one_of, setting
 
-REGIMES: tuple[str, ...] = ("org", "nat", "bal")
-#: Regime -> the synthetic generation mode it pre-trains on (``None``: no pre-training).
-REGIME_MODES: Mapping[str, str | None] = {"org": None, "nat": "natural", "bal": "balanced"}
+REGIMES: tuple[str, ...] = ("org", "nat", "bal", "syn")
+#: Regime -> the synthetic generation mode it trains on (``None``: real data only). ``syn`` trains on the natural
+#: set (the one that mirrors the benchmark's label distribution) and never sees the real train split.
+REGIME_MODES: Mapping[str, str | None] = {"org": None, "nat": "natural", "bal": "balanced", "syn": "natural"}
+#: Regimes that fine-tune on the real train split after (or without) a synthetic stage.
+FINE_TUNED_REGIMES: tuple[str, ...] = ("org", "nat", "bal")
 
 
 @dataclass
-class TrainSettings:
-    """Hyper-parameters of one Trainer stage (defaults: small CPU runs; configs set the paper's values)."""
+class TrainSettings(StageSettings):
+    """Hyper-parameters of one classifier Trainer stage (defaults: small CPU runs; configs set the paper's values)."""
 
-    epochs: float = 3.0
-    learning_rate: float = 2e-5
-    batch_size: int = 8
-    eval_batch_size: int = 32
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    gradient_accumulation_steps: int = 1
-    early_stopping_patience: int | None = 3
-    max_steps: int = -1
-    eval_steps: int | None = None  # None: evaluate (and checkpoint) once per epoch
-    logging_steps: int = 10
-    precision: str = "auto"  # auto: bf16 (or fp16) on a GPU, fp32 on CPU; or fp32 / bf16 / fp16
-    seed: int = 0
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None, **overrides: Any) -> TrainSettings:
-        """Settings from a config mapping; unknown keys are a user error (a typo would silently do nothing)."""
-        merged = {**(values or {}), **overrides}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(merged) - known)
-        if unknown:
-            raise ErcSynthError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**merged)
+    eval_batch_size: int = setting(32, "examples per device in evaluation", at_least(1))
+    warmup_ratio: float = setting(0.1, "share of the steps spent warming the learning rate up", fraction)
+    weight_decay: float = setting(0.0, "AdamW weight decay", at_least(0))
+    gradient_accumulation_steps: int = setting(1, "batches accumulated per optimizer step", at_least(1))
+    early_stopping_patience: int | None = setting(3, "evaluations without improvement before stopping "
+                                                     "(none: never stop early)", at_least(1))
+    eval_steps: int | None = setting(None, "evaluate and checkpoint every N steps (none: once per epoch)",
+                                     at_least(1))
+    logging_steps: int = setting(10, "log the loss every N steps", at_least(1))
+    precision: str = setting("auto", "auto (bf16 or fp16 on a GPU, fp32 on CPU), fp32, bf16 or fp16",
+                             one_of("auto", "fp32", "bf16", "fp16"))
 
 
 def precision_flags(precision: str = "auto") -> dict[str, bool]:
@@ -164,7 +159,7 @@ class RegimeResult:
     scores: dict[str, dict[str, Any]]
     model_dir: str | None
     data: dict[str, Any] = field(default_factory=dict)
-    validation: dict[str, float] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,13 +200,18 @@ def run_regime(
     settings = settings or TrainSettings()
     pretrain_settings = pretrain_settings or settings
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     label_names = list(benchmark.labels)
 
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(encoder)
+    except OSError as exc:  # not a folder with a tokenizer, or a Hub id that cannot be reached or found
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ErcSynthError(f"encoder {encoder!r} cannot be loaded: {first_line}") from None
     set_seed(settings.seed)  # the classification head is initialised here, before the Trainer seeds itself
     model = architecture.build_model(encoder, len(label_names), label_names, **options)
+    out_dir.mkdir(parents=True, exist_ok=True)  # only once the encoder loaded: a bad one leaves no folder behind
 
+    selected_on = "real validation"
     if pretrain is not None:
         synthetic_validation = "validation" if "validation" in pretrain else None
         stage = DatasetDict({"train": pretrain["train"],
@@ -222,12 +222,15 @@ def run_regime(
         trainer = train_stage(architecture, model, tokenizer, prepared["train"], prepared["validation"],
                               out_dir / "pretrain", stage_settings, label_names, options)
         model = trainer.model
+        selected_on = "synthetic validation" if synthetic_validation else "real validation"
 
-    prepared_real = architecture.prepare(DatasetDict({s: real[s] for s in ("train", "validation", "test")}),
-                                         tokenizer, **options)
-    trainer = train_stage(architecture, model, tokenizer, prepared_real["train"], prepared_real["validation"],
-                          out_dir / "finetune", settings, label_names, options)
-    validation = best_validation(trainer)
+    splits = ("train", "validation", "test") if regime in FINE_TUNED_REGIMES else ("test",)
+    prepared_real = architecture.prepare(DatasetDict({s: real[s] for s in splits}), tokenizer, **options)
+    if regime in FINE_TUNED_REGIMES:
+        trainer = train_stage(architecture, model, tokenizer, prepared_real["train"], prepared_real["validation"],
+                              out_dir / "finetune", settings, label_names, options)
+        selected_on = "real validation"
+    validation = {**best_validation(trainer), "selected_on": selected_on}
 
     scores = {"real": evaluate_model(trainer, architecture, prepared_real["test"], label_names)}
     for name, dataset in (test_sets or {}).items():

@@ -20,7 +20,7 @@ from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import get_benchmark
 
 MELD = get_benchmark("meld")
-OPTIONS = {"max_length": 24, "max_memory_length": 8}
+OPTIONS = {"emoberta": {"max_length": 24}, "compm": {"max_length": 24, "max_memory_length": 8}}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def _mean_loss(model, collate, rows) -> float:
 def test_loss_decreases_on_a_learnable_toy_set(name, encoder, toy, tmp_path):
     architecture = get_architecture(name)
     tokenizer = AutoTokenizer.from_pretrained(encoder)
-    options = architecture.options(OPTIONS)
+    options = architecture.options(OPTIONS[name])
     set_seed(0)
     model = architecture.build_model(encoder, MELD.num_labels, MELD.labels, **options)
     learnable = DatasetDict(train=toy_dialogues(MELD, 30, 1, one_emotion=True),
@@ -84,7 +84,7 @@ def test_emoberta_loss_ignores_unlabelled_examples(encoder, toy):
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     model = architecture.build_model(encoder, MELD.num_labels, MELD.labels).eval()
     collate = architecture.collator(tokenizer)
-    rows = list(architecture.prepare(toy, tokenizer, **OPTIONS)["train"])[:4]
+    rows = list(architecture.prepare(toy, tokenizer, **OPTIONS["emoberta"])["train"])[:4]
     with torch.no_grad():
         reference = model(**collate(rows[:3])).loss
         assert torch.allclose(model(**collate([*rows[:3], {**rows[3], "labels": IGNORE_INDEX}])).loss, reference)
@@ -100,7 +100,8 @@ def test_regime_nat_pretrains_then_finetunes_and_writes_a_model_card(encoder, to
     pretrain = load_synthetic(MELD, str(synthetic_dir))
     settings = TrainSettings(epochs=1, learning_rate=1e-3, batch_size=16, logging_steps=100)
     result = run_regime("emoberta", encoder, MELD, "nat", real, tmp_path / "run", pretrain=pretrain,
-                        test_sets={"synthetic_natural": pretrain["test"]}, options=OPTIONS, settings=settings,
+                        test_sets={"synthetic_natural": pretrain["test"]}, options=OPTIONS["emoberta"],
+                        settings=settings,
                         data_info={"real": str(real_dir), "pretrain": str(synthetic_dir)})
     assert set(result.scores) == {"real", "synthetic_natural"}
     # The real test split has unlabelled utterances (every 4th): they are context, never scored.
@@ -119,12 +120,31 @@ def test_regime_nat_pretrains_then_finetunes_and_writes_a_model_card(encoder, to
     architecture = get_architecture("emoberta")
     reloaded = architecture.load_model(str(model_dir)).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    test = architecture.prepare(DatasetDict(test=real["test"]), tokenizer, **OPTIONS)["test"]
+    test = architecture.prepare(DatasetDict(test=real["test"]), tokenizer, **OPTIONS["emoberta"])["test"]
     with torch.no_grad():
         logits = reloaded(**architecture.collator(tokenizer)(list(test))).logits.numpy()
     predictions, references = utterance_pairs(logits, np.array(test["labels"]))
     rescored = metric_functions()[0](predictions.tolist(), references.tolist(), label_names=list(MELD.labels))
     assert rescored["weighted_f1"] == pytest.approx(result.scores["real"]["weighted_f1"])
+
+
+def test_regime_syn_trains_on_the_synthetic_set_only(encoder, toy, tmp_path):
+    synthetic = DatasetDict(train=toy_dialogues(MELD, 20, 7), validation=toy_dialogues(MELD, 6, 8),
+                            test=toy_dialogues(MELD, 6, 9))
+    settings = TrainSettings(epochs=1, learning_rate=1e-3, batch_size=16, logging_steps=100)
+    result = run_regime("emoberta", encoder, MELD, "syn", toy, tmp_path / "run", pretrain=synthetic,
+                        test_sets={"synthetic_natural": synthetic["test"]}, options=OPTIONS["emoberta"],
+                        settings=settings, save_model=False)
+    assert set(result.scores) == {"real", "synthetic_natural"}
+    assert result.validation["selected_on"] == "synthetic validation"
+    assert (tmp_path / "run" / "pretrain").is_dir() and not (tmp_path / "run" / "finetune").exists()
+
+
+def test_an_option_typo_names_the_closest_declared_option():
+    with pytest.raises(ErcSynthError, match="unknown compm option 'max_memory_utterance'; did you mean "
+                                            "'max_memory_utterances'"):
+        get_architecture("compm").options({"max_memory_utterance": 4})
+    assert get_architecture("compm").options({"max_memory_utterances": 4})["max_memory_utterances"] == 4
 
 
 def test_regime_errors_are_user_errors(encoder, toy, tmp_path):
@@ -142,7 +162,7 @@ def test_same_seed_gives_the_same_model_and_batches_are_length_grouped(encoder, 
 
     architecture = get_architecture("compm")
     tokenizer = AutoTokenizer.from_pretrained(encoder)
-    options = architecture.options(OPTIONS)
+    options = architecture.options(OPTIONS["compm"])
     prepared = architecture.prepare(toy, tokenizer, **options)
     settings = TrainSettings(epochs=1, learning_rate=1e-3, batch_size=8, seed=3, logging_steps=100)
     states = []

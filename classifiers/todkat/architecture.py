@@ -27,6 +27,9 @@ ARCHITECTURE = Architecture(
         "fusion_heads": 4,
         "pooling": "first",
     },
+    # Read without a default: the topic layer's place and size (from scratch), and COMET generation settings.
+    extra_options=("topic_layer", "topic_inner_dim", "num_candidates", "knowledge_batch_size", "max_new_tokens",
+                   "query_format"),
     reference_hyperparameters={"learning_rate": 2e-5, "per_device_train_batch_size": 2},
     description="Topic-driven, knowledge-aware transformer labelling every utterance of a dialogue (Zhu et al., 2021)",
 )

@@ -8,28 +8,11 @@ tokenizer) that ``--encoder`` accepts; the classifier then reuses its encoder an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .settings import TopicTrainingSettings
 from .topic import TopicMaskedLM
-
-
-@dataclass
-class TopicTrainingSettings:
-    """Masked-LM pre-training settings (small CPU-friendly defaults; raise epochs on a GPU)."""
-
-    epochs: float = 1.0
-    learning_rate: float = 5e-5
-    batch_size: int = 16
-    max_length: int = 64
-    mlm_probability: float = 0.15
-    topic_layer: int | None = None
-    topic_dim: int = 50
-    topic_inner_dim: int = 256
-    kl_weight: float = 1.0
-    max_steps: int = -1
-    seed: int = 0
 
 
 def train_topics(encoder: str, texts: Sequence[str], out_dir: str | Path, settings: TopicTrainingSettings) -> dict:
