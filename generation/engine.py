@@ -102,7 +102,7 @@ SAMPLING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "typical_p": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]; 1 turns it off"),
     "repetition_penalty": (lambda v: _number(v) and v > 0, "a finite number > 0; 1 turns it off"),
     "max_new_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    "stop": (lambda v: isinstance(v, tuple) and all(isinstance(s, str) and s for s in v),
+    "stop": (lambda v: isinstance(v, tuple | list) and all(isinstance(s, str) and s for s in v),
              "a list of non-empty strings"),
 }
 CONFIG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -111,7 +111,8 @@ CONFIG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "mode": (lambda v: v in MODES, f"one of {', '.join(MODES)}"),
     "concurrency": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1"),
     "max_attempts": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    "turns": (lambda v: v is None or (len(v) == 2 and all(_integer(t) for t in v) and 1 <= v[0] <= v[1]),
+    "turns": (lambda v: v is None or (isinstance(v, tuple) and len(v) == 2 and all(_integer(t) for t in v)
+                                      and 1 <= v[0] <= v[1]),
               "two integers MIN MAX with 1 <= MIN <= MAX"),
     "steer_wave": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "max_utterance_chars": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
