@@ -194,11 +194,7 @@ class RunSnapshot:
     @property
     def config_name(self) -> str:
         """The builder config (``{benchmark}-{mode}``) the run was generated for."""
-        name = f"{self.settings.get('benchmark')}-{self.settings.get('mode')}"
-        if name not in CONFIG_NAMES:
-            raise RunDirError(f"{self.run_dir / 'manifest.json'}: settings benchmark/mode give unknown config "
-                              f"{name!r}; known: {', '.join(CONFIG_NAMES)}")
-        return name
+        return store_config_name(self.store)
 
     def accepted(self) -> list[RunRecord]:
         """The first accepted attempt of each index, sorted by index."""
@@ -382,9 +378,18 @@ def total_label_counts(statistics: Sequence[SplitStats], benchmark: Benchmark) -
     return {label: sum(s.label_counts[label] for s in statistics) for label in benchmark.labels}
 
 
+def store_config_name(store: RunStore) -> str:
+    """The builder config (``{benchmark}-{mode}``) an opened RUN_DIR was generated for, from its manifest."""
+    name = f"{store.settings.get('benchmark')}-{store.settings.get('mode')}"
+    if name not in CONFIG_NAMES:
+        raise RunDirError(f"{store.run_dir / 'manifest.json'}: settings benchmark/mode give unknown config "
+                          f"{name!r}; known: {', '.join(CONFIG_NAMES)}")
+    return name
+
+
 def config_name_of(run_dir: str | Path) -> str:
-    """The builder config (``{benchmark}-{mode}``) a RUN_DIR was generated for, from its manifest."""
-    return RunSnapshot.read(run_dir).config_name
+    """The builder config a RUN_DIR was generated for; reads only its manifest."""
+    return store_config_name(RunStore.open(run_dir))
 
 
 def build(

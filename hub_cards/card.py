@@ -118,10 +118,8 @@ def card_data(inputs: CardInputs) -> DatasetCardData:
 
 
 def _judge(summary: Mapping[str, Any]) -> tuple[str, float | None]:
-    """The judge's id and its weighted F1 on the real test split, from ``audit.json``'s ``judge`` entry."""
+    """The judge's id and its weighted F1 on the real test split, from ``audit.json``'s ``judge`` block."""
     judge = summary.get("judge") or {}
-    if isinstance(judge, str):
-        return judge, None
     return str(judge.get("id")), judge.get("weighted_f1")
 
 
@@ -129,10 +127,9 @@ def fidelity_block(inputs: CardInputs) -> dict[str, Any]:
     """The YAML ``label_fidelity`` block: the audit's headline numbers, the judge and the label policy."""
     summary = inputs.label_fidelity or {}
     judge, judge_f1 = _judge(summary)
-    suspects = summary.get("suspect_utterances") or {}
     block: dict[str, Any] = {"label_policy": inputs.label_policy, "judge": judge, "judge_weighted_f1": judge_f1}
     block.update({key: summary.get(key) for key in FIDELITY_KEYS})
-    block["suspect_utterances"] = suspects.get("count") if isinstance(suspects, Mapping) else suspects
+    block["suspect_utterances"] = (summary.get("suspect_utterances") or {}).get("count")
     return block
 
 

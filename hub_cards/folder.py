@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.builder import DEFAULT_RATIOS, BuiltDataset, RunSnapshot, build, write_hub_folder
+from erc_synth.dataset_scripts.builder import (
+    DEFAULT_RATIOS,
+    BuiltDataset,
+    RunSnapshot,
+    build,
+    config_name_of,
+    write_hub_folder,
+)
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.gates import GateOptions
 from erc_synth.dataset_scripts.readers import load_reference
@@ -30,7 +37,7 @@ from erc_synth.dataset_scripts.stats import corpus_stats
 from .card import DEFAULT_LICENSE, LABEL_POLICIES, CardInputs, render_card
 from .divergence import counts_vector, js_divergence
 from .naming import repo_name
-from .plots import save_label_distribution_plot
+from .plots import ordered_series, save_label_distribution_plot
 
 PLOT_FILE = "label_distribution.png"
 BUILD_REPORT_FILE = "build_report.json"
@@ -125,12 +132,13 @@ def load_real(benchmark_name: str, real_data_dir: str | Path, variant: str | Non
 
 
 def _run_audit(built: BuiltDataset, judge: str, real_data_dir: str | Path | None, seed: int,
-               cache_dir: str | Path | None) -> Any:
+               cache_dir: str | Path | None, judge_settings: Any) -> Any:
     from erc_synth.classifiers.audit import audit_dataset  # lazy: torch and transformers only when auditing
 
     return audit_dataset(built.dialogues, built.benchmark, judge,
                          real_data=Path(real_data_dir) if real_data_dir is not None else None, seed=seed,
-                         cache_dir=Path(cache_dir) if cache_dir is not None else None)
+                         cache_dir=Path(cache_dir) if cache_dir is not None else None, judge_settings=judge_settings,
+                         source=f"the {built.config_name} build")
 
 
 def prepare_run(
@@ -145,12 +153,13 @@ def prepare_run(
     audit: str | None = None,
     label_policy: str = "llm",
     audit_cache_dir: str | Path | None = None,
+    judge_settings: Any = None,
     real_cache: dict[str, RealComparison] | None = None,
 ) -> PreparedRun:
     """Build RUN_DIR once and, with ``audit``, audit its labels and apply ``label_policy``.
 
-    ``real_cache`` (benchmark name -> ``RealComparison``) lets a caller building several runs read each real
-    benchmark once.
+    ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the ``train`` judge. ``real_cache``
+    (benchmark name -> ``RealComparison``) lets a caller building several runs read each real benchmark once.
     """
     if label_policy not in LABEL_POLICIES:
         raise ErcSynthError(f"--label-policy {label_policy!r}: choose one of {', '.join(LABEL_POLICIES)}")
@@ -169,7 +178,7 @@ def prepare_run(
                   reference=real.reference if real else None)
     result = None
     if audit:
-        result = _run_audit(built, audit, real_data_dir, split_seed, audit_cache_dir)
+        result = _run_audit(built, audit, real_data_dir, split_seed, audit_cache_dir, judge_settings)
         if label_policy != "llm":
             from erc_synth.classifiers.audit import apply_label_policy
 
@@ -225,7 +234,7 @@ def write_folder(prepared: PreparedRun, out_dir: str | Path, series: Mapping[str
                           if str(p).endswith(".png")), None)
     inputs = CardInputs(
         benchmark=benchmark, mode=mode, manifest=built.manifest, report=built.report, metadata=metadata,
-        statistics=built.statistics, plot_file=PLOT_FILE, plot_series=list(series[benchmark.name]),
+        statistics=built.statistics, plot_file=PLOT_FILE, plot_series=ordered_series(list(series[benchmark.name])),
         divergences=divergences, real_description=real.description if real else None, repo_id=repo_id,
         license=license, label_policy=prepared.label_policy, label_fidelity=fidelity,
         confusion_matrix_file=confusion,
@@ -248,7 +257,8 @@ def write_build_report(out_dir: Path, inputs: CardInputs, files: Sequence[str]) 
     """``build_report.json``: what the build wrote and what the card was rendered from."""
     path = out_dir / BUILD_REPORT_FILE
     payload = {"format_version": BUILD_REPORT_VERSION, "files": list(files), "card": inputs.to_dict()}
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    # key order kept (not sorted): the card's YAML follows the order of the metadata it is re-rendered from
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 
@@ -300,6 +310,7 @@ def build_folder(
     audit: str | None = None,
     label_policy: str = "llm",
     audit_cache_dir: str | Path | None = None,
+    judge_settings: Any = None,
     differences: Sequence[str] = (),
 ) -> FolderReport:
     """Build RUN_DIR into ``out_dir``: parquet for both configs, README.md card, label distribution PNG.
@@ -314,7 +325,8 @@ def build_folder(
     options = _prepare_options(real_data_dir=real_data_dir, real_variant=real_variant, split_seed=split_seed,
                                ratios=ratios, near_dup_threshold=near_dup_threshold, decontaminate=decontaminate,
                                decontam_ngram=decontam_ngram, decontam_threshold=decontam_threshold, gates=gates,
-                               audit=audit, label_policy=label_policy, audit_cache_dir=audit_cache_dir)
+                               audit=audit, label_policy=label_policy, audit_cache_dir=audit_cache_dir,
+                               judge_settings=judge_settings)
     prepared = prepare_run(run_dir, **options)
     series = _merge(extra_plot_series or {}, own_series(prepared))
     return write_folder(prepared, out_dir, series, repo_id=repo_id, license=license, differences=differences)
@@ -335,7 +347,7 @@ def find_run_dirs(runs_root: str | Path) -> dict[str, Path]:
     if not root.is_dir():
         raise ErcSynthError(f"{root} is not a folder of generation runs")
     for candidate in sorted(p for p in root.iterdir() if (p / "manifest.json").is_file()):
-        name = RunSnapshot.read(candidate).config_name
+        name = config_name_of(candidate)
         if name in found:
             raise ErcSynthError(f"{found[name]} and {candidate} are both {name} runs; keep one per config")
         found[name] = candidate

@@ -13,6 +13,7 @@ from erc_synth.dataset_scripts.builder import (
     CONFIG_NAMES,
     SyntheticDialogues,
     assign_splits,
+    build,
     build_dataset_dict,
     parse_ratios,
     write_hub_folder,
@@ -21,6 +22,7 @@ from erc_synth.dataset_scripts.builder import (
 from erc_synth.dataset_scripts.errors import DataFormatError, ErcSynthError, RunDirError
 from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
+from erc_synth.dataset_scripts.schema import dialogues_to_utterances
 
 
 def _digests(folder):
@@ -146,3 +148,35 @@ def test_builder_class_serves_the_utterances_schema_and_never_a_stale_cache(tmp_
     assert decontaminated.build_report.gates.decontaminated_against == "real test"
     with pytest.raises(RunDirError, match="holds a meld-natural run, not meld-balanced"):
         SyntheticDialogues(**{**kwargs, "config_name": "meld-balanced"}).download_and_prepare()
+
+
+def test_build_reads_the_run_store_once_and_returns_counts_that_match_the_data(tmp_path, monkeypatch):
+    run = make_run_dir(tmp_path / "run", "meld", "balanced", n=30)
+    reads = []
+    real_records = RunStore.records
+    monkeypatch.setattr(RunStore, "records", lambda self: reads.append(self.run_dir) or real_records(self))
+    built = build(run, split_seed=2)
+    assert reads == [run]
+    labels = get_benchmark("meld").labels
+    emotions = [e for split in built.dialogues.values() for row in split["emotions"] for e in row]
+    assert built.label_counts == {label: emotions.count(i) for i, label in enumerate(labels)}
+    assert [s.split for s in built.statistics] == ["train", "validation", "test"]
+    assert (built.config_name, built.mode, built.benchmark.name) == ("meld-balanced", "balanced", "meld")
+    assert built.manifest["provenance"]["model_sha"] == "abc123def"
+    accepted = real_records(RunStore.open(run))
+    firsts = {r.index: r for r in reversed(accepted) if r.is_accepted}
+    hits = sum(r.target_emotion in r.emotions for r in firsts.values())
+    assert built.report.target_realised == {"dialogues": 29, "with_target": hits, "share": round(hits / 29, 4)}
+
+
+def test_the_builders_utterances_schema_and_the_converted_dialogues_give_the_same_rows(tmp_path):
+    run = make_run_dir(tmp_path / "run", "iemocap", "balanced", n=12, plant_duplicates=False)
+    builder = SyntheticDialogues(cache_dir=str(tmp_path / "cache"), config_name="iemocap-balanced", run_dir=str(run),
+                                 schema="utterances")
+    builder.download_and_prepare()
+    direct = builder.as_dataset()
+    converted = dialogues_to_utterances(build(run).dialogues)
+    assert list(direct) == list(converted)
+    for split in direct:
+        assert direct[split].features == converted[split].features
+        assert direct[split].to_list() == converted[split].to_list()

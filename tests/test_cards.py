@@ -14,13 +14,28 @@ from PIL import Image
 from erc_synth.cli import main as erc_synth
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.hub_cards import build_folder, js_divergence, label_distribution_figure, save_label_distribution_plot
+from erc_synth.hub_cards import folder as folder_module
 from erc_synth.hub_cards.allowlists import size_category, validate_card_metadata
+from erc_synth.hub_cards.card import CardInputs, render_card
 from erc_synth.hub_cards.divergence import counts_vector
+from erc_synth.hub_cards.folder import BUILD_REPORT_FILE, build_all, read_build_report
+
+#: An audit summary shaped like ``classifiers.audit``'s audit.json, with values chosen to be recognisable.
+AUDIT_SUMMARY = {
+    "num_utterances": 212, "agreement": 0.4151, "kappa": 0.2875, "chance_agreement": 0.1802,
+    "per_label": {"neutral": {"precision": 0.5, "recall": 0.6, "f1": 0.545, "support": 80}},
+    "judge": {"id": "train", "kind": "train", "benchmark": "meld", "weighted_f1": 0.4713},
+    "position_label_spearman": 0.6419, "position_label_spearman_real": 0.0214,
+    "monotonic_share": 0.5625, "monotonic_share_real": 0.0071,
+    "suspect_utterances": {"count": 37, "top": []},
+}
 
 SECTIONS = ("## Summary", "## How to load", "## Schema", "## Generation setup", "## Quality gates",
             "## Rejected generations", "## Statistics", "## Label distribution",
-            "## Comparison with the real benchmark", "## Intended uses and limitations", "## Licence", "## Citation")
+            "## Comparison with the real benchmark", "## Label fidelity", "## Differences from the reference study",
+            "## Intended uses and limitations", "## Licence", "## Citation")
 
 
 @pytest.mark.parametrize(("n", "bucket"), [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (12_345, "10K<n<100K"),
@@ -93,8 +108,7 @@ def test_card_holds_setup_gates_rejections_and_statistics_and_rebuilds_identical
     assert data["task_categories"] == ["text-classification"] and data["task_ids"] == ["multi-class-classification"]
     assert [c["config_name"] for c in data["configs"]] == ["dialogues", "utterances"]
     emotions = data["dataset_info"][0]["features"][3]
-    assert emotions["list"]["class_label"]["names"] == dict(enumerate(get_benchmark("meld").labels)) or \
-        list(emotions["list"]["class_label"]["names"].values()) == list(get_benchmark("meld").labels)
+    assert emotions["list"]["class_label"]["names"] == {str(i): n for i, n in enumerate(get_benchmark("meld").labels)}
     text = card.text
     for section in SECTIONS:
         assert section in text, section
@@ -184,3 +198,106 @@ def test_cli_registration_stays_import_light():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_plots_leave_the_callers_matplotlib_backend_and_pyplot_alone(tmp_path):
+    """A library must not switch the backend of the notebook or application that imports it."""
+    import os
+    import subprocess
+    import sys
+
+    plot = {"meld": {"natural": [3, 2, 1, 1, 1, 1, 1]}}
+    code = ("import sys, matplotlib; from erc_synth.hub_cards.plots import save_label_distribution_plot; "
+            f"save_label_distribution_plot({plot!r}, {str(tmp_path / 'p.png')!r}); "
+            "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "MPLBACKEND": "svg"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["svg", "False"]
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_label_fidelity_section_and_yaml_block_come_from_the_audit_summary(tmp_path):
+    run = make_run_dir(tmp_path / "run", "meld", "natural", n=10, plant_duplicates=False)
+    build_folder(run, tmp_path / "out")
+    stored = read_build_report(tmp_path / "out")
+    inputs = CardInputs.from_dict(stored["card"])
+    assert str(render_card(inputs)) == (tmp_path / "out" / "README.md").read_text()  # the report re-renders it
+    plain = (tmp_path / "out" / "README.md").read_text()
+    assert "Labels in this set: policy **llm**" in plain and "No label audit was run" in plain
+    assert "label_fidelity" not in DatasetCard.load(tmp_path / "out" / "README.md").data.to_dict()
+
+    inputs.label_fidelity, inputs.label_policy = AUDIT_SUMMARY, "agree"
+    inputs.confusion_matrix_file = "audit/confusion_matrix.png"
+    card = DatasetCard(str(render_card(inputs)))
+    block = card.data.to_dict()["label_fidelity"]
+    assert block == {"label_policy": "agree", "judge": "train", "judge_weighted_f1": 0.4713, "num_utterances": 212,
+                     "agreement": 0.4151, "kappa": 0.2875, "chance_agreement": 0.1802,
+                     "position_label_spearman": 0.6419, "position_label_spearman_real": 0.0214,
+                     "monotonic_share": 0.5625, "monotonic_share_real": 0.0071, "suspect_utterances": 37}
+    text = card.text
+    assert "Labels in this set: policy **agree**" in text and "unlabelled (-1, kept as context)" in text
+    assert "| Cohen's kappa, LLM label vs judge label | 0.287 | |" in text
+    assert "| agreement (chance agreement from the two marginals) | 0.415 (0.180) | |" in text
+    assert "| Spearman's rho of label id vs turn index, mean over dialogues | 0.642 | 0.021 |" in text
+    assert "| dialogues of 3+ turns whose labels strictly increase | 0.562 | 0.007 |" in text
+    assert "judge `train` (weighted F1 0.471" in text and "37 utterances are" in text
+    assert "](audit/confusion_matrix.png)" in text and "No label audit was run" not in text
+
+
+def test_card_cites_the_study_lists_differences_and_the_realised_target_share(tmp_path):
+    run = make_run_dir(tmp_path / "run", "meld", "balanced", n=30)
+    differences = ["TGI instead of text-generation-webui with LangChain", "counts chosen by the project"]
+    build_folder(run, tmp_path / "out", differences=differences)
+    text = (tmp_path / "out" / "README.md").read_text()
+    section = text.split("## Differences from the reference study")[1].split("## ")[0]
+    assert "arXiv:2508.05474" in section
+    assert [line[2:] for line in section.splitlines() if line.startswith("- ")] == differences
+    assert "@article{kaplan2025llmerc," in text.split("## Citation")[1]
+    accepted = RunStore.open(run).accepted()
+    hits = sum(r.target_emotion in r.emotions for r in accepted)
+    assert hits < len(accepted) == 29  # the planted records miss their target now and then: the share is measured
+    assert f"Target emotion realised: {hits} of the {len(accepted)} accepted" in text
+    natural = make_run_dir(tmp_path / "natural", "meld", "natural", n=6, plant_duplicates=False)
+    build_folder(natural, tmp_path / "nat")
+    assert "Target emotion realised" not in (tmp_path / "nat" / "README.md").read_text()
+    assert "The build was given no list of differences" in (tmp_path / "nat" / "README.md").read_text()
+
+
+def test_label_policies_other_than_llm_need_an_audit_and_unknown_ones_are_refused(tmp_path):
+    run = make_run_dir(tmp_path / "run", "meld", "natural", n=4, plant_duplicates=False)
+    with pytest.raises(ErcSynthError, match=r"--label-policy judge takes its labels from an audit: add --audit"):
+        build_folder(run, tmp_path / "out", label_policy="judge")
+    with pytest.raises(ErcSynthError, match=r"--label-policy 'majority': choose one of llm, judge, agree"):
+        build_folder(run, tmp_path / "out", label_policy="majority", audit="train")
+    assert not (tmp_path / "out").exists()  # refused before anything was built or written
+
+
+def test_build_all_builds_each_run_once_and_writes_each_folder_once(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    for benchmark in ("meld", "iemocap"):
+        for mode in ("natural", "balanced"):
+            make_run_dir(runs / f"{benchmark}-{mode}", benchmark, mode, n=8, plant_duplicates=False)
+    calls = {"build": 0, "records": 0, "card": 0}
+    real_build, real_records, real_card = folder_module.build, RunStore.records, folder_module.render_card
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(folder_module, "build", counted("build", real_build))
+    monkeypatch.setattr(RunStore, "records", counted("records", real_records))
+    monkeypatch.setattr(folder_module, "render_card", counted("card", real_card))
+    result = build_all(runs, tmp_path / "built", repo_org="someone")
+    assert calls == {"build": 4, "card": 4, "records": 4}
+    assert set(result.series) == {"meld", "iemocap"}
+    assert result.series["meld"]["natural"] == result.folders["meld-natural"].label_counts
+    text = (tmp_path / "built" / "iemocap-synth-balanced" / "README.md").read_text()
+    assert 'load_dataset("someone/iemocap-synth-balanced")' in text
+    assert "series: natural, balanced" in text  # the figure's legend order
+    files = read_build_report(tmp_path / "built" / "meld-synth-natural")["files"]
+    assert files == result.folders["meld-natural"].files
+    assert {"README.md", BUILD_REPORT_FILE, "label_distribution.png",
+            "data/utterances/train-00000-of-00001.parquet"} <= set(files)

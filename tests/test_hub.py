@@ -93,7 +93,11 @@ def test_interrupted_push_fails_clearly_and_a_rerun_completes(local_hub: LocalHu
     before = local_hub.stats()
     failed = local_hub.cli("push", str(folder), "--repo", "org/iemocap-synth-natural", cwd=tmp_path)
     assert failed.returncode == 2
-    assert "push of" in failed.stderr and "org/iemocap-synth-natural" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    *retries, line = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert [r for r in retries if "Retry" not in r and "thrown while requesting" not in r] == []  # retry notes
+    assert line.startswith("erc-synth push: error: ")
+    assert "push of" in line and "org/iemocap-synth-natural" in line and "rerun the same command" in line
     after_failure = local_hub.stats()
     assert after_failure["dropped"] == before["dropped"] + 2
     assert after_failure["commits"] == before["commits"] + 1  # only the repo's initial commit
@@ -180,3 +184,41 @@ def test_push_all_publishes_six_builds_loaded_back_by_name(local_hub: LocalHub, 
     (root / "meld-synth-natural" / "README.md").unlink()
     missing = local_hub.cli("push-all", str(root), "--org", "org", cwd=tmp_path)
     assert missing.returncode == 2 and "meld-synth-natural" in missing.stderr
+
+
+def test_push_uploads_only_what_the_build_wrote_and_the_hub_card_equals_the_local_one(local_hub: LocalHub, tmp_path):
+    run = make_run_dir(tmp_path / "run", "meld", "natural", n=10, plant_duplicates=False)
+    folder = tmp_path / "meld-synth-natural"
+    report = build_folder(run, folder)
+    built_card = (folder / "README.md").read_text()
+    assert 'load_dataset("ORG/meld-synth-natural")' in built_card  # the build did not know the repo id
+    (folder / "data" / ".env").write_text("HF_TOKEN=hf_SecretThatMustStayLocal0000\n")
+    (folder / "notes.txt").write_text("mine\n")
+    pushed = local_hub.cli("push", str(folder), "--repo", "org/meld-allow", cwd=tmp_path)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "skipped (not written by the build, not uploaded): data/.env, notes.txt" in pushed.stdout
+    remote = local_hub.python(
+        "import json; from huggingface_hub import HfApi, hf_hub_download\n"
+        "files = HfApi().list_repo_files('org/meld-allow', repo_type='dataset')\n"
+        "card = open(hf_hub_download('org/meld-allow', 'README.md', repo_type='dataset')).read()\n"
+        "print(json.dumps({'files': sorted(files), 'card': card}))", tmp_path)
+    assert remote["files"] == sorted([".gitattributes", *report.files])
+    local_card = (folder / "README.md").read_text()
+    assert remote["card"] == local_card  # re-rendered for the repo id in the folder, then uploaded
+    assert 'load_dataset("org/meld-allow")' in local_card
+    assert local_card.replace("org/meld-allow", "ORG/meld-synth-natural") == built_card  # only the repo id changed
+    again = local_hub.cli("push", str(folder), "--repo", "org/meld-allow", cwd=tmp_path)
+    assert again.returncode == 0 and "unchanged, no commit" in again.stdout, again.stderr
+
+
+def test_push_of_a_folder_without_its_build_report_is_refused_before_any_upload(local_hub: LocalHub, built: Path,
+                                                                                 tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    (copy / "build_report.json").unlink()
+    before = local_hub.stats()
+    refused = local_hub.cli("push", str(copy), "--repo", "org/meld-no-report", cwd=tmp_path)
+    assert refused.returncode == 2 and "build_report.json is missing" in refused.stderr
+    assert local_hub.stats() == before
