@@ -127,8 +127,12 @@ def train_stage(architecture: Architecture, model, tokenizer, train, validation,
         callbacks=callbacks,
     )
     trainer.train()
-    for checkpoint in Path(out_dir).glob("checkpoint-*"):
-        shutil.rmtree(checkpoint, ignore_errors=True)
+    # Under a data-parallel launcher every rank loads the best checkpoint at the end of train(): wait until all
+    # have, then let rank 0 alone remove the folders (it alone wrote them).
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        for checkpoint in Path(out_dir).glob("checkpoint-*"):
+            shutil.rmtree(checkpoint, ignore_errors=True)
     return trainer
 
 
