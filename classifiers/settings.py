@@ -73,6 +73,11 @@ def closest(name: str, known: list[str]) -> str:
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
+def _spelled(where: str, name: str) -> str:
+    """A setting as the user wrote it: ``--learning-rate`` after a flag prefix (``--...``), else the YAML key."""
+    return f"{where}{name.replace('_', '-')}" if where.startswith("--") else f"{where}{name}"
+
+
 @dataclass
 class StageSettings:
     """Settings every Trainer stage shares (fine-tuning, synthetic pre-training, topic pre-training)."""
@@ -91,21 +96,22 @@ class StageSettings:
         for spec in fields(self):
             value = getattr(self, spec.name)
             kind, optional = _value_type(type(self), spec.name)
+            name = _spelled(where, spec.name)
             if value is None:
                 if optional:
                     continue
-                raise ErcSynthError(f"{where}{spec.name}: must be set (got null)")
+                raise ErcSynthError(f"{name}: must be set (got null)")
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
                 setattr(self, spec.name, value)
             if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-                raise ErcSynthError(f"{where}{spec.name}: expected {kind.__name__}, got {value!r}")
+                raise ErcSynthError(f"{name}: expected {kind.__name__}, got {value!r}")
             if kind is float and not math.isfinite(value):
-                raise ErcSynthError(f"{where}{spec.name}: must be a finite number, got {value!r}")
+                raise ErcSynthError(f"{name}: must be a finite number, got {value!r}")
             check = spec.metadata.get("check")
             problem = check(value) if check else None
             if problem:
-                raise ErcSynthError(f"{where}{spec.name} {problem}, got {value!r}")
+                raise ErcSynthError(f"{name} {problem}, got {value!r}")
 
     @classmethod
     def from_mapping(cls: type[S], values: Mapping[str, Any] | None, where: str = "", **overrides: Any) -> S:
@@ -114,8 +120,8 @@ class StageSettings:
         known = [f.name for f in fields(cls)]
         for key in merged:
             if key not in known:
-                raise ErcSynthError(f"{where}{key}: unknown {cls.kind()} setting{closest(str(key), known)} "
-                                    f"(known: {', '.join(known)})")
+                raise ErcSynthError(f"{_spelled(where, str(key))}: unknown {cls.kind()} setting"
+                                    f"{closest(str(key), known)} (known: {', '.join(known)})")
         settings = cls.__new__(cls)
         defaults = cls()
         for spec in fields(cls):

@@ -187,11 +187,16 @@ def format_report(result: dict) -> str:
 
 
 def run_friedman(args: argparse.Namespace) -> int:
-    """Handler of ``erc-synth friedman``."""
-    from erc_synth.evaluate_metrics.erc_metrics import critical_difference_plot, friedman_test
+    """Handler of ``erc-synth friedman``.
 
+    The input is checked before the metric module is imported: it imports ``evaluate``, which imports
+    transformers, and that costs seconds that a user with a typo in the CSV should not wait.
+    """
     blocks, systems, rows = read_scores_csv(args.scores)
     comparisons = [parse_comparison(spec, systems) for spec in args.compare] if args.compare else None
+    if args.plot and not args.plot.parent.is_dir():
+        raise ErcSynthError(f"--plot {args.plot}: folder {args.plot.parent} does not exist")
+    from erc_synth.evaluate_metrics.erc_metrics import critical_difference_plot, friedman_test
     try:
         result = friedman_test(
             rows,

@@ -108,7 +108,136 @@ def _inspect_folder_that_is_no_run(tmp: Path) -> tuple[list[str], str]:
 
 # --- classifiers, experiment and tables ------------------------------------------------------------------------
 
+
+def _train_argv(tmp: Path, *extra: str, real: Path | None = None) -> list[str]:
+    (tmp / "encoder").mkdir(exist_ok=True)
+    return ["train", "--arch", "compm", "--encoder", str(tmp / "encoder"), "--benchmark", "meld",
+            "--real-data", str(real or tmp), "--out", str(tmp / "out"), *extra]
+
+
+@probe("train-option-typo")
+def _train_option_typo(tmp: Path) -> tuple[list[str], str]:
+    return _train_argv(tmp, "--option", "max_memory_utterance=4"), "did you mean 'max_memory_utterances'"
+
+
+@probe("train-encoder-missing-folder")
+def _train_encoder_missing(tmp: Path) -> tuple[list[str], str]:
+    argv = _train_argv(tmp)
+    argv[argv.index("--encoder") + 1] = str(tmp / "no-encoder")
+    return argv, f"--encoder {tmp / 'no-encoder'}: no such folder"
+
+
+@probe("train-real-data-of-another-benchmark")
+def _train_real_data_other_benchmark(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "emorynlp").mkdir()
+    (tmp / "emorynlp" / "EMORY_train.txt").write_text("")
+    return _train_argv(tmp, real=tmp / "emorynlp"), "holds emorynlp files, not meld's"
+
+
+@probe("train-setting-out-of-range")
+def _train_setting_out_of_range(tmp: Path) -> tuple[list[str], str]:
+    return _train_argv(tmp, "--learning-rate", "-1"), "--learning-rate must be > 0"
+
+
+def _experiment_config(tmp: Path, **changes: object) -> Path:
+    import yaml
+
+    config = {"encoder": str(tmp), "architectures": ["compm"], "regimes": ["org"], "seeds": [0],
+              "benchmarks": {"meld": {"real_data": str(tmp)}}, **changes}
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@probe("experiment-option-typo")
+def _experiment_option_typo(tmp: Path) -> tuple[list[str], str]:
+    path = _experiment_config(tmp, options={"compm": {"max_memory_utterance": 4}})
+    return ["experiment", str(path)], "options.compm: unknown compm option 'max_memory_utterance'"
+
+
+@probe("experiment-training-setting-typo")
+def _experiment_training_typo(tmp: Path) -> tuple[list[str], str]:
+    path = _experiment_config(tmp, training={"learnig_rate": 1e-5})
+    return ["experiment", str(path)], "training.learnig_rate: unknown training setting; did you mean 'learning_rate'"
+
+
+@probe("experiment-unknown-friedman-design")
+def _experiment_unknown_design(tmp: Path) -> tuple[list[str], str]:
+    return ["experiment", str(_experiment_config(tmp, friedman_design="pooling"))], "friedman_design: unknown"
+
+
+_LONG_HEADER = "architecture,regime,benchmark,seed,test_set,weighted_f1\n"
+
+
+@probe("tables-missing-column")
+def _tables_missing_column(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "long.csv").write_text("architecture,regime,benchmark,seed,test_set\ncompm,org,meld,0,real\n")
+    return ["tables", str(tmp / "long.csv"), "--out", str(tmp / "out")], "long.csv:1: missing column(s) weighted_f1"
+
+
+@probe("tables-non-numeric-score")
+def _tables_non_numeric(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "long.csv").write_text(_LONG_HEADER + "compm,org,meld,0,real,0.5\ncompm,nat,meld,0,real,high\n")
+    return ["tables", str(tmp / "long.csv"), "--out", str(tmp / "out")], "long.csv:3: not a number (field 'weighted_f1'"
+
+
+@probe("tables-missing-pooled-cell")
+def _tables_missing_cell(tmp: Path) -> tuple[list[str], str]:
+    rows = ["compm,org,meld,0,real,0.5", "compm,nat,meld,0,real,0.6", "compm,org,meld,0,synthetic_natural,0.4"]
+    (tmp / "long.csv").write_text(_LONG_HEADER + "\n".join(rows) + "\n")
+    return ["tables", str(tmp / "long.csv"), "--out", str(tmp / "out")], "meld/synthetic_natural/compm-nat"
+
+
+@probe("tables-out-is-a-file")
+def _tables_out_is_a_file(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "long.csv").write_text(_LONG_HEADER + "compm,org,meld,0,real,0.5\n")
+    (tmp / "out").write_text("")
+    return ["tables", str(tmp / "long.csv"), "--out", str(tmp / "out")], f"--out {tmp / 'out'}: is a file"
+
+
+def _experiment_config(tmp: Path, name: str = "grid.yaml", seeds: tuple[int, ...] = (0,)) -> Path:
+    path = tmp / name
+    path.write_text(f"encoder: {tmp}\narchitectures: [emoberta]\nregimes: [org]\nseeds: {list(seeds)}\n"
+                    f"benchmarks: {{meld: {{real_data: {tmp}}}}}\n")
+    return path
+
+
+@probe("experiment-zero-workers")
+def _experiment_zero_workers(tmp: Path) -> tuple[list[str], str]:
+    return ["experiment", str(_experiment_config(tmp)), "--out", str(tmp / "run"), "--workers", "0"], \
+        "--workers must be at least 1, got 0"
+
+
+@probe("experiment-claim-expiry-within-heartbeat")
+def _experiment_claim_expiry_within_heartbeat(tmp: Path) -> tuple[list[str], str]:
+    return ["experiment", str(_experiment_config(tmp)), "--out", str(tmp / "run"), "--heartbeat", "10",
+            "--claim-expiry", "5"], "--claim-expiry (5 s) must be more than twice --heartbeat"
+
+
+@probe("experiment-worker-on-another-configs-folder")
+def _experiment_worker_on_another_configs_folder(tmp: Path) -> tuple[list[str], str]:
+    from erc_synth.classifiers.experiment import Experiment, ExperimentConfig
+    from erc_synth.classifiers.workers import check_grid_record
+
+    check_grid_record(Experiment(ExperimentConfig.load(_experiment_config(tmp)), tmp / "run"))  # first worker's
+    other = _experiment_config(tmp, "other.yaml", seeds=(0, 1))
+    return ["experiment", str(other), "--out", str(tmp / "run"), "--worker"], "was started with other settings"
+
+
 # --- metrics ---------------------------------------------------------------------------------------------------
+
+
+@probe("friedman-non-numeric-score")
+def _friedman_non_numeric(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "scores.csv").write_text("test_set,base,synth\nmeld,0.6,0.7\nemorynlp,0.3,O.4\n")
+    return ["friedman", str(tmp / "scores.csv")], "scores.csv:3: score is not a finite number (field 'synth'"
+
+
+@probe("friedman-unknown-system-in-compare")
+def _friedman_unknown_compare(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "scores.csv").write_text("test_set,base,synth\nmeld,0.6,0.7\nemorynlp,0.3,0.4\n")
+    return ["friedman", str(tmp / "scores.csv"), "--compare", "synth:bert"], "unknown system name(s) ['bert']"
+
 
 
 @pytest.mark.parametrize("name", sorted(PROBES))

@@ -116,3 +116,22 @@ def test_malformed_input_exits_2_with_a_one_line_message(
 def test_missing_file_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["friedman", str(tmp_path / "absent.csv")]) == 2
     assert "absent.csv: cannot open the scores file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv_extra", [[], ["--compare", "synth:bert"]])
+def test_bad_input_is_refused_before_evaluate_and_transformers_are_imported(tmp_path: Path,
+                                                                            argv_extra: list[str]) -> None:
+    """The CSV and the pairs are checked first, so a typo answers without the seconds of importing transformers."""
+    import subprocess
+    import sys
+
+    csv_path = write(tmp_path, GOOD_CSV.replace("0.663", "O.663") if not argv_extra else GOOD_CSV)
+    probe = (
+        "import sys\n"
+        "from erc_synth.cli import main\n"
+        f"status = main(['friedman', {str(csv_path)!r}, *{argv_extra!r}])\n"
+        "print(status, sorted(m for m in ('evaluate', 'transformers', 'datasets') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "2 []", done.stderr
+    assert done.stderr.count("\n") == 1 and "erc-synth friedman: error: " in done.stderr
