@@ -15,10 +15,10 @@ import yaml
 
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
+from erc_synth.generation.backends.factory import BACKENDS
 from erc_synth.generation.engine import default_of
 
 BUILTIN_PRESETS: tuple[str, ...] = ("quickstart", "paper")
-BACKENDS: tuple[str, ...] = ("transformers", "tgi", "openai")
 
 
 @dataclass(frozen=True)

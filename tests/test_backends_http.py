@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -72,16 +75,19 @@ def test_tgi_wire_format_generate_stream_and_info(tgi_url: str) -> None:
 
 
 def test_openai_backend_seeded_json_schema_dialogues(tgi_url: str) -> None:
-    schema = dialogue_json_schema(list(MELD.speakers), MELD.num_labels, 2, 3, max_utterance_chars=40)
-    requests = [GenerationRequest(MESSAGES, seed=seed, params=SamplingParams(max_new_tokens=200),
+    schema = dialogue_json_schema(list(MELD.speakers), MELD.num_labels, 2, 3, max_utterance_chars=8)
+    requests = [GenerationRequest(MESSAGES, seed=seed, params=SamplingParams(max_new_tokens=400),
                                   grammar=Grammar("json_schema", schema)) for seed in (11, 11)]
     backend = OpenAICompatBackend([tgi_url])
     assert _run(backend.info()).model_id == "erc-synth/tiny-lm"
+    assert backend.server_kind == "tgi" and backend.grammar_kind == "json_schema"  # detected from /info
+    assert backend.applied().record(True)["sampling"] == {
+        "seed": True, "temperature": True, "top_p": True, "max_new_tokens": True, "stop": True,
+        "top_k": False, "typical_p": False, "repetition_penalty": False}  # TGI's Messages API has none of these
     first, again = _run(_generate(backend, requests))
-    assert first.text == again.text
-    if first.finish_reason == "stop":
-        data = json.loads(first.text)
-        assert 2 <= len(data["turns"]) <= 3 and all(t["speaker"] in MELD.speakers for t in data["turns"])
+    assert first.text == again.text and first.finish_reason == "stop"
+    data = json.loads(first.text)
+    assert 2 <= len(data["turns"]) <= 3 and all(t["speaker"] in MELD.speakers for t in data["turns"])
 
 
 def _config(out, url, **overrides) -> GenerationConfig:
@@ -135,3 +141,17 @@ def test_refused_connections_stop_cleanly_and_the_rerun_resumes(tmp_path) -> Non
         resumed = generate(_config(out, again.url, num_dialogues=300, concurrency=2, max_retries=3), progress=False)
     assert resumed.status == "complete" and resumed.finished_now == 300 - stopped.accepted
     assert Counter(r["index"] for r in RunStore.open(out).records()) == Counter(range(300))
+
+
+def test_a_server_refusing_the_structured_output_field_is_one_line_naming_server_and_field(tmp_path) -> None:
+    with tgi_server(None, "--instant", "--reject-field", "structured_outputs") as server:
+        done = subprocess.run(
+            [sys.executable, "-m", "erc_synth.cli", "generate", "--benchmark", "meld", "--num-dialogues", "2",
+             "--backend", "openai", "--server", "vllm", "--endpoint", server.url, "--out", str(tmp_path / "run"),
+             "--no-progress"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"vllm server at {server.url}" in lines[0] and "'structured_outputs'" in lines[0]
+    assert "Unrecognized request argument supplied: structured_outputs" in lines[0]
+    assert RunStore.open(tmp_path / "run").records() == []  # no rejected record blames the model for it

@@ -67,6 +67,55 @@ class ModelInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: The sampling parameters a backend declares as applied or not (``SamplingParams`` fields, plus the seed).
+DECLARED_PARAMETERS: tuple[str, ...] = (
+    "seed", "temperature", "top_p", "top_k", "typical_p", "repetition_penalty", "max_new_tokens", "stop",
+)
+
+
+@dataclass(frozen=True)
+class AppliedSettings:
+    """What a backend really applies of what a run requests, for the manifest and the card.
+
+    Why: a run records its requested sampling parameters; a server that silently drops one (vLLM has no
+    typical_p) would otherwise make the record claim what never happened. ``sampling`` maps every name of
+    ``DECLARED_PARAMETERS`` to whether the decoder honours it; ``constraint`` says how the grammar reaches the
+    decoder (e.g. ``"regex via structured_outputs"``), or None when the backend does not enforce one.
+    """
+
+    sampling: dict[str, bool]
+    constraint: str | None
+    server_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if set(self.sampling) != set(DECLARED_PARAMETERS):
+            raise ValueError(f"declare exactly {DECLARED_PARAMETERS}, got {sorted(self.sampling)}")
+
+    @classmethod
+    def declare(cls, *, not_applied: tuple[str, ...] = (), constraint: str | None,
+                server_kind: str | None = None) -> AppliedSettings:
+        """Every declared parameter applied except ``not_applied``."""
+        unknown = set(not_applied) - set(DECLARED_PARAMETERS)
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)}")
+        return cls({name: name not in not_applied for name in DECLARED_PARAMETERS}, constraint, server_kind)
+
+    def record(self, grammar_requested: bool) -> dict[str, Any]:
+        """The manifest's ``applied`` block: the constraint only when the run asked for one."""
+        block: dict[str, Any] = {"sampling": dict(self.sampling),
+                                 "constraint": self.constraint if grammar_requested else None}
+        if self.server_kind is not None:
+            block["server_kind"] = self.server_kind
+        return block
+
+
+def applied_record(backend: Any, grammar_requested: bool) -> dict[str, Any] | None:
+    """The manifest's ``applied`` block for ``backend``; None for a backend that declares nothing (a test
+    double), so a record never claims what a backend did not say it applies."""
+    declare = getattr(backend, "applied", None)
+    return declare().record(grammar_requested) if callable(declare) else None
+
+
 class BackendError(Exception):
     """A backend failure. ``retryable`` faults (connection refused, timeouts, 5xx, 429) are retried."""
 
@@ -90,6 +139,10 @@ class Backend(Protocol):
 
     async def info(self) -> ModelInfo:
         """Describe the model (id, sha, server version)."""
+        ...
+
+    def applied(self) -> AppliedSettings:
+        """Which sampling parameters and which constraint reach the decoder (valid once ``info`` returned)."""
         ...
 
     async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:

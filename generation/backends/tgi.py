@@ -17,7 +17,15 @@ from typing import Any
 from erc_synth.dataset_scripts.errors import ErcSynthError
 
 from ..chat_format import ChatFormat, resolve_chat_format
-from .base import BackendError, GenerationRequest, GenerationResult, Grammar, ModelInfo, SamplingParams
+from .base import (
+    AppliedSettings,
+    BackendError,
+    GenerationRequest,
+    GenerationResult,
+    Grammar,
+    ModelInfo,
+    SamplingParams,
+)
 from .endpoint_pool import EndpointPool
 
 #: HTTP statuses worth retrying: rate limiting, and server-side failures that a later attempt may not meet.
@@ -153,6 +161,10 @@ class TgiBackend:
             extra={"max_total_tokens": first.get("max_total_tokens"), "chat_format": self._format.name},
         )
         return self._info
+
+    def applied(self) -> AppliedSettings:
+        """TGI's ``/generate`` takes every sampling parameter and the line regex as its ``grammar``."""
+        return AppliedSettings.declare(constraint="regex via TGI grammar", server_kind="tgi")
 
     def _resolve_format(self, model_id: str | None) -> ChatFormat:
         if self.chat_format_name != "auto":

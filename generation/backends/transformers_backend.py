@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from erc_synth.generation.backends.base import (
+    AppliedSettings,
     BackendError,
     GenerationRequest,
     GenerationResult,
@@ -267,6 +268,11 @@ class TransformersBackend:
         return ids
 
     # ---- Backend protocol -------------------------------------------------------------------------------
+    def applied(self) -> AppliedSettings:
+        """Every sampling parameter (TGI's warper chain, per-row seeded generator, stop strings) and the line
+        regex through xgrammar's token mask."""
+        return AppliedSettings.declare(constraint="regex via xgrammar")
+
     async def info(self) -> ModelInfo:
         import transformers
 

@@ -31,8 +31,12 @@ class ServerProcess:
     """A server module run as ``python -m <module> --port PORT <args>``, with tests/ on its path."""
 
     def __init__(self, module: str, args: Sequence[str] = (), *, port: int | None = None,
-                 log_path: str | Path | None = None, env: dict[str, str] | None = None) -> None:
+                 log_path: str | Path | None = None, env: dict[str, str] | None = None,
+                 python: str | Path | None = None, cwd: str | Path | None = None) -> None:
         self.module = module
+        #: The interpreter (another venv's, for servers whose packages live apart) and working folder.
+        self.python = str(python or sys.executable)
+        self.cwd = Path(cwd) if cwd else TESTS_DIR
         self.args = list(args)
         self.port = port or free_port()
         self.log_path = Path(log_path) if log_path else None
@@ -50,8 +54,8 @@ class ServerProcess:
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "--port", str(self.port), *self.args],
-            cwd=TESTS_DIR, env=env, stdout=log, stderr=subprocess.STDOUT if self.log_path else subprocess.DEVNULL,
+            [self.python, "-m", self.module, "--port", str(self.port), *self.args],
+            cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT if self.log_path else subprocess.DEVNULL,
         )
         self.wait_healthy(timeout)
         return self

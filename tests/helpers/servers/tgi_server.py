@@ -16,6 +16,9 @@ the TCP connection (SO_LINGER 0: the client sees a reset) from inside the HTTP p
 answer with TGI's error bodies. A refused connection is produced by the tests themselves, by stopping the
 server process and starting it again on the same port.
 
+``--reject-field NAME`` (repeatable) refuses chat requests carrying that body field with OpenAI's HTTP 400, as a
+server that does not know a structured-output field does.
+
 ``--instant`` answers every request at once with a canned dialogue valid for ``--instant-benchmark`` (no
 model), so that a benchmark measures the client and engine alone.
 
@@ -340,6 +343,11 @@ def create_app(args: argparse.Namespace) -> FastAPI:
         if (faulted := await app_fault(request)) is not None:
             return faulted
         body = await request.json()
+        refused = [name for name in args.reject_field if name in body]
+        if refused:  # what OpenAI's API answers for a field it does not know
+            return JSONResponse({"error": {"message": f"Unrecognized request argument supplied: {refused[0]}",
+                                           "type": "invalid_request_error", "param": None, "code": None}},
+                                status_code=400)
         fmt = body.get("response_format") or None
         grammar = None
         if fmt and fmt.get("type") == "json_schema":  # OpenAI's shape
@@ -394,6 +402,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--instant", action="store_true", help="answer a canned dialogue at once, no model")
     parser.add_argument("--instant-benchmark", default="meld")
     parser.add_argument("--instant-latency-s", type=float, default=0.0, help="--instant: seconds per answer")
+    parser.add_argument("--reject-field", action="append", default=[], metavar="NAME",
+                        help="answer /v1/chat/completions requests carrying this body field with OpenAI's 400")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--faults", default=",".join(FAULT_KINDS), help=f"comma list from {FAULT_KINDS}")
     parser.add_argument("--fault-seed", type=int, default=0)
