@@ -208,7 +208,7 @@ def run_regime(
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(encoder)
-    except OSError as exc:  # not a folder with a tokenizer, or a Hub id that cannot be reached or found
+    except (OSError, ValueError) as exc:  # no tokenizer files in the folder, or a Hub id not reachable or found
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ErcSynthError(f"encoder {encoder!r} cannot be loaded: {first_line}") from None
     set_seed(settings.seed)  # the classification head is initialised here, before the Trainer seeds itself

@@ -64,6 +64,10 @@ def test_train_compm_with_pretraining(folders, tmp_path, capsys):
     (["--arch", "todkat-x"], "unknown architecture 'todkat-x'"),
     (["--benchmark", "friends"], "unknown benchmark 'friends'"),
     (["--pretrain", "WRONG_LABELS"], "field 'emotions' has labels"),
+    (["--encoder", "/nonexistent/encoder"], "--encoder /nonexistent/encoder: no such folder"),
+    (["--option", "max_lenght=8"], "unknown emoberta option 'max_lenght'; did you mean 'max_length'?"),
+    (["--epochs", "0"], "--epochs must be > 0"),
+    (["--regime", "syn"], "--regime syn needs --pretrain"),
 ])
 def test_user_errors_exit_2_with_one_line(arguments, message, folders, tmp_path, capsys):
     if "WRONG_LABELS" in arguments:
@@ -78,6 +82,25 @@ def test_user_errors_exit_2_with_one_line(arguments, message, folders, tmp_path,
     assert main(argv) == 2
     last_line = capsys.readouterr().err.strip().splitlines()[-1]  # earlier lines: the fixture's progress bars
     assert last_line.startswith("erc-synth train: error: ") and message in last_line
+    assert not (tmp_path / "out").exists()  # a refused run leaves no folder behind
+
+
+def test_an_encoder_folder_without_a_tokenizer_leaves_no_output_folder(folders, tmp_path, capsys):
+    (tmp_path / "empty-encoder").mkdir()
+    argv = ["train", "--arch", "emoberta", "--encoder", str(tmp_path / "empty-encoder"), "--benchmark", "meld",
+            "--real-data", folders["real"], "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"encoder '{tmp_path / 'empty-encoder'}' cannot be loaded" in last_line
+    assert not (tmp_path / "out").exists()
+
+
+def test_real_data_of_another_benchmark_names_both(shared_data, folders, tmp_path, capsys):
+    argv = ["train", "--arch", "emoberta", "--encoder", folders["encoder"], "--benchmark", "meld",
+            "--real-data", str(shared_data / "emorynlp"), "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"real data folder {shared_data / 'emorynlp'} holds emorynlp files, not meld's" in last_line
 
 
 @pytest.fixture(scope="module")
