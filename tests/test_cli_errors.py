@@ -195,7 +195,7 @@ def _tables_out_is_a_file(tmp: Path) -> tuple[list[str], str]:
     return ["tables", str(tmp / "long.csv"), "--out", str(tmp / "out")], f"--out {tmp / 'out'}: is a file"
 
 
-def _experiment_config(tmp: Path, name: str = "grid.yaml", seeds: tuple[int, ...] = (0,)) -> Path:
+def _grid_config(tmp: Path, name: str = "grid.yaml", seeds: tuple[int, ...] = (0,)) -> Path:
     path = tmp / name
     path.write_text(f"encoder: {tmp}\narchitectures: [emoberta]\nregimes: [org]\nseeds: {list(seeds)}\n"
                     f"benchmarks: {{meld: {{real_data: {tmp}}}}}\n")
@@ -204,13 +204,13 @@ def _experiment_config(tmp: Path, name: str = "grid.yaml", seeds: tuple[int, ...
 
 @probe("experiment-zero-workers")
 def _experiment_zero_workers(tmp: Path) -> tuple[list[str], str]:
-    return ["experiment", str(_experiment_config(tmp)), "--out", str(tmp / "run"), "--workers", "0"], \
+    return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--workers", "0"], \
         "--workers must be at least 1, got 0"
 
 
 @probe("experiment-claim-expiry-within-heartbeat")
 def _experiment_claim_expiry_within_heartbeat(tmp: Path) -> tuple[list[str], str]:
-    return ["experiment", str(_experiment_config(tmp)), "--out", str(tmp / "run"), "--heartbeat", "10",
+    return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--heartbeat", "10",
             "--claim-expiry", "5"], "--claim-expiry (5 s) must be more than twice --heartbeat"
 
 
@@ -219,8 +219,8 @@ def _experiment_worker_on_another_configs_folder(tmp: Path) -> tuple[list[str], 
     from erc_synth.classifiers.experiment import Experiment, ExperimentConfig
     from erc_synth.classifiers.workers import check_grid_record
 
-    check_grid_record(Experiment(ExperimentConfig.load(_experiment_config(tmp)), tmp / "run"))  # first worker's
-    other = _experiment_config(tmp, "other.yaml", seeds=(0, 1))
+    check_grid_record(Experiment(ExperimentConfig.load(_grid_config(tmp)), tmp / "run"))  # first worker's
+    other = _grid_config(tmp, "other.yaml", seeds=(0, 1))
     return ["experiment", str(other), "--out", str(tmp / "run"), "--worker"], "was started with other settings"
 
 
