@@ -8,7 +8,7 @@ import pytest
 from datasets import ClassLabel
 
 from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.readers import READERS, SplitSource, load_reference
+from erc_synth.dataset_scripts.readers import READERS, DialogueIdWarning, SplitSource, load_reference
 from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.dataset_scripts.schema import UNLABELLED
 
@@ -88,6 +88,25 @@ def test_iemocap_compm_without_sibling_json_falls_back_to_positional_ids(fixture
     data = load_reference("iemocap", tmp_path)
     assert data["train"]["dialogue_id"][:] == ["train_0000", "train_0001", "train_0002"]
     assert data["test"]["dialogue_id"][:] == ["test_0000", "test_0001"]
+
+
+def test_a_broken_sibling_read_only_for_ids_costs_only_those_ids_with_a_warning_naming_it(fixtures_dir, tmp_path):
+    shutil.copytree(fixtures_dir / "iemocap", tmp_path / "iemocap", ignore=shutil.ignore_patterns("bad"))
+    (tmp_path / "iemocap" / "dev_data.json").write_text('[[{"text": "We won!", "speaker"', encoding="utf-8")
+    with pytest.warns(DialogueIdWarning) as caught:
+        data = load_reference("iemocap", tmp_path)
+    intact = load_reference("iemocap", fixtures_dir)
+    assert data["test"]["dialogue_id"] == intact["test"]["dialogue_id"] == ["Ses05F_impro01", "Ses05M_script01_1"]
+    assert data["validation"]["dialogue_id"] == intact["validation"]["dialogue_id"]
+    # the third train dialogue's id lived in the broken file: the train split falls back as a whole
+    assert data["train"]["dialogue_id"] == ["train_0000", "train_0001", "train_0002"]
+    assert data["train"]["utterances"] == intact["train"]["utterances"]
+    [warning] = caught
+    message = str(warning.message)
+    assert "iemocap_train.txt: the train split gets positional dialogue ids" in message
+    assert "dev_data.json" in message and "read only to recover its ids" in message
+    with pytest.raises(ErcSynthError, match=r"dev_data\.json.*invalid JSON"):
+        load_reference("iemocap", tmp_path, variant="dialogxl")  # asked for: still an error
 
 
 def test_utterances_config(fixtures_dir):

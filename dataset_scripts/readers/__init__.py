@@ -6,6 +6,7 @@ each ``Variant.format`` to a function ``SplitSource -> list[Dialogue]``.
 
 from .base import Dialogue, SplitSource
 from .formats import READERS
-from .loader import benchmark_dir, load_reference, read_dialogues
+from .loader import DialogueIdWarning, benchmark_dir, load_reference, read_dialogues
 
-__all__ = ["READERS", "Dialogue", "SplitSource", "benchmark_dir", "load_reference", "read_dialogues"]
+__all__ = ["READERS", "Dialogue", "DialogueIdWarning", "SplitSource", "benchmark_dir", "load_reference",
+           "read_dialogues"]

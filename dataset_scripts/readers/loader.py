@@ -2,10 +2,15 @@
 
 The variant (registry ``Benchmark.variants``) names the format and a file per split; its reader parses each
 file and this module gives id-less dialogues their ids (``dialogue_ids``) and builds the ClassLabel features.
+
+Sibling files (the other variants' files that sit in the same folder) are read only to recover ids. A broken
+sibling must not stop a user from reading the variant they asked for: it is skipped, the splits whose ids it
+held fall back to positional ids, and a ``DialogueIdWarning`` names the file and says why.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from ..errors import DataFormatError, ErcSynthError
@@ -42,16 +47,37 @@ def _read(benchmark: Benchmark, folder: Path, variant_name: str, variant: Varian
     return READERS[variant.format](SplitSource(benchmark, split, path))
 
 
-def _sibling_candidates(benchmark: Benchmark, folder: Path, variant_name: str) -> dict[str, list[str]]:
-    """Texts of every id-carrying dialogue in the other variants' files that are present, all splits pooled."""
+class DialogueIdWarning(UserWarning):
+    """Dialogue ids fell back to positional ones because a sibling file read only for ids could not be read."""
+
+
+def _sibling_candidates(benchmark: Benchmark, folder: Path,
+                        variant_name: str) -> tuple[dict[str, list[str]], list[DataFormatError]]:
+    """Texts of every id-carrying dialogue in the other variants' files that are present, all splits pooled,
+    and the errors of the sibling files that could not be read (they are skipped)."""
     candidates: dict[str, list[str]] = {}
+    broken: list[DataFormatError] = []
     for name, variant in benchmark.variants.items():
         if name == variant_name:
             continue
         for split, file in variant.files.items():
             if (folder / file).is_file():
-                candidates.update(dialogue_ids.candidate_texts(_read(benchmark, folder, name, variant, split)))
-    return candidates
+                try:
+                    candidates.update(dialogue_ids.candidate_texts(_read(benchmark, folder, name, variant, split)))
+                except DataFormatError as exc:
+                    broken.append(exc)
+    return candidates, broken
+
+
+def _warn_positional(path: Path, split: str, broken: list[DataFormatError]) -> None:
+    reasons = "; ".join(str(error) for error in broken)
+    warnings.warn(
+        f"{path}: the {split} split gets positional dialogue ids ({split}_0000, ...) because a file read only to "
+        f"recover its ids could not be read ({reasons}); the dialogues themselves are unaffected. Fix or remove "
+        "that file to get the original ids.",
+        DialogueIdWarning,
+        stacklevel=3,
+    )
 
 
 def _check_unique_ids(path: Path, dialogues: list[Dialogue]) -> None:
@@ -73,6 +99,7 @@ def read_dialogues(
     folder = benchmark_dir(bench, data_dir)
     result: dict[str, list[Dialogue]] = {}
     candidates: dict[str, list[str]] | None = None
+    broken: list[DataFormatError] = []
     for split in splits:
         if split not in SPLITS:
             raise ErcSynthError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
@@ -81,8 +108,12 @@ def read_dialogues(
         dialogues = _read(bench, folder, variant_name, spec, split)
         if any(d.dialogue_id is None for d in dialogues):
             if candidates is None:
-                candidates = _sibling_candidates(bench, folder, variant_name)
-            ids = dialogue_ids.match_ids(dialogues, candidates) or dialogue_ids.positional_ids(split, len(dialogues))
+                candidates, broken = _sibling_candidates(bench, folder, variant_name)
+            ids = dialogue_ids.match_ids(dialogues, candidates)
+            if ids is None:
+                if broken:
+                    _warn_positional(folder / spec.files[split], split, broken)
+                ids = dialogue_ids.positional_ids(split, len(dialogues))
             for dialogue, dialogue_id in zip(dialogues, ids, strict=True):
                 dialogue.dialogue_id = dialogue_id
         _check_unique_ids(folder / spec.files[split], dialogues)
