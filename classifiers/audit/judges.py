@@ -40,17 +40,18 @@ class JudgeError(ErcSynthError):
 class JudgeSettings:
     """How the ``train`` judge is trained. The defaults are sized for CPU; every field is part of the cache key.
 
-    Why these values: one epoch over the real train split with a short input (``max_length`` 64 tokens, the
-    utterance plus its nearest neighbours) and a large batch keeps MELD to minutes on two cores, and MiniLM needs
-    a larger learning rate than RoBERTa's 3e-6. ``limit_*`` (first N dialogues of a split) and ``max_steps``
-    exist for tests and benchmarks; a judge trained on fewer data is a different judge, so it gets its own key.
+    Why these values: one epoch over the real train split with a short input (``max_length`` 48 tokens: a MELD
+    utterance and about one neighbour on each side) and a large batch keeps MELD to minutes on two cores, and
+    MiniLM needs a far larger learning rate than RoBERTa's 3e-6. ``limit_*`` (first N dialogues of a split) and
+    ``max_steps`` exist for tests and benchmarks; a judge trained on fewer data is a different judge, so it gets
+    its own key.
     """
 
     encoder: str = "minilm"
-    max_length: int = 64
+    max_length: int = 48
     context: str = "past_future"
     epochs: float = 1.0
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     batch_size: int = 32
     max_steps: int = -1
     limit_train: int | None = None
