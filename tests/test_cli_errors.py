@@ -106,6 +106,61 @@ def _inspect_folder_that_is_no_run(tmp: Path) -> tuple[list[str], str]:
 
 # --- audit -----------------------------------------------------------------------------------------------------
 
+
+def _audit_set(tmp: Path, benchmark: str = "meld") -> Path:
+    """A one-dialogue set in the dialogues schema, laid out like a built folder, labelled for ``benchmark``."""
+    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.schema import dialogues_dataset
+
+    folder = tmp / f"{benchmark}-set"
+    (folder / "data" / "dialogues").mkdir(parents=True)
+    dialogues_dataset(get_benchmark(benchmark), [
+        {"dialogue_id": "d0", "speakers": ["A", "B", "A"], "utterances": ["Hi.", "Oh no!", "Great!"],
+         "emotions": [0, 4, 1]},
+    ]).to_parquet(str(folder / "data" / "dialogues" / "test-00000-of-00001.parquet"))
+    return folder
+
+
+def _audit_argv(folder: Path, judge: str, tmp: Path) -> list[str]:
+    return ["audit", str(folder), "--benchmark", "meld", "--judge", judge, "--out", str(tmp / "audit")]
+
+
+@probe("audit-label-names-differ-from-the-benchmark")
+def _audit_label_names_differ(tmp: Path) -> tuple[list[str], str]:
+    return _audit_argv(_audit_set(tmp, "emorynlp"), "train", tmp), "field 'emotions' has labels"
+
+
+@probe("audit-judge-trained-for-another-benchmark")
+def _audit_judge_for_another_benchmark(tmp: Path) -> tuple[list[str], str]:
+    judge = tmp / "emorynlp-judge"
+    judge.mkdir()
+    (judge / "erc_synth_training.json").write_text(
+        '{"benchmark": "emorynlp", "architecture": "emoberta", "training": {"architecture": "emoberta"}}'
+    )
+    return (_audit_argv(_audit_set(tmp), f"classifier:{judge}", tmp),
+            "was trained for benchmark emorynlp, but the audit is for meld")
+
+
+@probe("audit-judge-folder-not-found")
+def _audit_judge_not_found(tmp: Path) -> tuple[list[str], str]:
+    return _audit_argv(_audit_set(tmp), "classifier:./no-such-judge", tmp), "no model folder at ./no-such-judge"
+
+
+@probe("audit-judge-hub-id-not-found")
+def _audit_judge_hub_id_not_found(tmp: Path) -> tuple[list[str], str]:
+    return _audit_argv(_audit_set(tmp), "classifier:nobody/no-such-judge", tmp), "classifier:nobody/no-such-judge"
+
+
+@probe("audit-unknown-judge-kind")
+def _audit_unknown_judge_kind(tmp: Path) -> tuple[list[str], str]:
+    return _audit_argv(_audit_set(tmp), "oracle", tmp), "unknown judge 'oracle'"
+
+
+@probe("audit-real-data-folder-missing")
+def _audit_real_data_folder_missing(tmp: Path) -> tuple[list[str], str]:
+    return [*_audit_argv(_audit_set(tmp), "train", tmp), "--real-data", str(tmp / "nowhere")], "--real-data"
+
+
 # --- classifiers, experiment and tables ------------------------------------------------------------------------
 
 
