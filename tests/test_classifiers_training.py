@@ -115,7 +115,7 @@ def test_regime_nat_pretrains_then_finetunes_and_writes_a_model_card(encoder, to
     card = (model_dir / "README.md").read_text()
     real_wf1 = f"{result.scores['real']['weighted_f1'] * 100:.2f}"
     assert "regime-nat" in card and "pre-trained on a synthetic set" in card and real_wf1 in card
-    assert "model-index" in card
+    assert "model-index" in card and "arXiv:2508.05474" in card  # the reference study is cited
     # The saved folder reloads into a model that predicts exactly as scored.
     architecture = get_architecture("emoberta")
     reloaded = architecture.load_model(str(model_dir)).eval()

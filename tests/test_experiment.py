@@ -81,22 +81,25 @@ def test_main_table_mean_std_and_best():
 def smoke_config(tmp_path_factory) -> Path:
     """classifiers/configs/smoke.yaml made CI-sized: a tiny encoder, one seed, MELD only, toy built folders.
 
-    Architectures, regimes, options and training settings stay those of the shipped smoke config.
+    Architectures, options and training settings stay those of the shipped smoke config; the regimes gain ``syn``
+    and the tables use the study's pooled design.
     """
     root = tmp_path_factory.mktemp("smoke")
     encoder = build_encoder(root / "encoder", TOY_WORDS, "roberta")
     real = write_built_folder(DatasetDict(train=toy_dialogues(MELD, 16, 1), validation=toy_dialogues(MELD, 6, 2),
                                           test=toy_dialogues(MELD, 6, 3)), root / "real")
     for number, mode in enumerate(("natural", "balanced")):
-        write_built_folder(DatasetDict(train=toy_dialogues(MELD, 12, 10 + number),
-                                       test=toy_dialogues(MELD, 6, 20 + number)),
-                           root / "synthetic" / f"meld-synth-{mode}")
+        splits = {"train": toy_dialogues(MELD, 12, 10 + number), "test": toy_dialogues(MELD, 6, 20 + number)}
+        if mode == "natural":  # the syn regime selects its checkpoint on the synthetic validation split
+            splits["validation"] = toy_dialogues(MELD, 4, 30)
+        write_built_folder(DatasetDict(splits), root / "synthetic" / f"meld-synth-{mode}")
     config = yaml.safe_load((REPO / "classifiers" / "configs" / "smoke.yaml").read_text())
     meld = config["benchmarks"]["meld"]
     meld["real_data"] = str(real)
     meld["synthetic"] = {mode: spec.replace("${ERC_SYNTH_SMOKE_SYNTHETIC}", str(root / "synthetic"))
                          for mode, spec in meld["synthetic"].items()}
-    config.update(encoder=str(encoder), seeds=[0], benchmarks={"meld": meld})
+    config.update(encoder=str(encoder), seeds=[0], benchmarks={"meld": meld}, regimes=["org", "nat", "bal", "syn"],
+                  friedman_design="pooled")
     for name in config["options"]:
         config["options"][name]["max_length"] = 32
     path = root / "smoke-ci.yaml"
@@ -116,7 +119,7 @@ def test_smoke_experiment_is_interrupted_and_resumed(smoke_config, tmp_path, mon
 def _interrupt_and_resume(config_path: Path, out: Path, monkeypatch, capsys) -> None:
     config = ExperimentConfig.load(config_path)
     cells = list(config.cells())
-    assert len(cells) == 9  # 3 architectures x 3 regimes x 1 benchmark x 1 seed
+    assert len(cells) == 12  # 3 architectures x 4 regimes x 1 benchmark x 1 seed
 
     original = Experiment.run_cell
     calls: list[str] = []
@@ -135,22 +138,31 @@ def _interrupt_and_resume(config_path: Path, out: Path, monkeypatch, capsys) -> 
 
     monkeypatch.setattr(Experiment, "run_cell", original)
     capsys.readouterr()
-    assert main(["experiment", str(config_path), "--out", str(out)]) == 0
+    assert main(["experiment", str(config_path), "--out", str(out), "--compare-paper"]) == 0
     log = capsys.readouterr().out
     assert log.count("done earlier, skipped") == 2
     assert all((p.stat().st_mtime_ns, p.read_bytes()) == before[p] for p in finished)  # not rerun
-    assert len(list((out / "cells").rglob("*.json"))) == 9
+    assert len(list((out / "cells").rglob("*.json"))) == 12
     assert not list(out.rglob(".*.tmp"))
 
     long = pd.read_csv(out / "results_long.csv")
     assert list(long.columns) == ["architecture", "regime", "benchmark", "seed", "test_set", "weighted_f1"]
-    assert len(long) == 9 * 3  # every cell on the real test split and both synthetic test splits
+    assert len(long) == 12 * 3  # every cell on the real test split and both synthetic test splits
     assert set(long["test_set"]) == {"real", "synthetic_natural", "synthetic_balanced"}
     main_md = (out / "main_table.md").read_text()
-    assert "| meld | org |" in main_md and "**" in main_md
+    assert "| meld | org |" in main_md and "| meld | syn |" in main_md and "**" in main_md
     extended = pd.read_csv(out / "extended_table.csv")
-    assert len(extended) == 9 and extended["rank_sum"].sum() == pytest.approx(3 * 45)  # 3 blocks of ranks 1..9
-    assert (out / "critical_difference_meld.png").stat().st_size > 0
+    assert len(extended) == 12 and extended["rank_sum"].sum() == pytest.approx(3 * 78)  # 3 blocks of ranks 1..12
+    compared = extended.dropna(subset=["p_value_bonferroni"])["system"].tolist()
+    assert sorted(compared) == sorted(f"{a}-{r}" for a in ("emoberta", "compm", "todkat") for r in ("nat", "bal",
+                                                                                                   "syn"))
+    assert "| **rank sum** |" in (out / "extended_table.md").read_text()
+    assert (out / "critical_difference_pooled.png").stat().st_size > 0
+    comparison = (out / "paper_comparison.md").read_text()
+    assert "| meld | syn | todkat |" in comparison and "| – | – |" in comparison  # the study has no syn cell
+    assert comparison.count("\n| meld |") == 12
+    syn = json.loads((out / "cells" / "meld" / "emoberta" / "syn" / "seed0.json").read_text())
+    assert syn["validation"]["selected_on"] == "synthetic validation" and syn["data"]["pretrain"].endswith("natural")
     stored = json.loads(finished[0].read_text())
     assert set(stored["scores"]) == {"real", "synthetic_natural", "synthetic_balanced"}
 
@@ -179,7 +191,7 @@ def test_config_errors_name_the_key(tmp_path):
 
 
 def test_shipped_configs_parse(monkeypatch, tmp_path):
-    for name in ("ERC_SYNTH_REAL_DATA", "ERC_SYNTH_SMOKE_SYNTHETIC", "ERC_SYNTH_SYNTHETIC"):
+    for name in ("ERC_SYNTH_REAL_DATA", "ERC_SYNTH_SMOKE_SYNTHETIC", "ERC_SYNTH_SYNTHETIC", "ERC_SYNTH_COMET"):
         monkeypatch.setenv(name, str(tmp_path))
     smoke = ExperimentConfig.load(REPO / "classifiers" / "configs" / "smoke.yaml")
     assert len(list(smoke.cells())) == 3 * 3 * 3 * 2 and smoke.encoder == "minilm"
@@ -190,3 +202,72 @@ def test_shipped_configs_parse(monkeypatch, tmp_path):
     assert paper.settings(compm_cell).learning_rate == 1e-6 and paper.settings(compm_cell).epochs == 10
     emoberta_cell = next(c for c in paper.cells() if c.architecture == "emoberta")
     assert paper.settings(emoberta_cell).learning_rate == 3e-6 and paper.settings(emoberta_cell).batch_size == 4
+    # The study's method: the pooled Table IV design, TODKAT with COMET knowledge and topic pre-training.
+    assert paper.friedman_design == "pooled" and smoke.friedman_design == "per_benchmark"
+    assert paper.options["todkat"]["knowledge"] == f"comet:{tmp_path}"
+    assert paper.topic_pretraining is not None and paper.topic_pretraining.epochs == 3
+
+
+def tiny_comet(folder: Path) -> str:
+    """A 1-layer random BART with a word-level tokenizer: a COMET-style seq2seq model by path."""
+    from helpers.tiny_encoders import build_tokenizer
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    tokenizer = build_tokenizer((*TOY_WORDS, "xintent", "xreact", "oreact", "[gen]"), style="roberta")
+    config = BartConfig(
+        vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
+        forced_bos_token_id=None, forced_eos_token_id=None,
+    )
+    torch.manual_seed(0)
+    BartForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_todkat_stages_are_cached_and_shared_by_two_cells(tmp_path, monkeypatch, capsys):
+    """Topic pre-training runs once per benchmark and the second cell reuses it; the knowledge cache answers the
+    second cell without a COMET call."""
+    from erc_synth.classifiers.todkat import knowledge, training
+
+    encoder = build_encoder(tmp_path / "encoder", TOY_WORDS, "roberta")
+    real = write_built_folder(DatasetDict(train=toy_dialogues(MELD, 8, 1), validation=toy_dialogues(MELD, 3, 2),
+                                          test=toy_dialogues(MELD, 3, 3)), tmp_path / "real")
+    config = {"encoder": str(encoder), "architectures": ["todkat"], "regimes": ["org"], "seeds": [0, 1],
+              "options": {"todkat": {"max_length": 16, "knowledge": f"comet:{tiny_comet(tmp_path / 'comet')}",
+                                     "retriever": str(encoder), "num_candidates": 2, "max_new_tokens": 3}},
+              "training": {"epochs": 1, "batch_size": 4, "logging_steps": 50, "early_stopping_patience": None},
+              "topic_pretraining": {"max_steps": 2, "batch_size": 8, "topic_dim": 4, "max_length": 16},
+              "benchmarks": {"meld": {"real_data": str(real)}}}
+    path = tmp_path / "todkat.yaml"
+    path.write_text(yaml.safe_dump(config))
+    experiment = Experiment(ExperimentConfig.load(path), tmp_path / "run")
+
+    topic_runs, comet_calls = [], []
+    original_topics, original_generate = training.train_topics, knowledge.CometProvider._generate
+    monkeypatch.setattr(training, "train_topics", lambda *a, **k: topic_runs.append(1) or original_topics(*a, **k))
+    monkeypatch.setattr(knowledge.CometProvider, "_generate",
+                        lambda self, *a: comet_calls.append(1) or original_generate(self, *a))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        first, second = experiment.config.cells()
+        experiment.run_cell(first)
+        stage = tmp_path / "run" / "stages" / "topics" / "meld" / "stage.json"
+        stamp, calls_after_first = stage.stat().st_mtime_ns, len(comet_calls)
+        assert topic_runs == [1] and calls_after_first > 0
+        experiment.run_cell(second)
+    finally:
+        torch.set_num_threads(threads)
+    assert topic_runs == [1] and stage.stat().st_mtime_ns == stamp  # trained once, reused by the second cell
+    assert len(comet_calls) == calls_after_first  # every relation of every utterance came from the cache
+    assert "topic pre-training meld: done earlier, reused" in capsys.readouterr().out
+    assert (tmp_path / "run" / "stages" / "knowledge" / "comet-cache.sqlite").is_file()
+    assert json.loads(stage.read_text())["utterances"] == sum(len(u) for u in toy_dialogues(MELD, 8, 1)["utterances"])
+    # A stage made with other settings is refused rather than silently reused.
+    config["topic_pretraining"]["topic_dim"] = 5
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ErcSynthError, match="topic pre-training there was made with other settings"):
+        Experiment(ExperimentConfig.load(path), tmp_path / "run").run_cell(first)
