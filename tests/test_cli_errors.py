@@ -39,6 +39,12 @@ def _stats_unknown_benchmark(tmp: Path) -> tuple[list[str], str]:
     return ["stats", "no-such-benchmark", "--data-dir", str(tmp)], "no-such-benchmark"
 
 
+@probe("stats-broken-benchmark-file")
+def _stats_broken_benchmark_file(tmp: Path) -> tuple[list[str], str]:
+    folder = Path(__file__).resolve().parent / "fixtures" / "meld" / "bad" / "unknown_label"
+    return ["stats", "meld", "--data-dir", str(folder)], "train_sent_emo.csv:3"
+
+
 # --- generation ------------------------------------------------------------------------------------------------
 
 
@@ -103,6 +109,57 @@ def _inspect_folder_that_is_no_run(tmp: Path) -> tuple[list[str], str]:
     return ["inspect", str(tmp)], "manifest.json is missing"
 
 # --- build, cards and push -------------------------------------------------------------------------------------
+
+
+def _run_dir(tmp: Path) -> Path:
+    from helpers.builder_support import make_run_dir
+
+    return make_run_dir(tmp / "run", "meld", "natural", n=4, plant_duplicates=False)
+
+
+@probe("build-run-dir-without-manifest")
+def _build_run_dir_without_manifest(tmp: Path) -> tuple[list[str], str]:
+    return ["build", str(tmp / "nothing"), "--out", str(tmp / "out")], "manifest.json is missing"
+
+
+@probe("build-out-is-a-file")
+def _build_out_is_a_file(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "out.txt").write_text("mine")
+    return ["build", str(_run_dir(tmp)), "--out", str(tmp / "out.txt")], "--out"
+
+
+@probe("build-unknown-label-policy")
+def _build_unknown_label_policy(tmp: Path) -> tuple[list[str], str]:
+    return ["build", str(_run_dir(tmp)), "--out", str(tmp / "out"), "--label-policy", "majority"], "--label-policy"
+
+
+@probe("build-label-policy-without-audit")
+def _build_label_policy_without_audit(tmp: Path) -> tuple[list[str], str]:
+    return ["build", str(_run_dir(tmp)), "--out", str(tmp / "out"), "--label-policy", "agree"], "--audit JUDGE"
+
+
+@probe("build-all-folder-without-runs")
+def _build_all_folder_without_runs(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "runs").mkdir()
+    return ["build-all", str(tmp / "runs"), "--out", str(tmp / "built")], "holds no RUN_DIR"
+
+
+@probe("push-folder-not-built")
+def _push_folder_not_built(tmp: Path) -> tuple[list[str], str]:
+    return ["push", str(tmp), "--repo", "org/x"], "not a built dataset folder"
+
+
+@probe("push-folder-without-build-report")
+def _push_folder_without_build_report(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "data").mkdir()
+    (tmp / "README.md").write_text("---\n---\n")
+    return ["push", str(tmp), "--repo", "org/x"], "build_report.json is missing"
+
+
+@probe("push-repo-without-org")
+def _push_repo_without_org(tmp: Path) -> tuple[list[str], str]:
+    return ["push", str(tmp), "--repo", "no-org"], "--repo"
+
 
 # --- audit -----------------------------------------------------------------------------------------------------
 
