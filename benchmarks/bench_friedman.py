@@ -2,7 +2,7 @@
 
     python benchmarks/bench_friedman.py
 
-Goals from issue 4: one pairwise p-value at k = n = 100 well under a second; all 36 pairs at k = n = 9 in
+Goals: one pairwise p-value at k = n = 100 well under a second; all 36 pairs at k = n = 9 in
 milliseconds. Every "cold" figure clears the caches first, so it is the cost a fresh process pays; "warm" is
 the same call again with the per-(k, n) distribution / per-(d, k, n) tails cached.
 """

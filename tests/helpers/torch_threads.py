@@ -1,7 +1,7 @@
 """A shared fixture pinning torch to one intra-op thread for a test module.
 
-Why: tiny models run ~20x faster on one thread than on two contended ones (measured on the shared CI box);
-the process-wide setting is restored when the module's tests are done. A test module takes it with
+Why: on a busy machine, two OpenMP threads spin-wait against each other and tiny models run many times slower
+than on one thread; the process-wide setting is restored when the module's tests are done. A test module takes it with
 ``from helpers.torch_threads import one_thread  # noqa: F401`` (it is autouse: importing it is enough).
 """
 
