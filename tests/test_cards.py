@@ -301,3 +301,36 @@ def test_build_all_builds_each_run_once_and_writes_each_folder_once(tmp_path, mo
     assert files == result.folders["meld-natural"].files
     assert {"README.md", BUILD_REPORT_FILE, "label_distribution.png",
             "data/utterances/train-00000-of-00001.parquet"} <= set(files)
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared_data
+def test_build_with_a_real_audit_applies_the_agree_policy_and_shows_it_on_the_card(tmp_path, shared_data):
+    from erc_synth.classifiers.audit import JudgeSettings
+    from erc_synth.dataset_scripts.builder import build
+    from erc_synth.hub_cards.folder import own_series, prepare_run, write_folder
+
+    run = make_run_dir(tmp_path / "run", "iemocap", "natural", n=12, plant_duplicates=False)
+    tiny_judge = JudgeSettings(limit_train=8, limit_validation=4, limit_test=4, max_steps=4, batch_size=8)
+    prepared = prepare_run(run, real_data_dir=shared_data, audit="train", label_policy="agree",
+                           judge_settings=tiny_judge, audit_cache_dir=tmp_path / "judges")
+    llm = build(run, reference=prepared.real.reference).dialogues
+    disagreements = 0
+    for split, dataset in prepared.built.dialogues.items():
+        for i, emotions in enumerate(dataset["emotions"]):
+            judged, own = prepared.audit.judge_labels[split][i], llm[split][i]["emotions"]
+            assert emotions == [e if e == j else -1 for e, j in zip(own, judged, strict=True)]
+            disagreements += sum(e != j for e, j in zip(own, judged, strict=True))
+    assert disagreements > 0  # a judge trained for four steps disagrees often: the policy had work to do
+    report = write_folder(prepared, tmp_path / "out", own_series(prepared))
+    assert {"audit/audit.json", "audit/audit.md", "audit/confusion_matrix.png"} <= set(report.files)
+    assert report.files == read_build_report(tmp_path / "out")["files"]
+    card = DatasetCard.load(tmp_path / "out" / "README.md")
+    block = card.data.to_dict()["label_fidelity"]
+    summary = json.loads((tmp_path / "out" / "audit" / "audit.json").read_text())
+    assert block["label_policy"] == "agree" and block["kappa"] == summary["kappa"]
+    assert block["num_utterances"] == summary["num_utterances"] == sum(len(e) for s in llm.values()
+                                                                       for e in s["emotions"])
+    assert "Labels in this set: policy **agree**" in card.text and "](audit/confusion_matrix.png)" in card.text
+    unlabelled = sum(s["unlabelled"] for s in report.statistics.values())
+    assert unlabelled == disagreements  # the card's statistics describe the labels the set carries
