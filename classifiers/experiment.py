@@ -136,6 +136,11 @@ class ExperimentConfig:
             if regime not in REGIMES:
                 raise ErcSynthError(f"{source}: regimes: unknown {regime!r}; known: {', '.join(REGIMES)}")
         self.seeds = [int(s) for s in raw["seeds"]]
+        for key in ("options", "architecture_training"):
+            for architecture in raw.get(key) or {}:
+                if architecture not in self.architectures:
+                    raise ErcSynthError(f"{source}: {key}.{architecture}: not one of the config's architectures "
+                                        f"({', '.join(self.architectures)})")
         self.options = {a: dict((raw.get("options") or {}).get(a) or {}) for a in self.architectures}
         for architecture, options in self.options.items():
             get_architecture(architecture).check_options(options, where=f"{source}: options.{architecture}: ")

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from erc_synth.dataset_scripts.errors import ErcSynthError
 
+from . import ranks
+
 STAGE_RECORD = "stage.json"
 
 
@@ -34,11 +36,17 @@ def topic_checkpoint(out_dir: Path, benchmark: str, encoder: str, texts: Sequenc
     """The benchmark's topic-pretrained checkpoint folder under ``out_dir/stages/topics``, trained once.
 
     Workers sharing the output folder take a file lock, so one trains while the others wait and then reuse it.
+    Under a data-parallel launcher the ranks train it together instead (a lock would stall the collective
+    calls); rank 0 writes it and the others wait at a barrier before they read it.
     """
     import fcntl
 
     folder = Path(out_dir) / "stages" / "topics" / benchmark
     folder.parent.mkdir(parents=True, exist_ok=True)
+    if ranks.world_size() > 1:
+        path = _topic_checkpoint_locked(folder, benchmark, encoder, texts, settings, log)
+        ranks.barrier()
+        return path
     with open(folder.parent / f".{benchmark}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _topic_checkpoint_locked(folder, benchmark, encoder, texts, settings, log)
@@ -60,6 +68,8 @@ def _topic_checkpoint_locked(folder: Path, benchmark: str, encoder: str, texts: 
 
     log(f"topic pre-training {benchmark}: masked LM on {len(texts)} utterances")
     metrics = train_topics(encoder, texts, folder, settings)
+    if not ranks.is_main_process():
+        return str(folder)
     write_json_atomic(record, {"fingerprint": fingerprint, "benchmark": benchmark, "encoder": encoder,
                                "settings": asdict(settings), "utterances": len(texts), "metrics": metrics})
     return str(folder)

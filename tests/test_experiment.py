@@ -185,6 +185,23 @@ def test_config_errors_name_the_key(tmp_path):
                                     "training": {"epoch": 1}, "benchmarks": {}}))
     with pytest.raises(ErcSynthError, match="unknown training setting"):
         ExperimentConfig.load(path)
+    base = {"encoder": "x", "architectures": ["compm"], "seeds": [0], "benchmarks": {}}
+    for changes, message in (
+        ({"options": {"compm": {"max_memory_utterance": 4}}},
+         r"options\.compm: unknown compm option 'max_memory_utterance'; did you mean 'max_memory_utterances'\?"),
+        ({"options": {"emoberta": {"max_length": 64}}}, r"options\.emoberta: not one of the config's architectures"),
+        ({"training": {"warmup_ratio": 1.5}}, r"training\.warmup_ratio must be in \[0, 1\), got 1\.5"),
+        ({"pretraining": {"batch_size": 0}}, r"pretraining\.batch_size must be >= 1"),
+        ({"architecture_training": {"compm": {"learnig_rate": 1}}},
+         r"architecture_training\.compm\.learnig_rate: unknown training setting; did you mean 'learning_rate'"),
+        ({"topic_pretraining": {"topic_dims": 4}}, r"topic_pretraining\.topic_dims: unknown topic pre-training "
+                                                   r"setting; did you mean 'topic_dim'"),
+        ({"friedman_design": "pooling"}, r"friedman_design: unknown 'pooling'"),
+        ({"friedman_desing": "pooled"}, r"unknown key 'friedman_desing'; did you mean 'friedman_design'"),
+    ):
+        path.write_text(yaml.safe_dump({**base, **changes}))
+        with pytest.raises(ErcSynthError, match=message):
+            ExperimentConfig.load(path)
     path.write_text("encoder: ${ERC_SYNTH_SURELY_UNSET}\narchitectures: [emoberta]\nseeds: [0]\nbenchmarks: {}\n")
     with pytest.raises(ErcSynthError, match="ERC_SYNTH_SURELY_UNSET is not set"):
         ExperimentConfig.load(path)

@@ -68,6 +68,7 @@ def train_topics(encoder: str, texts: Sequence[str], out_dir: str | Path, settin
         processing_class=tokenizer,
     )
     metrics: dict[str, Any] = trainer.train().metrics
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    if trainer.is_world_process_zero():  # under a data-parallel launcher, one rank writes the checkpoint
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
     return metrics
