@@ -4,6 +4,12 @@ Two shapes are read: the line format the prompts ask for (``Speaker: utterance (
 and the JSON shape the OpenAI-compatible backend's schema forces (``{"turns": [{"speaker", "utterance",
 "emotion"}]}``).
 
+The label may also come before the utterance, inside the speaker part (``Speaker (joy): utterance``, the
+``word_first`` format of ``generation.grammar``). Lines end at ``\\n`` only, as in the grammar: ``str.splitlines()``
+would also break at ``\\r``, ``\\x0b``, ``\\x85``, ``\\u2028``..., which the grammar allows inside an utterance,
+and would reject a grammar-valid output as ``missing_label``. A ``\\r\\n`` line ending still reads: the ``\\r`` is
+trailing whitespace.
+
 What is tolerated, because real LLMs do it and the meaning is unambiguous: numbering or bullets before the
 speaker ("1. Joey: ..."), markdown bold around the speaker or label, quotes around the utterance, trailing
 spaces, prose lines without a ``Speaker:`` prefix (preambles such as "Here is the dialogue:"), a label word
@@ -86,6 +92,7 @@ _NUMBER = re.compile(r"^[+-]?\d+$")
 _NUMBER_AND_WORD = re.compile(r"^(?P<num>[+-]?\d+)\s*[:=,.\-–]?\s*(?P<word>[A-Za-z][A-Za-z ]*)$")
 _WORD_AND_NUMBER = re.compile(r"^(?P<word>[A-Za-z][A-Za-z ]*?)\s*[:=,\-–]?\s*(?P<num>[+-]?\d+)$")
 _WORD = re.compile(r"^[A-Za-z][A-Za-z ]*$")
+_HEAD_LABEL = re.compile(r"^(?P<speaker>[^()\[\]]+?)\s*[\(\[]\s*(?P<label>[^()\[\]]{1,40}?)\s*[\)\]]\s*$")
 _QUOTES = "\"'“”‘’«»"
 _MAX_SPEAKER_WORDS = 4
 
@@ -165,38 +172,43 @@ def _clean_utterance(text: str) -> str:
     return text
 
 
-def _split_speaker(line: str) -> tuple[str, str] | None:
-    """``(speaker, rest)`` when the line looks like ``Speaker: ...``, else None (prose)."""
+def _split_speaker(line: str) -> tuple[str, str, str | None] | None:
+    """``(speaker, rest, label before the colon or None)`` when the line looks like ``Speaker: ...`` or
+    ``Speaker (label): ...``, else None (prose)."""
     body = _PREFIX.sub("", line, count=1)
     if ":" not in body:
         return None
     head, rest = body.split(":", 1)
     speaker = head.replace("*", "").replace("_", " ").strip().strip(_QUOTES).strip()
+    head_label = None
+    if match := _HEAD_LABEL.match(speaker):
+        speaker, head_label = match["speaker"].strip(), match["label"]
     rest = rest.lstrip("*_ ").rstrip()
-    if not speaker or len(speaker.split()) > _MAX_SPEAKER_WORDS or not rest.strip():
+    if not speaker or len(speaker.split()) > _MAX_SPEAKER_WORDS or not (rest.strip() or head_label):
         return None
-    return speaker, rest
+    return speaker, rest, head_label  # a labelled head with nothing after it is an empty utterance, not prose
 
 
 def _parse_lines(text: str, benchmark: Benchmark) -> tuple[list[tuple[str, str, int]], int]:
     speakers, labels = _speaker_table(benchmark), _label_table(benchmark)
     turns: list[tuple[str, str, int]] = []
     ignored = 0
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         split = _split_speaker(line)
         if split is None:
             ignored += 1
             continue
-        raw_speaker, rest = split
+        raw_speaker, rest, head_label = split
         try:
             speaker = _resolve_speaker(raw_speaker, speakers)
-            match = _TRAILING_LABEL.search(rest)
-            if match is None:
+            # a label before the colon is the line's label: what follows is all utterance, brackets included
+            match = _TRAILING_LABEL.search(rest) if head_label is None else None
+            if match is None and head_label is None:
                 raise _LineError("missing_label", f"no trailing (N) label in {rest.strip()[-60:]!r}")
-            emotion = _resolve_label(match["label"], benchmark, labels)
-            utterance = _clean_utterance(rest[: match.start()])
+            emotion = _resolve_label(head_label if match is None else match["label"], benchmark, labels)
+            utterance = _clean_utterance(rest[: match.start()] if match else rest)
             if not utterance:
                 raise _LineError("empty_utterance", "speaker and label but no words")
         except _LineError as exc:

@@ -9,7 +9,7 @@ import pytest
 import xgrammar
 
 from erc_synth.dataset_scripts.registry import BENCHMARKS, get_benchmark
-from erc_synth.generation.grammar import dialogue_json_schema, dialogue_regex, escape_literal
+from erc_synth.generation.grammar import LABEL_FORMATS, dialogue_json_schema, dialogue_regex, escape_literal
 
 MELD = get_benchmark("meld")
 EMORY = get_benchmark("emorynlp")
@@ -100,14 +100,49 @@ def test_target_label_requires_one_line_with_it(compiler):
     assert not re.fullmatch(regex, "\n".join(["Ross: Sad. (4)"] * 5))
 
 
-def test_every_benchmark_grammar_compiles_in_xgrammar(compiler):
+@pytest.mark.parametrize("label_format", LABEL_FORMATS)
+def test_every_benchmark_grammar_compiles_in_xgrammar_and_takes_a_dialogue(compiler, label_format):
     for benchmark in BENCHMARKS.values():
         low, high = benchmark.turns
-        for target in (None, benchmark.num_labels - 1):
-            regex = dialogue_regex(benchmark.speakers, benchmark.num_labels, low, high, target_label=target)
-            compiler.compile_regex(regex)
-        schema = dialogue_json_schema(benchmark.speakers, benchmark.num_labels, low, high)
-        compiler.compile_json_schema(json.dumps(schema))
+        last = benchmark.num_labels - 1
+        token = str(last) if label_format == "number" else benchmark.labels[last]
+        first, second = benchmark.speakers[:2]
+        if label_format == "word_first":
+            lines = [f"{first} ({token}): Hi there." if i % 2 else f"{second} ({token}): Oh." for i in range(low)]
+        else:
+            lines = [f"{first}: Hi there. ({token})" if i % 2 else f"{second}: Oh. ({token})" for i in range(low)]
+        dialogue = "\n".join(lines)
+        for target in (None, last):
+            regex = dialogue_regex(benchmark.speakers, benchmark.num_labels, low, high, target_label=target,
+                                   label_format=label_format, label_names=benchmark.labels)
+            assert xgrammar_accepts(compiler, regex, dialogue), (benchmark.name, target)
+            assert not xgrammar_accepts(compiler, regex, "\n".join(lines[:-1] or ["x"])), (benchmark.name, target)
+        schema = dialogue_json_schema(benchmark.speakers, benchmark.num_labels, low, high, label_format=label_format,
+                                      label_names=benchmark.labels)
+        turn = {"speaker": first, "utterance": "Hi.", "emotion": last if label_format == "number" else token}
+        assert xgrammar_accepts(compiler, json.dumps(schema), json.dumps({"turns": [turn] * low}), schema=True)
+
+
+def test_utterances_start_and_end_with_a_character_the_parser_keeps():
+    regex = dialogue_regex(["Ross"], 7, 1, 1, max_utterance_chars=10)
+    assert re.fullmatch(regex, "Ross: Hi\x85there (0)")  # a splitlines() break inside is fine: the parser keeps it
+    for utterance in (" Hi", "Hi ", '"Hi"', "*Hi", "Hi_", "\u2028Hi", "Hi\xa0"):
+        assert not re.fullmatch(regex, f"Ross: {utterance} (0)"), utterance
+    assert re.fullmatch(dialogue_regex(["Ross"], 7, 1, 1, max_utterance_chars=1), "Ross: ! (0)")
+
+
+def test_word_formats_name_the_label_and_refuse_numbers():
+    names = MELD.labels
+    after = dialogue_regex(["Ross"], 7, 1, 1, label_format="word", label_names=names, target_label=3)
+    assert re.fullmatch(after, "Ross: How dare you! (anger)")
+    assert not re.fullmatch(after, "Ross: How dare you! (3)") and not re.fullmatch(after, "Ross: Yay! (joy)")
+    first = dialogue_regex(["Ross"], 7, 1, 1, label_format="word_first", label_names=names)
+    assert re.fullmatch(first, "Ross (sadness): I miss her.")
+    assert not re.fullmatch(first, "Ross: I miss her. (sadness)")
+    with pytest.raises(ValueError, match="label_names"):
+        dialogue_regex(["Ross"], 7, 1, 1, label_format="word")
+    with pytest.raises(ValueError, match="label_format"):
+        dialogue_regex(["Ross"], 7, 1, 1, label_format="emoji")
 
 
 def test_more_than_ten_labels_use_an_alternation():

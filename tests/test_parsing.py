@@ -71,3 +71,28 @@ def test_cut_off_output_is_counted_as_truncated_and_recorded_with_raw_text() -> 
                 target_label=None)
     assert eos.reason == "missing_label"
     assert "truncated" in EXTRA_REASONS
+
+
+def test_label_before_the_utterance_reads_like_the_label_after_it() -> None:
+    meld = get_benchmark("meld")
+    first = parse_dialogue("Ross (sadness): I miss her [sighs].\nRachel (joy): We're back!", meld, min_turns=2,
+                           max_turns=8)
+    after = parse_dialogue("Ross: I miss her [sighs]. (sadness)\nRachel: We're back! (1)", meld, min_turns=2,
+                           max_turns=8)
+    assert first == after
+    assert first.utterances == ("I miss her [sighs].", "We're back!") and first.emotions == (4, 1)
+
+
+def test_a_labelled_speaker_without_words_is_an_empty_utterance_not_prose() -> None:
+    verdict = parse_dialogue("Ross (sadness): I miss her.\nRachel (joy):", get_benchmark("meld"), min_turns=1,
+                             max_turns=8)
+    assert (verdict.reason, verdict.line) == ("empty_utterance", 2)
+
+
+def test_lines_end_at_newline_only() -> None:
+    """``\\r\\n`` endings still read; a ``\\u2028`` or ``\\x85`` inside an utterance stays in it (grammar-valid)."""
+    meld = get_benchmark("meld")
+    crlf = parse_dialogue("Ross: Hi. (0)\r\nRachel: Oh. (1)\r\n", meld, min_turns=2, max_turns=8)
+    assert crlf.utterances == ("Hi.", "Oh.")
+    inner = parse_dialogue("Ross: Hi\u2028there. (0)\nRachel: Oh\x85no. (1)", meld, min_turns=2, max_turns=8)
+    assert inner.utterances == ("Hi\u2028there.", "Oh\x85no.") and inner.emotions == (0, 1)
