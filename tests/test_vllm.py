@@ -97,7 +97,8 @@ def test_server_is_detected_and_its_declaration_is_honest(vllm) -> None:
 def test_line_regex_is_enforced_on_every_answer(vllm) -> None:
     url, _ = vllm
     regex = dialogue_regex(ALIENS, MELD.num_labels, 2, 3, max_utterance_chars=30)
-    params = SamplingParams(temperature=1.0, max_new_tokens=90)
+    # three lines of at most 41 characters: 160 tokens always reach the end of the regex
+    params = SamplingParams(temperature=1.0, max_new_tokens=160)
     constrained = _run(_generate(OpenAICompatBackend([url]), _requests(Grammar("regex", regex), params)))
     free = _run(_generate(OpenAICompatBackend([url]), _requests(None, params)))
     pattern = re.compile(regex)
@@ -109,8 +110,8 @@ def test_line_regex_is_enforced_on_every_answer(vllm) -> None:
 
 def test_json_schema_is_enforced_on_every_answer(vllm) -> None:
     url, _ = vllm
-    schema = dialogue_json_schema(ALIENS, MELD.num_labels, 2, 3, max_utterance_chars=30)
-    params = SamplingParams(temperature=1.0, max_new_tokens=160)
+    schema = dialogue_json_schema(ALIENS, MELD.num_labels, 2, 3, max_utterance_chars=12)
+    params = SamplingParams(temperature=1.0, max_new_tokens=400)  # room for the whitespace JSON allows
     results = _run(_generate(OpenAICompatBackend([url]), _requests(Grammar("json_schema", schema), params)))
     dialogues = [json.loads(r.text) for r in results]
     assert all(2 <= len(d["turns"]) <= 3 for d in dialogues)
