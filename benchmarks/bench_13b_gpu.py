@@ -83,6 +83,76 @@ def build_model(shape: dict, device: str, dtype: torch.dtype):
     return model.eval()
 
 
+def measure_decode(device: str, shape: dict, dtype: torch.dtype, batches: list[int], prompt_tokens: int,
+                   new_tokens: int, on_row=None) -> dict:
+    """Decode steps at each batch size against the bandwidth floor; ``on_row(result)`` after each batch.
+
+    Stops at the first batch that runs out of GPU memory. Returns the device, the floor inputs and one row per
+    batch (seconds per step, tokens/s, the floor with and without the KV cache, peak GiB).
+    """
+    model = build_model(shape, device, dtype)
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    kv_bytes_per_token = 2 * shape["num_hidden_layers"] * shape["num_key_value_heads"] * (
+        shape["hidden_size"] // shape["num_attention_heads"]) * torch.finfo(dtype).bits // 8
+    tokenizer = word_level_tokenizer(shape["vocab_size"])
+    backend = TransformersBackend.from_objects(model, tokenizer, model_id="random-llama-13b-shape",
+                                               chat_format="raw", model_sha="random")
+    backend.eos_token_ids = [-1]  # never stop early: every row decodes exactly new_tokens tokens
+    params = SamplingParams(max_new_tokens=new_tokens)
+    one_token = SamplingParams(max_new_tokens=1)
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+        spec = spec_bandwidth_gbs(name)
+        copy = measured_copy_bandwidth_gbs(device)
+        floor_bandwidth = spec or copy
+    else:
+        name, spec, copy, floor_bandwidth = "cpu (smoke run)", None, None, 50.0
+    result = {"device": name, "spec_bandwidth_gbs": spec, "copy_bandwidth_gbs": copy,
+              "floor_bandwidth_gbs": floor_bandwidth, "weight_gb": weight_bytes / 1e9, "dtype": str(dtype),
+              "kv_mb_per_token": kv_bytes_per_token / 1e6, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
+              "rows": []}
+    generator = torch.Generator().manual_seed(0)
+    for batch in batches:
+        prompts = [" ".join(f"t{i}" for i in torch.randint(2, shape["vocab_size"], (prompt_tokens,),
+                                                            generator=generator).tolist()) for _ in range(batch)]
+        seeds = list(range(batch))
+        backend.preferred_batch_size = batch
+        try:
+            backend.generate_prompts(prompts, seeds, one_token)  # warm-up (kernels, allocator)
+            if device == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            began = time.perf_counter()
+            backend.generate_prompts(prompts, seeds, one_token)
+            prefill = time.perf_counter() - began
+            began = time.perf_counter()
+            backend.generate_prompts(prompts, seeds, params)
+            total = time.perf_counter() - began
+        except torch.OutOfMemoryError:
+            result["stopped"] = f"batch {batch}: out of GPU memory"
+            break
+        step_seconds = max(total - prefill, 1e-9) / (new_tokens - 1)
+        context = prompt_tokens + new_tokens / 2
+        floor = weight_bytes / floor_bandwidth / 1e9
+        floor_kv = (weight_bytes + batch * context * kv_bytes_per_token) / floor_bandwidth / 1e9
+        peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None
+        result["rows"].append({"batch": batch, "prefill_s": prefill, "step_s": step_seconds,
+                               "tokens_per_s": batch / step_seconds, "floor_step_s": floor,
+                               "floor_kv_step_s": floor_kv, "of_floor": floor_kv / step_seconds, "peak_gib": peak})
+        if on_row:
+            on_row(result)
+    rows = result["rows"]
+    if rows:
+        best = max(rows, key=lambda row: row["tokens_per_s"])
+        result["best_batch"] = best["batch"]
+        result["best_vs_batch1"] = best["tokens_per_s"] / rows[0]["tokens_per_s"]
+        result["batch1_ceiling_tokens_per_s"] = 1 / rows[0]["floor_step_s"]
+    del model, backend
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 16, 32, 64, 128])
@@ -101,72 +171,34 @@ def main() -> int:
     else:
         device, shape, dtype = "cuda", LLAMA_13B, torch.bfloat16
 
-    model = build_model(shape, device, dtype)
-    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    kv_bytes_per_token = 2 * shape["num_hidden_layers"] * shape["num_key_value_heads"] * (
-        shape["hidden_size"] // shape["num_attention_heads"]) * torch.finfo(dtype).bits // 8
-    tokenizer = word_level_tokenizer(shape["vocab_size"])
-    backend = TransformersBackend.from_objects(model, tokenizer, model_id="random-llama-13b-shape",
-                                               chat_format="raw", model_sha="random")
-    backend.eos_token_ids = [-1]  # never stop early: every row decodes exactly --new-tokens tokens
-    params = SamplingParams(max_new_tokens=args.new_tokens)
-    one_token = SamplingParams(max_new_tokens=1)
+    def show(result: dict) -> None:
+        row = result["rows"][-1]
+        print(f"batch {row['batch']}: prefill {row['prefill_s']:.2f} s, decode step {row['step_s'] * 1e3:.1f} ms",
+              flush=True)
 
-    if device == "cuda":
-        name = torch.cuda.get_device_name()
-        spec = spec_bandwidth_gbs(name)
-        copy = measured_copy_bandwidth_gbs(device)
-        floor_bandwidth = spec or copy
-        print(f"{name}: spec bandwidth {spec or 'unknown'} GB/s, measured copy bandwidth {copy:.0f} GB/s")
-    else:
-        name, floor_bandwidth = "cpu (smoke run)", 50.0
-    print(f"weights {weight_bytes / 1e9:.2f} GB ({dtype}); floor per decode step at batch 1: "
-          f"{weight_bytes / floor_bandwidth / 1e6:.2f} ms; KV cache {kv_bytes_per_token / 1e6:.2f} MB per token")
-
-    generator = torch.Generator().manual_seed(0)
-    rows = []
-    for batch in args.batches:
-        prompts = [" ".join(f"t{i}" for i in torch.randint(2, shape["vocab_size"], (args.prompt_tokens,),
-                                                            generator=generator).tolist()) for _ in range(batch)]
-        seeds = list(range(batch))
-        backend.preferred_batch_size = batch
-        try:
-            backend.generate_prompts(prompts, seeds, one_token)  # warm-up (kernels, allocator)
-            if device == "cuda":
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            began = time.perf_counter()
-            backend.generate_prompts(prompts, seeds, one_token)
-            prefill = time.perf_counter() - began
-            began = time.perf_counter()
-            backend.generate_prompts(prompts, seeds, params)
-            total = time.perf_counter() - began
-        except torch.OutOfMemoryError:
-            print(f"batch {batch}: out of GPU memory, stopping here")
-            break
-        steps = args.new_tokens - 1
-        step_seconds = max(total - prefill, 1e-9) / steps
-        context = args.prompt_tokens + args.new_tokens / 2
-        floor = weight_bytes / floor_bandwidth / 1e9
-        floor_kv = (weight_bytes + batch * context * kv_bytes_per_token) / floor_bandwidth / 1e9
-        peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
-        rows.append((batch, prefill, step_seconds, batch / step_seconds, floor, floor_kv, peak))
-        print(f"batch {batch}: prefill {prefill:.2f} s, decode step {step_seconds * 1e3:.1f} ms", flush=True)
-
-    if not rows:
+    result = measure_decode(device, shape, dtype, args.batches, args.prompt_tokens, args.new_tokens, on_row=show)
+    print(f"{result['device']}: spec bandwidth {result['spec_bandwidth_gbs'] or 'unknown'} GB/s; weights "
+          f"{result['weight_gb']:.2f} GB ({dtype}); KV cache {result['kv_mb_per_token']:.2f} MB per token")
+    if not result["rows"]:
         return 1
-    base = rows[0][3]
-    print(f"\n{name}; prompt {args.prompt_tokens} tokens, {args.new_tokens} new tokens, reference sampling")
-    print(f"{'batch':>5} {'step ms':>8} {'floor ms':>8} {'+KV ms':>7} {'of floor':>8} {'tok/s':>8} "
-          f"{'dial/min':>8} {'vs b1':>6} {'peak GiB':>8}")
-    for batch, _prefill, step, tokens_per_s, floor, floor_kv, peak in rows:
-        print(f"{batch:>5} {step * 1e3:>8.1f} {floor * 1e3:>8.2f} {floor_kv * 1e3:>7.2f} {floor_kv / step:>8.0%} "
-              f"{tokens_per_s:>8.0f} {tokens_per_s * 60 / args.tokens_per_dialogue:>8.1f} "
-              f"{tokens_per_s / base:>6.1f} {peak:>8.1f}")
-    best = max(rows, key=lambda row: row[3])
-    print(f"\nbest batch {best[0]}: {best[3]:.0f} tokens/s = {best[3] / base:.1f}x batch 1 ({base:.0f} tokens/s); "
-          f"batch-1 ceiling from the weights-only floor: {1 / rows[0][4]:.0f} tokens/s")
+    print(decode_table(result, args.tokens_per_dialogue))
     return 0
+
+
+def decode_table(result: dict, tokens_per_dialogue: int = 350) -> str:
+    """The rows as a Markdown table, with the best batch against batch 1 underneath."""
+    lines = ["| batch | step ms | floor ms | +KV ms | of floor | tokens/s | dialogues/min | vs batch 1 | peak GiB |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    base = result["rows"][0]["tokens_per_s"]
+    for row in result["rows"]:
+        peak = f"{row['peak_gib']:.1f}" if row["peak_gib"] is not None else "-"
+        lines.append(f"| {row['batch']} | {row['step_s'] * 1e3:.1f} | {row['floor_step_s'] * 1e3:.2f} | "
+                     f"{row['floor_kv_step_s'] * 1e3:.2f} | {row['of_floor']:.0%} | {row['tokens_per_s']:.0f} | "
+                     f"{row['tokens_per_s'] * 60 / tokens_per_dialogue:.1f} | {row['tokens_per_s'] / base:.1f} | "
+                     f"{peak} |")
+    lines.append(f"\nBest batch {result['best_batch']}: {result['best_vs_batch1']:.1f}x batch 1; batch-1 ceiling from "
+                 f"the weights-only floor: {result['batch1_ceiling_tokens_per_s']:.0f} tokens/s.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

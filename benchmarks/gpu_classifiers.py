@@ -68,43 +68,38 @@ def train_step(model, optimizer, batch, device):
     return step
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--tiny", action="store_true", help="tiny config on any device (checks the script only)")
-    args = parser.parse_args()
+def measure_classifiers(tiny: bool = False, steps: int = 20, warmup: int = 5, encoder: str | None = None) -> dict:
+    """EmoBERTa-style and CoMPM training steps: seconds per step, peak GiB, the MELD epoch that follows.
 
+    ``encoder``: a Hub id or folder whose config (not weights) replaces the built-in roberta-large shape.
+    """
     import torch
-
-    if not torch.cuda.is_available() and not args.tiny:
-        print("gpu_classifiers: no CUDA device here; this benchmark needs a GPU (use --tiny to check the script "
-              "on CPU)", file=sys.stderr)
-        return 2
-    from transformers import RobertaForSequenceClassification
+    from transformers import AutoConfig, RobertaForSequenceClassification
 
     from erc_synth.classifiers.compm import CompmConfig, CompmModel
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    config = roberta_config(args.tiny)
-    length, memory_slots, memory_length = (512, 4, 128) if not args.tiny else (64, 4, 16)
+    config = AutoConfig.from_pretrained(encoder) if encoder else roberta_config(tiny)
+    length, memory_slots, memory_length = (512, 4, 128) if not tiny else (64, 4, 16)
     generator = torch.Generator().manual_seed(0)
-    print(f"device: {torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}; "
-          f"encoder: hidden {config.hidden_size}, {config.num_hidden_layers} layers (random weights), bf16 autocast")
+    result = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+              "encoder": encoder or ("tiny random RoBERTa" if tiny else "roberta-large shape (random weights)"),
+              "hidden_size": config.hidden_size, "layers": config.num_hidden_layers, "precision": "bf16 autocast",
+              "length": length}
 
     # EmoBERTa-style, batch 4 x 512.
-    head_config = roberta_config(args.tiny)
+    head_config = AutoConfig.from_pretrained(encoder) if encoder else roberta_config(tiny)
     head_config.num_labels = 7
     model = RobertaForSequenceClassification(head_config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-6)
     batch = {"input_ids": torch.randint(5, config.vocab_size, (4, length), generator=generator).to(device),
              "attention_mask": torch.ones(4, length, dtype=torch.long, device=device),
              "labels": torch.randint(0, 7, (4,), generator=generator).to(device)}
-    seconds, peak = timed(train_step(model, optimizer, batch, device), args.steps, args.warmup, device)
+    seconds, peak = timed(train_step(model, optimizer, batch, device), steps, warmup, device)
     epoch = MELD_TRAIN_UTTERANCES / 4 * seconds
-    print(f"EmoBERTa-style 4 x {length}: {1 / seconds:.2f} steps/s ({seconds:.3f} s/step), peak {peak:.1f} GiB; "
-          f"MELD epoch ({MELD_TRAIN_UTTERANCES} utterances) ~ {epoch / 60:.1f} min at full length "
-          f"(goal < 3 min: {'met' if epoch < 180 else 'not met'})")
+    result["emoberta"] = {"batch": 4, "steps_per_s": 1 / seconds, "s_per_step": seconds,
+                          "peak_gib": None if peak != peak else peak, "meld_epoch_s": epoch,
+                          "meld_epoch_goal_s": 180, "goal_met": epoch <= 180}
     del model, optimizer, batch
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -121,21 +116,68 @@ def main() -> int:
         "memory_attention_mask": torch.ones(examples, memory_slots, memory_length, dtype=torch.long, device=device),
         "labels": torch.randint(0, 7, (examples,), generator=generator).to(device),
     }
-    batched_seconds, batched_peak = timed(train_step(compm, optimizer, full, device), args.steps, args.warmup, device)
+    batched_seconds, batched_peak = timed(train_step(compm, optimizer, full, device), steps, warmup, device)
     singles = [{k: v[i:i + 1] for k, v in full.items()} for i in range(examples)]
-    steps = [train_step(compm, optimizer, single, device) for single in singles]
+    single_steps = [train_step(compm, optimizer, single, device) for single in singles]
 
     def one_at_a_time():
-        for step in steps:
+        for step in single_steps:
             step()
 
-    single_seconds, single_peak = timed(one_at_a_time, args.steps, args.warmup, device)
-    print(f"CoMPM batched x{examples}: {examples / batched_seconds:.2f} examples/s "
-          f"({batched_seconds:.3f} s/step), peak {batched_peak:.1f} GiB")
-    print(f"CoMPM batch 1 (reference): {examples / single_seconds:.2f} examples/s "
-          f"({single_seconds / examples:.3f} s/step), peak {single_peak:.1f} GiB")
-    print(f"CoMPM batched / batch 1 throughput: {single_seconds / batched_seconds:.2f}x")
+    single_seconds, single_peak = timed(one_at_a_time, steps, warmup, device)
+    result["compm"] = {
+        "batch": examples, "steps_per_s": 1 / batched_seconds, "examples_per_s": examples / batched_seconds,
+        "peak_gib": None if batched_peak != batched_peak else batched_peak,
+        "batch1_examples_per_s": examples / single_seconds,
+        "batch1_peak_gib": None if single_peak != single_peak else single_peak,
+        "batched_vs_batch1": single_seconds / batched_seconds,
+        "meld_epoch_s": MELD_TRAIN_UTTERANCES / (examples / batched_seconds),
+    }
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--tiny", action="store_true", help="tiny config on any device (checks the script only)")
+    parser.add_argument("--encoder", default=None, help="Hub id or folder whose config replaces roberta-large's")
+    args = parser.parse_args()
+
+    import torch
+
+    if not torch.cuda.is_available() and not args.tiny:
+        print("gpu_classifiers: no CUDA device here; this benchmark needs a GPU (use --tiny to check the script "
+              "on CPU)", file=sys.stderr)
+        return 2
+    result = measure_classifiers(args.tiny, args.steps, args.warmup, args.encoder)
+    print(classifiers_markdown(result))
     return 0
+
+
+def classifiers_markdown(result: dict) -> str:
+    def gib(value):
+        return "-" if value is None else f"{value:.1f}"
+
+    emoberta, compm = result["emoberta"], result["compm"]
+    return "\n".join([
+        f"{result['device']}; encoder {result['encoder']} (hidden {result['hidden_size']}, {result['layers']} layers), "
+        f"{result['precision']}, inputs of {result['length']} tokens",
+        "",
+        "| model | steps/s | examples/s | peak GiB | MELD epoch |",
+        "|---|---:|---:|---:|---:|",
+        f"| EmoBERTa-style, batch 4 | {emoberta['steps_per_s']:.2f} | {4 * emoberta['steps_per_s']:.1f} | "
+        f"{gib(emoberta['peak_gib'])} | {emoberta['meld_epoch_s'] / 60:.1f} min "
+        f"(goal <= 3 min: {'met' if emoberta['goal_met'] else 'not met'}) |",
+        f"| CoMPM, batch 4 | {compm['steps_per_s']:.2f} | {compm['examples_per_s']:.1f} | {gib(compm['peak_gib'])} | "
+        f"{compm['meld_epoch_s'] / 60:.1f} min |",
+        f"| CoMPM, batch 1 (reference code) | {compm['batch1_examples_per_s']:.2f} | "
+        f"{compm['batch1_examples_per_s']:.1f} | {gib(compm['batch1_peak_gib'])} | "
+        f"{MELD_TRAIN_UTTERANCES / compm['batch1_examples_per_s'] / 60:.1f} min |",
+        "",
+        f"CoMPM batched / batch 1 throughput: {compm['batched_vs_batch1']:.2f}x. Every input at the full length: "
+        "a worst case, dynamic padding only shortens it.",
+    ])
 
 
 if __name__ == "__main__":
