@@ -95,7 +95,7 @@ def register(subparsers) -> None:
 def _add_settings_flags(train: argparse.ArgumentParser) -> None:
     """The training-setting flags, derived from ``TrainSettings`` (one default and one check per setting)."""
     from .settings import add_arguments
-    from .training import TrainSettings
+    from .settings import TrainSettings
 
     add_arguments(train.add_argument_group("fine-tuning settings (also the synthetic stage's, unless overridden)"),
                   TrainSettings)
@@ -106,7 +106,7 @@ def _add_settings_flags(train: argparse.ArgumentParser) -> None:
 def _train_settings(args: argparse.Namespace):
     """(fine-tuning, synthetic-stage) settings from the flags given; the synthetic stage inherits the former."""
     from .settings import given_arguments
-    from .training import TrainSettings
+    from .settings import TrainSettings
 
     given = given_arguments(args, TrainSettings)
     settings = TrainSettings.from_mapping(given, where="--")

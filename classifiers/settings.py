@@ -134,6 +134,23 @@ class StageSettings:
         return "training"
 
 
+@dataclass
+class TrainSettings(StageSettings):
+    """Hyper-parameters of one classifier Trainer stage (defaults: small CPU runs; configs set the paper's values)."""
+
+    eval_batch_size: int = setting(32, "examples per device in evaluation", at_least(1))
+    warmup_ratio: float = setting(0.1, "share of the steps spent warming the learning rate up", fraction)
+    weight_decay: float = setting(0.0, "AdamW weight decay", at_least(0))
+    gradient_accumulation_steps: int = setting(1, "batches accumulated per optimizer step", at_least(1))
+    early_stopping_patience: int | None = setting(3, "evaluations without improvement before stopping "
+                                                     "(none: never stop early)", at_least(1))
+    eval_steps: int | None = setting(None, "evaluate and checkpoint every N steps (none: once per epoch)",
+                                     at_least(1))
+    logging_steps: int = setting(10, "log the loss every N steps", at_least(1))
+    precision: str = setting("auto", "auto (bf16 or fp16 on a GPU, fp32 on CPU), fp32, bf16 or fp16",
+                             one_of("auto", "fp32", "bf16", "fp16"))
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls: type[StageSettings], prefix: str = "",
                   note: str = "", skip: tuple[str, ...] = ()) -> None:
     """One ``--{prefix}{name}`` flag per field; a flag not given leaves no attribute, so the default applies."""

@@ -28,7 +28,7 @@ from erc_synth.dataset_scripts.registry import Benchmark
 
 from .architectures import Architecture, get_architecture
 from .scoring import score_logits, trainer_metrics
-from .settings import StageSettings, at_least, fraction, one_of, setting
+from .settings import TrainSettings
 
 REGIMES: tuple[str, ...] = ("org", "nat", "bal", "syn")
 #: Regime -> the synthetic generation mode it trains on (``None``: real data only). ``syn`` trains on the natural
@@ -36,23 +36,6 @@ REGIMES: tuple[str, ...] = ("org", "nat", "bal", "syn")
 REGIME_MODES: Mapping[str, str | None] = {"org": None, "nat": "natural", "bal": "balanced", "syn": "natural"}
 #: Regimes that fine-tune on the real train split after (or without) a synthetic stage.
 FINE_TUNED_REGIMES: tuple[str, ...] = ("org", "nat", "bal")
-
-
-@dataclass
-class TrainSettings(StageSettings):
-    """Hyper-parameters of one classifier Trainer stage (defaults: small CPU runs; configs set the paper's values)."""
-
-    eval_batch_size: int = setting(32, "examples per device in evaluation", at_least(1))
-    warmup_ratio: float = setting(0.1, "share of the steps spent warming the learning rate up", fraction)
-    weight_decay: float = setting(0.0, "AdamW weight decay", at_least(0))
-    gradient_accumulation_steps: int = setting(1, "batches accumulated per optimizer step", at_least(1))
-    early_stopping_patience: int | None = setting(3, "evaluations without improvement before stopping "
-                                                     "(none: never stop early)", at_least(1))
-    eval_steps: int | None = setting(None, "evaluate and checkpoint every N steps (none: once per epoch)",
-                                     at_least(1))
-    logging_steps: int = setting(10, "log the loss every N steps", at_least(1))
-    precision: str = setting("auto", "auto (bf16 or fp16 on a GPU, fp32 on CPU), fp32, bf16 or fp16",
-                             one_of("auto", "fp32", "bf16", "fp16"))
 
 
 def precision_flags(precision: str = "auto") -> dict[str, bool]:
