@@ -112,10 +112,11 @@ def test_faults_at_20_percent_the_run_completes_with_every_index_once(tmp_path) 
 
 
 def test_non_retryable_server_error_stops_the_run_and_keeps_nothing_half_done(tmp_path) -> None:
-    with tgi_server(None, "--instant") as server:
-        bad = SamplingParams(repetition_penalty=0.0)  # TGI's validation refuses it with a 422
-        report = generate(_config(tmp_path / "run", server.url, sampling=bad, num_dialogues=5), progress=False)
-    assert report.status == "stopped" and "422" in report.error and report.retried == 0
+    with tgi_server(None, "--instant", "--reject-field", "seed") as server:  # every request refused with a 400
+        config = _config(tmp_path / "run", server.url, backend="openai", chat_format="auto", grammar=False,
+                         num_dialogues=5)
+        report = generate(config, progress=False)
+    assert report.status == "stopped" and "HTTP 400" in report.error and report.retried == 0
     assert RunStore.open(tmp_path / "run").records() == []
 
 
