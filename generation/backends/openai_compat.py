@@ -298,11 +298,12 @@ class OpenAICompatBackend:
         """Raise ``ServerRejectedField`` when the refused request passes without its structured-output field.
 
         Why a probe: servers word their validation errors differently, so the culprit is proven, not guessed,
-        by sending the same request once more without the constraint and with one token to generate.
+        by sending the same request once more without the constraint.
         """
         assert self.dialect is not None
         constraint_fields = self.dialect.constraint_fields
-        probe = {k: v for k, v in body.items() if k not in constraint_fields} | {"max_tokens": 1}
+        # everything else unchanged (a shorter max_tokens could pass where the original length did not)
+        probe = {k: v for k, v in body.items() if k not in constraint_fields}
         try:
             passed = (await self._pool.client(endpoint).post(url, json=probe)).status_code < 400
         except Exception:  # the probe itself failed: no proof, the original error stands

@@ -122,8 +122,11 @@ class VllmEngineBackend:
         return results
 
     async def aclose(self) -> None:
-        """Drop the engine (and its memory) when the run ends."""
-        self._llm = None  # type: ignore[assignment]
+        """Stop the engine's worker processes and drop its memory when the run ends."""
+        llm, self._llm = self._llm, None
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None:
+            await asyncio.to_thread(core.shutdown)
 
 
 def load_vllm_backend(model: str | None = None, *, chat_format: str = "auto", device: str | None = None,
