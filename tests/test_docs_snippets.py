@@ -91,12 +91,13 @@ def _runnable_pages() -> list[object]:
     params = []
     for page in PAGES:
         if any(block.no_run is None for block in python_blocks(page)):
-            slow = SLOW_PAGE in page.read_text(encoding="utf-8").splitlines()
-            params.append(pytest.param(page, id=_page_id(page), marks=[pytest.mark.slow] if slow else []))
+            marks = [pytest.mark.slow] if page in SLOW_PAGES else []
+            params.append(pytest.param(page, id=_page_id(page), marks=marks))
     return params
 
 
 NOT_RUN = [block for page in PAGES for block in python_blocks(page) if block.no_run is not None]
+SLOW_PAGES = [page for page in PAGES if SLOW_PAGE in page.read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.mark.parametrize("page", _runnable_pages())
@@ -118,16 +119,28 @@ def test_python_blocks_of_the_page_run(page: Path, monkeypatch: pytest.MonkeyPat
         exec(compile("\n" * (block.line - 1) + block.code, str(block.page), "exec"), namespace)
 
 
-@pytest.mark.parametrize("block", NOT_RUN, ids=[block.where for block in NOT_RUN])
-def test_block_marked_no_run_parses_imports_and_is_reported(block: Block) -> None:
-    """A block that cannot run here still parses and its imports resolve (a renamed module or function shows);
-    then it is reported as skipped, with the page's reason."""
+def _run_imports(block: Block) -> None:
+    """Parse the block and run only its top-level imports: a renamed module or function shows at once."""
     tree = ast.parse(block.code, filename=str(block.page))
     ast.increment_lineno(tree, block.line - 1)
     imports = ast.Module(body=[node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)],
                          type_ignores=[])
     exec(compile(imports, str(block.page), "exec"), {"__name__": "__docs__"})
+
+
+@pytest.mark.parametrize("block", NOT_RUN, ids=[block.where for block in NOT_RUN])
+def test_block_marked_no_run_parses_imports_and_is_reported(block: Block) -> None:
+    """A block that cannot run here still parses and its imports resolve; then it is reported as skipped, with
+    the page's reason."""
+    _run_imports(block)
     pytest.skip(f"{block.where} not run: {block.no_run}")
+
+
+@pytest.mark.parametrize("page", SLOW_PAGES, ids=_page_id)
+def test_blocks_of_a_slow_page_parse_and_import_in_the_fast_tier(page: Path) -> None:
+    """The slow tier runs these pages in full; the fast tier still catches a renamed import on them."""
+    for block in python_blocks(page):
+        _run_imports(block)
 
 
 def _heading_anchors(page: Path) -> set[str]:
