@@ -180,3 +180,12 @@ def test_every_docs_page_is_linked_from_the_readme_and_the_index(index: Path) ->
     linked = {(index.parent / target.partition("#")[0]).resolve() for target in _relative_links(index)}
     unlinked = [_page_id(page) for page in PAGES[1:] if page != index and page.resolve() not in linked]
     assert not unlinked, f"{_page_id(index)} does not link: {', '.join(unlinked)}"
+
+
+def test_every_benchmark_script_is_on_the_benchmarks_page() -> None:
+    """Measured figures live on one page, next to the script that measures them; a new script gets a row there."""
+    page = (DOCS / "benchmarks.md").read_text(encoding="utf-8")
+    scripts = sorted(path.relative_to(REPO_ROOT).as_posix() for path in (REPO_ROOT / "benchmarks").glob("*.py"))
+    assert scripts, "no benchmark scripts found"
+    missing = [script for script in scripts if f"`{script}`" not in page]
+    assert not missing, f"docs/benchmarks.md does not list: {', '.join(missing)}"
