@@ -94,8 +94,7 @@ def register(subparsers) -> None:
 
 def _add_settings_flags(train: argparse.ArgumentParser) -> None:
     """The training-setting flags, derived from ``TrainSettings`` (one default and one check per setting)."""
-    from .settings import add_arguments
-    from .settings import TrainSettings
+    from .settings import TrainSettings, add_arguments
 
     add_arguments(train.add_argument_group("fine-tuning settings (also the synthetic stage's, unless overridden)"),
                   TrainSettings)
@@ -105,8 +104,7 @@ def _add_settings_flags(train: argparse.ArgumentParser) -> None:
 
 def _train_settings(args: argparse.Namespace):
     """(fine-tuning, synthetic-stage) settings from the flags given; the synthetic stage inherits the former."""
-    from .settings import given_arguments
-    from .settings import TrainSettings
+    from .settings import TrainSettings, given_arguments
 
     given = given_arguments(args, TrainSettings)
     settings = TrainSettings.from_mapping(given, where="--")
@@ -115,24 +113,12 @@ def _train_settings(args: argparse.Namespace):
     return settings, pretrain
 
 
-def check_encoder(encoder: str) -> None:
-    """An encoder written as a local path must be a folder; Hub ids (``org/name``) are left to the loader."""
-    from pathlib import PurePath
-
-    if encoder == "minilm" or Path(encoder).is_dir():
-        return
-    looks_local = encoder.startswith(("/", "./", "../", "~")) or len(PurePath(encoder).parts) > 2
-    if looks_local or Path(encoder).exists():
-        raise ErcSynthError(f"--encoder {encoder}: no such folder (expected a folder with a pretrained encoder, "
-                            "a Hub id, or 'minilm')")
-
-
 def run_train(args: argparse.Namespace) -> int:
     from erc_synth.dataset_scripts.registry import get_benchmark
 
     from .architectures import get_architecture
     from .data import limit_dialogues, load_real, load_synthetic, require_splits
-    from .experiment import resolve_encoder
+    from .experiment import check_encoder, resolve_encoder
     from .model_card import push_model
     from .training import run_regime
 
@@ -145,7 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.max_length:
         options["max_length"] = args.max_length
     get_architecture(args.arch).check_options(options, where="--option: ")
-    check_encoder(args.encoder)
+    check_encoder(args.encoder, "--encoder")
     settings, pretrain_settings = _train_settings(args)
     limits = dict.fromkeys(("train", "validation", "test"), args.limit)
     limits.update({k: v for k, v in (("train", args.limit_train), ("validation", args.limit_validation)) if v})

@@ -73,6 +73,21 @@ def resolve_encoder(encoder: str) -> str:
     return minilm_path() if encoder == "minilm" else encoder
 
 
+def check_encoder(encoder: str, name: str) -> None:
+    """An encoder written as a local path must be a folder; Hub ids (``org/name``) are left to the loader.
+
+    Why here: a missing folder would otherwise surface deep in transformers, after output folders were made.
+    """
+    from pathlib import PurePath
+
+    if encoder == "minilm" or Path(encoder).is_dir():
+        return
+    looks_local = encoder.startswith(("/", "./", "../", "~")) or len(PurePath(encoder).parts) > 2
+    if looks_local or Path(encoder).exists():
+        raise ErcSynthError(f"{name} {encoder}: no such folder (expected a folder with a pretrained encoder, "
+                            "a Hub id, or 'minilm')")
+
+
 def _expand(value: Any, base: Path, where: str) -> Any:
     if isinstance(value, dict):
         return {k: _expand(v, base, f"{where}.{k}") for k, v in value.items()}
@@ -126,6 +141,7 @@ class ExperimentConfig:
                 raise ErcSynthError(f"{source}: missing key {key!r}")
         self.name = str(raw.get("name", Path(source).stem))
         self.encoder = _path(str(raw["encoder"]), base)
+        check_encoder(self.encoder, f"{source}: encoder:")
         self.architectures = [str(a) for a in raw["architectures"]]
         for architecture in self.architectures:
             if architecture not in ARCHITECTURES:

@@ -273,6 +273,12 @@ def _experiment_training_typo(tmp: Path) -> tuple[list[str], str]:
     return ["experiment", str(path)], "training.learnig_rate: unknown training setting; did you mean 'learning_rate'"
 
 
+@probe("experiment-encoder-missing-folder")
+def _experiment_encoder_missing(tmp: Path) -> tuple[list[str], str]:
+    path = _experiment_config(tmp, encoder=str(tmp / "no-encoder"))
+    return ["experiment", str(path)], f"encoder: {tmp / 'no-encoder'}: no such folder"
+
+
 @probe("experiment-unknown-friedman-design")
 def _experiment_unknown_design(tmp: Path) -> tuple[list[str], str]:
     return ["experiment", str(_experiment_config(tmp, friedman_design="pooling"))], "friedman_design: unknown"
