@@ -40,8 +40,7 @@ def load_real(benchmark: Benchmark, location: str | Path, variant: str | None = 
     other = other_benchmark_folder(path, benchmark)
     if other is not None:
         raise ErcSynthError(f"real data folder {location} holds {other.name} files, not {benchmark.name}'s; pass the "
-                            f"folder holding {benchmark.data_subdir}/ for {benchmark.name}, or use --benchmark "
-                            f"{other.name}")
+                            f"folder holding {benchmark.data_subdir}/ (or train on {other.name})")
     if (path / benchmark.data_subdir).is_dir() or any(
         (path / name).is_file() for name in benchmark.variant(variant).files.values()
     ):
