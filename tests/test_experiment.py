@@ -211,7 +211,7 @@ def test_shipped_configs_parse(monkeypatch, tmp_path):
     for name in ("ERC_SYNTH_REAL_DATA", "ERC_SYNTH_SMOKE_SYNTHETIC", "ERC_SYNTH_SYNTHETIC", "ERC_SYNTH_COMET"):
         monkeypatch.setenv(name, str(tmp_path))
     smoke = ExperimentConfig.load(REPO / "classifiers" / "configs" / "smoke.yaml")
-    assert len(list(smoke.cells())) == 3 * 3 * 3 * 2 and smoke.encoder == "minilm"
+    assert len(list(smoke.cells())) == 3 * 4 * 3 * 1 and smoke.encoder == "minilm"
     assert smoke.benchmarks["iemocap"]["synthetic"]["balanced"] == f"{tmp_path}/iemocap-synth-balanced"
     paper = ExperimentConfig.load(REPO / "classifiers" / "configs" / "paper.yaml")
     assert len(list(paper.cells())) == 3 * 3 * 3 * 5 and paper.encoder == "roberta-large"
