@@ -33,6 +33,10 @@ FENCE = re.compile(r"^(?P<indent>\s*)(?P<ticks>`{3,}|~{3,})\s*(?P<info>[\w+-]*)"
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 
 
+def _page_id(page: Path) -> str:
+    return str(page.relative_to(REPO_ROOT)) if page.is_relative_to(REPO_ROOT) else str(page)
+
+
 @dataclass(frozen=True)
 class Block:
     """One fenced python block: where it starts, its code, and why it is not run (None: it runs)."""
@@ -44,47 +48,47 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(REPO_ROOT)}:{self.line}"
+        return f"{_page_id(self.page)}:{self.line}"
 
     @property
     def needs_real_data(self) -> bool:
         return any(mention in self.code for mention in REAL_DATA_MENTIONS)
 
 
+class MalformedPage(ValueError):
+    """A page whose fences or markers the runner cannot read: raised at collection, naming the page and line."""
+
+
 def python_blocks(page: Path) -> list[Block]:
     """The page's ```python blocks in order; a no-run marker must sit right before a python fence."""
     lines = page.read_text(encoding="utf-8").splitlines()
+    where = _page_id(page)
     blocks: list[Block] = []
     number = 0
     while number < len(lines):
         fence = FENCE.match(lines[number])
         if not fence:
-            marker = NO_RUN.match(lines[number])
-            next_line = lines[number + 1] if number + 1 < len(lines) else ""
-            opens_python = (m := FENCE.match(next_line)) is not None and m["info"] == "python"
-            assert not marker or opens_python, (
-                f"{page.relative_to(REPO_ROOT)}:{number + 1}: a no-run marker must be the line right before a "
-                "```python fence"
-            )
+            next_fence = FENCE.match(lines[number + 1]) if number + 1 < len(lines) else None
+            if NO_RUN.match(lines[number]) and (next_fence is None or next_fence["info"] != "python"):
+                raise MalformedPage(f"{where}:{number + 1}: a no-run marker must be the line right before a "
+                                    "```python fence")
             number += 1
             continue
         indent, ticks = fence["indent"], fence["ticks"]
         end = number + 1
         while end < len(lines) and not re.match(rf"^\s*{re.escape(ticks[0])}{{{len(ticks)},}}\s*$", lines[end]):
             end += 1
-        assert end < len(lines), f"{page.relative_to(REPO_ROOT)}:{number + 1}: code fence never closed"
+        if end == len(lines):
+            raise MalformedPage(f"{where}:{number + 1}: code fence never closed")
         if fence["info"] == "python":
             marker = NO_RUN.match(lines[number - 1]) if number else None
-            body = [line[len(indent):] if line.startswith(indent) else line for line in lines[number + 1:end]]
             reason = marker["reason"].strip() if marker else None
-            assert reason != "", f"{page.relative_to(REPO_ROOT)}:{number}: a no-run marker needs a reason"
+            if reason == "":
+                raise MalformedPage(f"{where}:{number}: a no-run marker needs a reason")
+            body = [line[len(indent):] if line.startswith(indent) else line for line in lines[number + 1:end]]
             blocks.append(Block(page, number + 2, "\n".join(body) + "\n", reason))
         number = end + 1
     return blocks
-
-
-def _page_id(page: Path) -> str:
-    return str(page.relative_to(REPO_ROOT))
 
 
 def _runnable_pages() -> list[object]:
@@ -189,3 +193,22 @@ def test_every_benchmark_script_is_on_the_benchmarks_page() -> None:
     assert scripts, "no benchmark scripts found"
     missing = [script for script in scripts if f"`{script}`" not in page]
     assert not missing, f"docs/benchmarks.md does not list: {', '.join(missing)}"
+
+
+def test_the_runner_reads_markers_indented_fences_and_other_languages(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# t\n\n```bash\necho '```python'\n```\n\n<!-- no-run: needs a Hub -->\n```python\nx = 1\n```\n"
+                    "\n- item\n\n  ```python\n  y = 2\n  ```\n", encoding="utf-8")
+    assert python_blocks(page) == [Block(page, 9, "x = 1\n", "needs a Hub"), Block(page, 15, "y = 2\n", None)]
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("<!-- no-run: why -->\n\n```python\nx = 1\n```\n", "right before"),
+    ("<!-- no-run: -->\n```python\nx = 1\n```\n", "needs a reason"),
+    ("```python\nx = 1\n", "never closed"),
+], ids=["marker-not-before-fence", "marker-without-reason", "unclosed-fence"])
+def test_the_runner_refuses_a_malformed_page(tmp_path: Path, text: str, problem: str) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(text, encoding="utf-8")
+    with pytest.raises(MalformedPage, match=problem):
+        python_blocks(page)
