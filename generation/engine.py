@@ -54,10 +54,11 @@ from .backends.base import (
     SamplingParams,
     applied_record,
 )
+from .grammar import LABEL_FORMATS
 from .parsing import Rejection
-from .prompts import PROMPT_VERSION, build_messages, templates_for_run
+from .prompts import PROMPT_VERSION, TEMPLATE_VERSIONS, build_messages, check_version, templates_for_run
 from .seeds import cyclic_target, derive_seed, steered_targets
-from .validation import judge, make_record
+from .validation import TARGET_POLICIES, judge, make_record
 
 #: Exit status for faults the user can retry (server unreachable or failing, a failed write): rerun to resume.
 EXIT_SERVER_FAULT = 3
@@ -120,6 +121,9 @@ CONFIG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "retry_base_delay": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
     "retry_max_delay": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
     "request_timeout": (lambda v: _number(v) and v > 0, "a finite number of seconds > 0"),
+    "prompt_version": (lambda v: v in TEMPLATE_VERSIONS, f"one of {', '.join(TEMPLATE_VERSIONS)}"),
+    "label_format": (lambda v: v in LABEL_FORMATS, f"one of {', '.join(LABEL_FORMATS)}"),
+    "target_policy": (lambda v: v in TARGET_POLICIES, f"one of {', '.join(TARGET_POLICIES)}"),
 }
 #: Backend options that every backend reading them needs in range (the rest are the backend's to check).
 BACKEND_OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -199,6 +203,12 @@ class GenerationConfig:
     #: Seconds one HTTP request may take.
     request_timeout: float = 600.0
     prompt_version: str = PROMPT_VERSION
+    #: How a line carries its label: "number" ``(N)`` after the utterance, "word" ``(joy)`` after it, or
+    #: "word_first" ``Speaker (joy): utterance`` (grammar, prompt and parser follow it).
+    label_format: str = "number"
+    #: Balanced mode: "force" (the grammar requires a target line, the parser checks it), "check" (the parser
+    #: rejects a dialogue without it) or "prompt" (the study's: named in the prompt only, kept and counted).
+    target_policy: str = "force"
     #: Extra keyword arguments for the backend's constructor (device, dtype, batch size...); not in settings.
     backend_options: dict[str, Any] = field(default_factory=dict)
 
@@ -215,6 +225,7 @@ class GenerationConfig:
                 raise SettingError(f"backend_options.{name}", f"must be {valid}, got {self.backend_options[name]!r}")
         if self.steer and self.mode != "balanced":
             raise SettingError("steer", "only applies to mode balanced")
+        check_version(self.prompt_version, self.label_format)
 
     def resolved_turns(self, benchmark: Benchmark) -> tuple[int, int]:
         low, high = self.turns or benchmark.turns
@@ -287,6 +298,10 @@ def run_settings(config: GenerationConfig, benchmark: Benchmark) -> dict[str, An
     }
     if config.steer:
         settings["steer_wave"] = config.steer_wave
+    if config.label_format != "number":
+        settings["label_format"] = config.label_format
+    if config.mode == "balanced" and config.target_policy != "force":
+        settings["target_policy"] = config.target_policy
     return settings
 
 
@@ -411,10 +426,13 @@ class _Run:
     def _grammar(self, target: int | None) -> Grammar | None:
         if not self.config.grammar or not self.backend.supports_grammar:
             return None
+        if self.config.target_policy != "force":
+            target = None  # the target is the prompt's (and, with "check", the parser's) business only
         if target not in self._grammars:
             from . import grammar as grammars
 
-            kwargs = {"max_utterance_chars": self.config.max_utterance_chars, "target_label": target}
+            kwargs = {"max_utterance_chars": self.config.max_utterance_chars, "target_label": target,
+                      "label_format": self.config.label_format, "label_names": self.benchmark.labels}
             args = (list(self.benchmark.speakers), self.benchmark.num_labels, *self.turns)
             if self.backend.grammar_kind == "json_schema":
                 self._grammars[target] = Grammar("json_schema", grammars.dialogue_json_schema(*args, **kwargs))
@@ -427,7 +445,7 @@ class _Run:
 
     def _request(self, item: _Item) -> GenerationRequest:
         messages = build_messages(self.benchmark, self.config.mode, turns=self.turns, target_label=item.target,
-                                  version=self.config.prompt_version)
+                                  version=self.config.prompt_version, label_format=self.config.label_format)
         return GenerationRequest(messages=messages, seed=self._seed(item),
                                  params=self.config.sampling, grammar=self._grammar(item.target))
 
@@ -504,7 +522,8 @@ class _Run:
 
     async def _process(self, items: list[_Item]) -> None:
         results = await self._generate_with_retries([self._request(item) for item in items])
-        verdicts = [judge(result, self.benchmark, turns=self.turns, target_label=item.target)
+        checked = self.config.target_policy != "prompt"  # "prompt" keeps a dialogue without its target
+        verdicts = [judge(result, self.benchmark, turns=self.turns, target_label=item.target if checked else None)
                     for item, result in zip(items, results, strict=True)]
         records = [make_record(index=item.index, attempt=item.attempt, seed=self._seed(item),
                                target_label=item.target, result=result, verdict=verdict)

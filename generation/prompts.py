@@ -7,6 +7,12 @@ version folder rather than silently editing what earlier runs used.
 Each template has three parts: (1) the task (turn range, speakers, setting; for ``balanced`` "make sure that at
 least one utterance expresses <emotion>" without saying which turn), (2) the labels as numbered options, and
 (3) the line structure ``Speaker: utterance (N)`` that ``generation.parsing`` reads back.
+
+Versions (``TEMPLATE_VERSIONS``): ``v1`` is the project's own wording; ``paper`` is the reference study's
+three-sentence structure (task, ending with the balanced clause; the numbered labels, "provide one of them for
+each utterance"; the output structure); ``v2`` is ``v1`` with the label part filled per label format
+(``generation.grammar.LABEL_FORMATS``): the word formats list the labels as words, unnumbered, because a
+numbered list invites a small model to copy the numbers in order (see docs/label-fidelity.md).
 """
 
 from __future__ import annotations
@@ -20,6 +26,34 @@ from erc_synth.dataset_scripts.registry import MODES, Benchmark
 
 #: The template version new runs use; older folders stay so that their runs remain explainable.
 PROMPT_VERSION = "v1"
+#: Every template version, with what it is and the label formats it can ask for.
+TEMPLATE_VERSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "v1": ("the project's own wording, numbered labels after each utterance", ("number",)),
+    "v2": ("the project's own wording, label part per label format", ("number", "word", "word_first")),
+    "paper": ("the reference study's three-sentence structure (Kaplan et al. 2025, Fig. 3)", ("number",)),
+}
+
+_LABEL_INSTRUCTIONS = {
+    "number": "After each utterance, give the emotion it expresses as one number from this list:",
+    "word": "After each utterance, give the emotion it expresses as one word from this list:",
+    "word_first": "Before each utterance, choose the emotion the speaker feels, one word from this list, then write "
+                  "words that express it:",
+}
+_LINE_FORMS = {
+    "number": "Speaker: utterance (N)\nwhere N is the emotion number of that utterance.",
+    "word": "Speaker: utterance (emotion)\nwhere emotion is the word for the emotion of that utterance.",
+    "word_first": "Speaker (emotion): utterance\nwhere emotion is the word for the emotion of that utterance.",
+}
+
+
+def check_version(version: str, label_format: str = "number") -> None:
+    """Refuse an unknown template version, or a label format the version cannot ask for."""
+    if version not in TEMPLATE_VERSIONS:
+        raise ErcSynthError(f"unknown prompt version {version!r}; choose one of: {', '.join(TEMPLATE_VERSIONS)}")
+    formats = TEMPLATE_VERSIONS[version][1]
+    if label_format not in formats:
+        raise ErcSynthError(f"prompt version {version!r} asks for labels as {'/'.join(formats)}, not "
+                            f"{label_format!r}; use prompt version v2 for the other label formats")
 
 
 @cache
@@ -27,6 +61,7 @@ def template_text(benchmark: str, mode: str, version: str = PROMPT_VERSION) -> s
     """The raw template text for a benchmark and mode (``$placeholders`` not yet filled)."""
     if mode not in MODES:
         raise ErcSynthError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    check_version(version)
     resource = resources.files("erc_synth.generation") / "templates" / version / f"{benchmark}_{mode}.txt"
     if not resource.is_file():
         raise ErcSynthError(f"no prompt template {version}/{benchmark}_{mode}.txt in generation/templates")
@@ -38,9 +73,12 @@ def templates_for_run(benchmark: Benchmark, mode: str, version: str = PROMPT_VER
     return {f"{benchmark.name}_{mode}.txt": template_text(benchmark.name, mode, version)}
 
 
-def label_options(benchmark: Benchmark) -> str:
-    """The labels as numbered options, one per line (``0: neutral``...)."""
-    return "\n".join(f"{i}: {label}" for i, label in enumerate(benchmark.labels))
+def label_options(benchmark: Benchmark, label_format: str = "number", *, inline: bool = False) -> str:
+    """The labels as numbered options, one per line (``0: neutral``...) or inline (``0: neutral, 1: joy``);
+    for the word formats, the words alone (``neutral, joy, ...``)."""
+    if label_format != "number":
+        return ", ".join(benchmark.labels)
+    return (", " if inline else "\n").join(f"{i}: {label}" for i, label in enumerate(benchmark.labels))
 
 
 def render_prompt(
@@ -50,17 +88,21 @@ def render_prompt(
     turns: tuple[int, int] | None = None,
     target_label: int | None = None,
     version: str = PROMPT_VERSION,
+    label_format: str = "number",
 ) -> str:
     """Fill a template; ``target_label`` (a label index) is required in balanced mode and refused otherwise."""
     min_turns, max_turns = turns or benchmark.turns
     if (mode == "balanced") != (target_label is not None):
         raise ValueError(f"mode {mode!r} {'needs' if mode == 'balanced' else 'takes no'} target_label")
+    check_version(version, label_format)
     values = {
         "min_turns": min_turns,
         "max_turns": max_turns,
         "setting": benchmark.setting,
         "speakers": ", ".join(benchmark.speakers),
-        "label_options": label_options(benchmark),
+        "label_options": label_options(benchmark, label_format, inline=version == "paper"),
+        "label_instruction": _LABEL_INSTRUCTIONS[label_format],
+        "line_form": _LINE_FORMS[label_format],
     }
     if target_label is not None:
         values["target_emotion"] = benchmark.labels[target_label]
@@ -74,7 +116,9 @@ def build_messages(
     turns: tuple[int, int] | None = None,
     target_label: int | None = None,
     version: str = PROMPT_VERSION,
+    label_format: str = "number",
 ) -> tuple[dict[str, str], ...]:
     """The chat messages of one request: a single user turn (the backend applies the model's chat format)."""
-    content = render_prompt(benchmark, mode, turns=turns, target_label=target_label, version=version)
+    content = render_prompt(benchmark, mode, turns=turns, target_label=target_label, version=version,
+                            label_format=label_format)
     return ({"role": "user", "content": content},)

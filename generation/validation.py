@@ -14,6 +14,10 @@ from erc_synth.dataset_scripts.registry import Benchmark
 from .backends.base import GenerationResult
 from .parsing import ParsedDialogue, Rejection, parse_dialogue
 
+#: Balanced mode's target policies (``GenerationConfig.target_policy``): "force" (grammar and parser), "check"
+#: (parser only) and "prompt" (named in the prompt only, as in the reference study; kept and counted).
+TARGET_POLICIES: tuple[str, ...] = ("prompt", "check", "force")
+
 #: Parser reasons that a cut-off output produces; with finish_reason "length" they become "truncated".
 _CUT_OFF_SYMPTOMS = frozenset({"missing_label", "too_few_turns", "invalid_json", "no_lines", "empty_utterance"})
 
@@ -30,7 +34,11 @@ def judge(result: GenerationResult, benchmark: Benchmark, *, turns: tuple[int, i
 
 def make_record(*, index: int, attempt: int, seed: int, target_label: int | None, result: GenerationResult,
                 verdict: ParsedDialogue | Rejection) -> dict[str, Any]:
-    """The ``records.jsonl`` line of one finished request (fields documented in ``run_store``)."""
+    """The ``records.jsonl`` line of one finished request (fields documented in ``run_store``).
+
+    ``target_present`` says whether an accepted balanced dialogue has an utterance labelled with its target
+    (None for natural mode and rejections), so that the realised share can be reported under any target policy.
+    """
     record: dict[str, Any] = {
         "index": index,
         "attempt": attempt,
@@ -46,4 +54,6 @@ def make_record(*, index: int, attempt: int, seed: int, target_label: int | None
     else:
         record.update(status="accepted", reason=None, detail=None, speakers=list(verdict.speakers),
                       utterances=list(verdict.utterances), emotions=list(verdict.emotions))
+    record["target_present"] = (target_label in verdict.emotions
+                                if target_label is not None and not isinstance(verdict, Rejection) else None)
     return record

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers.fake_backend import FakeBackend
 
+from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES, get_benchmark
-from erc_synth.generation.engine import GenerationConfig, run_settings
+from erc_synth.dataset_scripts.run_store import RunStore
+from erc_synth.generation.engine import GenerationConfig, SettingError, generate, run_settings
 from erc_synth.generation.prompts import PROMPT_VERSION, build_messages, render_prompt, template_text
 from erc_synth.generation.seeds import SEED_LIMIT, cyclic_target, derive_seed, steered_targets
 
@@ -69,3 +72,69 @@ def test_steering_favours_under_represented_labels_deterministically() -> None:
     assert set(wave) == {1, 4} and wave[:3] == [4, 4, 4]  # the rarest first, then the two rarest share
     assert 0 not in wave
     assert sorted(steered_targets(0, 7, [0] * 7)) == list(range(7))  # equal counts: still one of each
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+
+
+@pytest.mark.parametrize("benchmark", sorted(BENCHMARKS))
+@pytest.mark.parametrize("mode", MODES)
+def test_paper_template_is_the_studys_three_sentences(benchmark: str, mode: str) -> None:
+    """Task (the balanced clause ending it), the numbered labels with "provide one of them for each
+    utterance", and the output structure: Kaplan et al. 2025, section III-B."""
+    bench = get_benchmark(benchmark)
+    target = bench.num_labels - 1 if mode == "balanced" else None
+    prompt = render_prompt(bench, mode, turns=(5, 9), target_label=target, version="paper")
+    task, labels, structure = _sentences(prompt)
+    assert "5 to 9 utterances" in task and bench.setting in task
+    assert all(speaker in task for speaker in bench.speakers)
+    assert task.endswith(f"in which the emotion {bench.labels[-1]} is expressed.") == (mode == "balanced")
+    assert re.findall(r"(\d+): (\w+)", labels) == [(str(i), label) for i, label in enumerate(bench.labels)]
+    assert labels.endswith("provide one of them for each utterance.")
+    assert "Speaker: utterance (N)" in structure and "(N)" not in task + labels
+
+
+@pytest.mark.parametrize("label_format", ["word", "word_first"])
+def test_word_formats_list_the_labels_without_numbers(label_format: str) -> None:
+    bench = get_benchmark("emorynlp")
+    prompt = render_prompt(bench, "natural", version="v2", label_format=label_format)
+    assert ", ".join(bench.labels) in prompt
+    assert not re.search(r"^\d+: ", prompt, flags=re.MULTILINE)
+    form = "Speaker (emotion): utterance" if label_format == "word_first" else "Speaker: utterance (emotion)"
+    assert form in prompt
+
+
+def test_versions_refuse_label_formats_they_cannot_ask_for() -> None:
+    with pytest.raises(ErcSynthError, match="v2"):
+        render_prompt(get_benchmark("meld"), "natural", version="paper", label_format="word")
+    with pytest.raises(SettingError, match="prompt_version"):
+        GenerationConfig(benchmark="meld", prompt_version="v9")
+    with pytest.raises(ErcSynthError, match="'v1'"):
+        GenerationConfig(benchmark="meld", label_format="word_first")
+
+
+def _always_neutral(request, target) -> str:
+    """A model that ignores the target it is asked for: every utterance neutral (label 0)."""
+    return "Ross: Hi there, how are you. (0)\nRachel: Fine, thanks for asking. (0)"
+
+
+@pytest.mark.parametrize(("policy", "accepted"), [("prompt", 7), ("check", 1), ("force", 1)])
+def test_target_policy_decides_whether_a_dialogue_without_its_target_is_kept(tmp_path, policy, accepted) -> None:
+    config = GenerationConfig(benchmark="meld", mode="balanced", num_dialogues=7, seed=3, out=tmp_path / "run",
+                              backend="fake", turns=(2, 4), max_attempts=1, target_policy=policy)
+    report = generate(config, backend=FakeBackend(mode="balanced", write=_always_neutral), progress=False)
+    records = RunStore.open(tmp_path / "run").raw_records()
+    assert report.accepted == accepted
+    kept = [r for r in records if r["status"] == "accepted"]
+    assert [r["target_emotion"] for r in kept] == list(range(accepted))
+    assert [r["target_present"] for r in kept] == [True] + [False] * (accepted - 1)
+    rejected = [r["reason"] for r in records if r["status"] == "rejected"]
+    assert rejected == ["target_absent"] * (7 - accepted)
+    assert ("target_policy" in run_settings(config, get_benchmark("meld"))) == (policy != "force")
+
+
+def test_natural_records_carry_no_target_presence(tmp_path) -> None:
+    config = GenerationConfig(benchmark="meld", num_dialogues=2, out=tmp_path / "run", backend="fake", turns=(2, 4))
+    generate(config, backend=FakeBackend(write=_always_neutral), progress=False)
+    assert [r["target_present"] for r in RunStore.open(tmp_path / "run").raw_records()] == [None, None]
