@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import Benchmark
+from erc_synth.dataset_scripts.registry import UNLABELLED, Benchmark
 
 from .judges import JUDGE_SPECS, JudgeError, JudgeSettings, load_classifier_judge, train_judge
 from .statistics import agreement_statistics, positional_statistics
@@ -43,6 +43,14 @@ class AuditResult:
     judge_labels: dict[str, list[list[int]]]
     judge_probabilities: dict[str, list[np.ndarray]]
     confusion: np.ndarray = field(repr=False)
+
+
+def _judge_labels(probabilities: np.ndarray) -> list[int]:
+    """The judge's label per turn; ``UNLABELLED`` where it gave no answer (an all-zero row, e.g. an llm judge
+    whose every attempt was rejected): never a guessed label."""
+    labels = probabilities.argmax(axis=1).astype(int)
+    labels[probabilities.sum(axis=1) <= 0] = UNLABELLED
+    return labels.tolist()
 
 
 def resolve_judge(spec: str, benchmark: Benchmark, *, real_data: Path | None, seed: int, cache_dir: Path | None,
@@ -76,7 +84,7 @@ def audit_dataset(dialogues: Mapping[str, Any], benchmark: Benchmark, judge: str
                   source: str | None = None, top_suspects: int = TOP_SUSPECTS) -> AuditResult:
     """Audit every split of ``dialogues`` (a DatasetDict in the dialogues schema with ``benchmark``'s labels).
 
-    ``judge`` is ``train``, ``classifier:PATH_OR_HUB_ID`` or ``llm:BACKEND:MODEL[@URL]``; ``real_data`` is the
+    ``judge`` is ``train``, ``classifier:PATH_OR_HUB_ID`` or ``llm:...`` (see :mod:`.llm_judge`); ``real_data`` is the
     folder of the benchmark's original files (needed by ``train``; without it the ``..._real`` statistics are
     ``None``). ``judge_settings`` change the ``train`` judge (tests and benchmarks use small ones). ``cache_dir``
     is where judges are cached (default ``${XDG_CACHE_HOME:-~/.cache}/erc-synth/judges``).
@@ -96,12 +104,12 @@ def audit_dataset(dialogues: Mapping[str, Any], benchmark: Benchmark, judge: str
     llm_labels, judge_labels, dialogue_ids = {}, {}, {}
     for split, dataset in dialogues.items():
         llm_labels[split] = [list(map(int, e)) for e in dataset["emotions"]]
-        judge_labels[split] = [p.argmax(axis=1).astype(int).tolist() for p in probabilities[split]]
+        judge_labels[split] = [_judge_labels(p) for p in probabilities[split]]
         dialogue_ids[split] = list(dataset["dialogue_id"])
         for i, (dialogue_id, speakers, texts) in enumerate(zip(dataset["dialogue_id"], dataset["speakers"],
                                                                dataset["utterances"], strict=True)):
             for turn, label in enumerate(llm_labels[split][i]):
-                if label < 0:
+                if label < 0 or judge_labels[split][i][turn] < 0:
                     continue
                 rows.append({"split": split, "dialogue_id": dialogue_id, "turn": turn, "speaker": speakers[turn],
                              "utterance": texts[turn], "llm_label": label})
@@ -124,6 +132,8 @@ def audit_dataset(dialogues: Mapping[str, Any], benchmark: Benchmark, judge: str
         "benchmark": benchmark.name,
         "splits": {split: int(sum(1 for e in labels for x in e if x >= 0)) for split, labels in llm_labels.items()},
         "num_utterances": agreement["num_utterances"],
+        "judge_unknown": sum(1 for split in llm_labels for i, labels in enumerate(llm_labels[split])
+                             for t, label in enumerate(labels) if label >= 0 and judge_labels[split][i][t] < 0),
         "agreement": agreement["agreement"],
         "kappa": agreement["kappa"],
         "chance_agreement": agreement["chance_agreement"],

@@ -29,7 +29,7 @@ from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import SPLITS, Benchmark, get_benchmark
 
 TRAINING_RECORD = "erc_synth_training.json"
-JUDGE_SPECS = "train, classifier:PATH_OR_HUB_ID or llm:BACKEND:MODEL[@URL]"
+JUDGE_SPECS = "train, classifier:PATH_OR_HUB_ID or llm:BACKEND[:MODEL][@URL[,URL...]][#CHAT_FORMAT]"
 
 
 class JudgeError(ErcSynthError):

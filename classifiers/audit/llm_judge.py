@@ -1,0 +1,243 @@
+"""The ``llm`` judge: a generation backend asked, utterance by utterance, for the number of the emotion.
+
+Spec: ``llm:BACKEND[:MODEL][@URL[,URL...]][#CHAT_FORMAT]``: ``llm:transformers`` (the embedded SmolLM2),
+``llm:transformers:DIR``, ``llm:tgi@http://host:8080#chatml``, ``llm:openai:MODEL@http://host:8000``
+(``#CHAT_FORMAT`` is generation's ``--chat-format``, for a TGI model whose prompt format cannot be told).
+Each labelled utterance becomes one request showing its whole dialogue with numbered lines and asking which
+emotion line N expresses, with the benchmark's labels numbered; where the backend enforces grammars the answer is
+constrained to the label numbers.
+
+Why a RUN_DIR like a generation run: the requests can be many and slow, so every answer is stored durably
+(``RunStore``: fsynced JSONL) before it counts, and the audit resumes after any interruption. Request seeds are
+``derive_seed(seed, utterance index, attempt)``, so a resumed audit equals an uninterrupted one. An answer that
+is not a label number is stored as rejected with its reason and retried with the next attempt's seed; after
+``MAX_ATTEMPTS`` the utterance is judged unknown (no label is guessed) and left out of the statistics.
+
+The loop below is small on purpose: the generation engine's ``generate`` builds dialogue prompts and validates
+dialogues, and exposes no way to send other requests through its concurrency, retry and group-commit machinery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from erc_synth.dataset_scripts.registry import UNLABELLED, Benchmark
+
+from .judges import JudgeError, default_cache_dir
+
+LLM_SPEC = "llm:BACKEND[:MODEL][@URL[,URL...]][#CHAT_FORMAT]"
+PROMPT_VERSION = "judge-v1"
+MAX_ATTEMPTS = 3
+#: Requests sent per ``generate_batch`` call to a server backend (in-process backends use their own batch size).
+HTTP_BATCH = 16
+SYSTEM = "You label the emotion of one line of a conversation. Answer with the emotion's number only."
+USER = ("Conversation ({setting}):\n{lines}\n\nWhich emotion does line {line} ({speaker}) express?\n{choices}\n"
+        "Answer with the number of the emotion.")
+_NUMBER = re.compile(r"\s*(\d+)\s*\.?\s*")
+
+
+def judge_sampling():
+    """Nearly greedy, one short answer. Not temperature 0: the backends refuse it (every retry of a rejected
+    answer would repeat it); 0.1 keeps the likeliest label number while a retry's new seed can still differ."""
+    from erc_synth.generation.backends.base import SamplingParams
+
+    return SamplingParams(temperature=0.1, top_p=1.0, top_k=50, typical_p=1.0, repetition_penalty=1.0,
+                          max_new_tokens=16, stop=("\n",))
+
+
+@dataclass(frozen=True)
+class LlmJudgeSpec:
+    backend: str
+    model: str | None
+    endpoints: tuple[str, ...]
+    chat_format: str = "auto"
+
+    @classmethod
+    def parse(cls, spec: str) -> LlmJudgeSpec:
+        from erc_synth.generation.backends.factory import BACKENDS
+
+        rest, _, chat_format = spec.removeprefix("llm:").partition("#")
+        body, _, urls = rest.partition("@")
+        backend, _, model = body.partition(":")
+        if backend not in BACKENDS:
+            raise JudgeError(f"judge {spec}: unknown backend {backend!r}; use {LLM_SPEC} "
+                             f"with BACKEND one of {', '.join(BACKENDS)}")
+        endpoints = tuple(u for u in urls.split(",") if u)
+        if backend in ("tgi", "openai") and not endpoints:
+            raise JudgeError(f"judge {spec}: backend {backend} needs a server URL (llm:{backend}@http://HOST:PORT)")
+        return cls(backend, model or None, endpoints, chat_format or "auto")
+
+
+def judge_messages(benchmark: Benchmark, speakers, utterances, turn: int) -> tuple[dict[str, str], ...]:
+    """The chat messages asking for the label of ``turn`` (1-based line numbers, as a reader counts)."""
+    lines = "\n".join(f"{i + 1}. {s}: {u}" for i, (s, u) in enumerate(zip(speakers, utterances, strict=True)))
+    choices = "\n".join(f"{i} = {name}" for i, name in enumerate(benchmark.labels))
+    user = USER.format(setting=benchmark.setting, lines=lines, line=turn + 1, speaker=speakers[turn], choices=choices)
+    return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
+
+
+def label_grammar(kind: str, num_labels: int):
+    """The label numbers as the backend's grammar shape (a regex alternation, or a one-field JSON schema)."""
+    from erc_synth.generation.backends.base import Grammar
+
+    if kind == "json_schema":
+        return Grammar("json_schema", {"type": "object", "required": ["label"], "additionalProperties": False,
+                                       "properties": {"label": {"type": "integer", "enum": list(range(num_labels))}}})
+    return Grammar("regex", "(" + "|".join(str(i) for i in range(num_labels)) + ")")
+
+
+def parse_label(text: str, num_labels: int) -> tuple[int | None, str | None]:
+    """``(label, None)`` for a label number (bare, or ``{"label": N}``), else ``(None, reason)``."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            value = json.loads(stripped).get("label")
+        except (json.JSONDecodeError, AttributeError):
+            return None, "not_json"
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None, "not_a_label_number"
+    else:
+        match = _NUMBER.fullmatch(stripped)
+        if not match:
+            return None, "not_a_label_number"
+        value = int(match.group(1))
+    if not 0 <= value < num_labels:
+        return None, "label_out_of_range"
+    return value, None
+
+
+@dataclass
+class _Item:
+    index: int
+    split: str
+    dialogue: int
+    turn: int
+    messages: tuple[dict[str, str], ...]
+
+
+@dataclass
+class LlmJudge:
+    """A backend judge with its RUN_DIR; ``predict`` asks for every labelled utterance not yet answered."""
+
+    id: str
+    spec: LlmJudgeSpec
+    benchmark: Benchmark
+    seed: int
+    cache_dir: Path
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": "llm", "benchmark": self.benchmark.name, "architecture": self.spec.backend,
+                "model": self.spec.model, "weighted_f1": None,
+                "weighted_f1_source": "not measured for an llm judge", **self.details}
+
+    def _items(self, dialogues: Mapping[str, Any]) -> list[_Item]:
+        items = []
+        for split, dataset in dialogues.items():
+            for d, (speakers, utterances, emotions) in enumerate(zip(dataset["speakers"], dataset["utterances"],
+                                                                     dataset["emotions"], strict=True)):
+                for turn, label in enumerate(emotions):
+                    if label != UNLABELLED:
+                        items.append(_Item(len(items), split, d, turn,
+                                           judge_messages(self.benchmark, speakers, utterances, turn)))
+        return items
+
+    def _settings(self, items: list[_Item], grammar_kind: str | None) -> dict[str, Any]:
+        fingerprint = hashlib.sha256(json.dumps([i.messages for i in items]).encode()).hexdigest()
+        return {"kind": "audit-llm-judge", "benchmark": self.benchmark.name, "seed": self.seed,
+                "num_dialogues": len(items), "backend": self.spec.backend, "model": self.spec.model,
+                "chat_format": self.spec.chat_format,
+                "max_attempts": MAX_ATTEMPTS, "grammar": grammar_kind, "sampling": judge_sampling().to_dict(),
+                "prompt_version": PROMPT_VERSION, "prompt_templates": {"system": SYSTEM, "user": USER},
+                "requests_fingerprint": fingerprint}
+
+    def predict(self, dialogues: Mapping[str, Any]) -> dict[str, list[np.ndarray]]:
+        """Per split and dialogue, one-hot rows of the judge's answers; all-zero rows where it has none."""
+        return asyncio.run(self._predict(dialogues))
+
+    async def _predict(self, dialogues: Mapping[str, Any]) -> dict[str, list[np.ndarray]]:
+        from erc_synth.dataset_scripts.run_store import RunStore
+        from erc_synth.generation.backends.factory import create_backend
+
+        items = self._items(dialogues)
+        backend = create_backend(backend=self.spec.backend, endpoints=list(self.spec.endpoints), model=self.spec.model,
+                                 chat_format=self.spec.chat_format)
+        try:
+            info = await backend.info()
+            grammar_kind = backend.grammar_kind if backend.supports_grammar else None
+            settings = self._settings(items, grammar_kind)
+            key = hashlib.sha256(json.dumps({**settings, "endpoints": None}, sort_keys=True).encode()).hexdigest()
+            run_dir = self.cache_dir / "llm" / f"{self.benchmark.name}-{key[:16]}"
+            store = RunStore.create_or_open(run_dir, settings, {"model_id": info.model_id,
+                                                                "model_sha": info.model_sha,
+                                                                "server_version": info.server_version})
+            self.details.update({"run_dir": str(run_dir), "grammar": grammar_kind})
+            answers = await _answer_all(backend, store, items, self.seed, grammar_kind, self.benchmark.num_labels)
+        finally:
+            await backend.aclose()
+        self.details["unknown"] = sum(1 for i in items if i.index not in answers)
+        out = {split: [np.zeros((len(e), self.benchmark.num_labels), dtype=np.float32) for e in dataset["emotions"]]
+               for split, dataset in dialogues.items()}
+        for item in items:
+            if item.index in answers:
+                out[item.split][item.dialogue][item.turn, answers[item.index]] = 1.0
+        return out
+
+
+async def _answer_all(backend, store, items: list[_Item], seed: int, grammar_kind: str | None,
+                      num_labels: int) -> dict[int, int]:
+    """Ask until every item has an accepted answer or ``MAX_ATTEMPTS`` rejections; returns index -> label."""
+    from erc_synth.generation.backends.base import BackendError, GenerationRequest
+    from erc_synth.generation.seeds import derive_seed
+
+    params = judge_sampling()
+    answers: dict[int, int] = {}
+    attempts: dict[int, int] = {}
+    for record in store.records():
+        attempts[record.index] = max(attempts.get(record.index, 0), record.attempt + 1)
+        if record.is_accepted and record.emotions:
+            answers.setdefault(record.index, record.emotions[0])
+    grammar = label_grammar(grammar_kind, num_labels) if grammar_kind else None
+    batch = max(1, int(backend.preferred_batch_size)) if backend.preferred_batch_size > 1 else HTTP_BATCH
+    while True:
+        todo = [i for i in items if i.index not in answers and attempts.get(i.index, 0) < MAX_ATTEMPTS]
+        if not todo:
+            return answers
+        for start in range(0, len(todo), batch):
+            chunk = todo[start:start + batch]
+            requests = [GenerationRequest(messages=i.messages, params=params, grammar=grammar,
+                                          seed=derive_seed(seed, i.index, attempts.get(i.index, 0))) for i in chunk]
+            try:
+                results = await backend.generate_batch(requests)
+            except BackendError as exc:
+                raise JudgeError(f"llm judge: the backend failed ({exc}); rerun the audit to resume, answers so "
+                                 f"far are kept in {store.run_dir}") from None
+            records = []
+            for item, request, result in zip(chunk, requests, results, strict=True):
+                label, reason = parse_label(result.text, num_labels)
+                attempt = attempts.get(item.index, 0)
+                records.append({"index": item.index, "attempt": attempt, "seed": request.seed,
+                                "status": "accepted" if reason is None else "rejected", "reason": reason,
+                                "detail": None, "raw_text": result.text,
+                                "emotions": [label] if label is not None else None,
+                                "finish_reason": result.finish_reason, "generated_tokens": result.generated_tokens,
+                                "split": item.split, "dialogue": item.dialogue, "turn": item.turn})
+            store.append(records)  # durable before any of it counts
+            for record in records:
+                attempts[record["index"]] = record["attempt"] + 1
+                if record["status"] == "accepted":
+                    answers[record["index"]] = record["emotions"][0]
+
+
+def load_llm_judge(spec: str, benchmark: Benchmark, *, seed: int, cache_dir: Path | None) -> LlmJudge:
+    return LlmJudge(id=spec, spec=LlmJudgeSpec.parse(spec), benchmark=benchmark, seed=seed,
+                    cache_dir=Path(cache_dir) if cache_dir else default_cache_dir())
