@@ -72,6 +72,7 @@ def true_audit(real_test, shared_data: Path, judge_cache: Path) -> AuditResult:
 
 @pytest.mark.slow
 @pytest.mark.needs_shared_data
+@pytest.mark.timeout(1800)  # the first test also trains the module's judge; a busy CPU can take minutes
 def test_true_labels_agree_with_the_judge_more_than_labels_shuffled_within_dialogues(
     true_audit: AuditResult, real_test, shared_data: Path, judge_cache: Path
 ) -> None:
@@ -87,6 +88,7 @@ def test_true_labels_agree_with_the_judge_more_than_labels_shuffled_within_dialo
 
 @pytest.mark.slow
 @pytest.mark.needs_shared_data
+@pytest.mark.timeout(1800)  # the first test also trains the module's judge; a busy CPU can take minutes
 def test_a_second_audit_reuses_the_cached_judge(true_audit: AuditResult, real_test, shared_data: Path,
                                                 judge_cache: Path) -> None:
     assert true_audit.summary["judge"]["reused_cache"] is False
@@ -103,6 +105,7 @@ def test_a_second_audit_reuses_the_cached_judge(true_audit: AuditResult, real_te
 
 @pytest.mark.slow
 @pytest.mark.needs_shared_data
+@pytest.mark.timeout(1800)  # the first test also trains the module's judge; a busy CPU can take minutes
 def test_audit_json_has_the_fixed_keys_and_the_real_benchmarks_positional_values(
     true_audit: AuditResult, tmp_path: Path
 ) -> None:
@@ -128,6 +131,7 @@ def test_audit_json_has_the_fixed_keys_and_the_real_benchmarks_positional_values
 
 @pytest.mark.slow
 @pytest.mark.needs_shared_data
+@pytest.mark.timeout(1800)  # the first test also trains the module's judge; a busy CPU can take minutes
 def test_agree_policy_unlabels_exactly_where_the_real_judge_disagrees(true_audit: AuditResult, real_test) -> None:
     agreed = apply_label_policy(real_test, true_audit, "agree")
     disagreements = 0
@@ -143,6 +147,7 @@ def test_agree_policy_unlabels_exactly_where_the_real_judge_disagrees(true_audit
 
 @pytest.mark.slow
 @pytest.mark.needs_shared_data
+@pytest.mark.timeout(1800)  # the first test also trains the module's judge; a busy CPU can take minutes
 def test_the_cached_judge_folder_is_a_classifier_judge_with_the_same_labels(
     true_audit: AuditResult, real_test, judge_cache: Path
 ) -> None:
@@ -157,6 +162,7 @@ def test_the_cached_judge_folder_is_a_classifier_judge_with_the_same_labels(
 
 @pytest.mark.slow
 @pytest.mark.needs_shared_data
+@pytest.mark.timeout(1800)  # the first test also trains the module's judge; a busy CPU can take minutes
 def test_erc_synth_audit_on_a_built_folder(true_audit: AuditResult, real_test, judge_cache: Path,
                                            tmp_path: Path) -> None:
     folder = tmp_path / "meld-synth-natural"

@@ -40,16 +40,17 @@ class JudgeError(ErcSynthError):
 class JudgeSettings:
     """How the ``train`` judge is trained. The defaults are sized for CPU; every field is part of the cache key.
 
-    Why these values: one epoch over the real train split with a short input (``max_length`` 48 tokens: a MELD
-    utterance and about one neighbour on each side) and a large batch keeps MELD to minutes on two cores, and
-    MiniLM needs a far larger learning rate than RoBERTa's 3e-6. ``limit_*`` (first N dialogues of a split) and
-    ``max_steps`` exist for tests and benchmarks; a judge trained on fewer data is a different judge, so it gets
-    its own key.
+    Why these values: the cost of a CPU step grows with the tokens in the batch, and with context every input
+    fills ``max_length``; the utterance alone (``context`` "none", a MELD utterance is about 15 tokens with its
+    speaker tag) with dynamic padding costs a fraction of that. One epoch of the real train split at batch 32 then
+    keeps MELD to minutes on two cores. MiniLM needs a far larger learning rate than RoBERTa's 3e-6. ``limit_*``
+    (first N dialogues of a split) and ``max_steps`` exist for tests and benchmarks; a judge trained on fewer data
+    is a different judge, so it gets its own key.
     """
 
     encoder: str = "minilm"
-    max_length: int = 48
-    context: str = "past_future"
+    max_length: int = 32
+    context: str = "none"
     epochs: float = 1.0
     learning_rate: float = 1e-4
     batch_size: int = 32
