@@ -1,8 +1,10 @@
 """Statistics, plots, dataset cards and Hub publishing of built synthetic datasets.
 
-Public API: ``build_folder`` (RUN_DIR -> Hub-ready folder with data, card and plot), ``build_all`` (every
-run under a folder, each card with the full six-run figure), ``push_folder`` and
-``push_all`` (publish), ``save_label_distribution_plot``, ``label_distribution_figure`` and ``js_divergence``.
+Public API: ``build_folder`` (RUN_DIR -> Hub-ready folder with data, card, plot and build report; optionally a
+label audit), ``build_all`` (every run under a folder built once, each card with the full six-run figure;
+returns a ``BuildAllReport``), ``prepare_run`` and ``write_folder`` (the two stages of a build), ``push_folder``
+and ``push_all`` (publish what a build wrote), ``save_label_distribution_plot``, ``label_distribution_figure``
+and ``js_divergence``.
 Exports resolve lazily: ``erc-synth --help`` imports ``hub_cards.cli`` and must not pay for matplotlib,
 datasets or huggingface_hub.
 """
@@ -16,6 +18,9 @@ _EXPORTS = {
     "build_folder": "folder",
     "build_all": "folder",
     "FolderReport": "folder",
+    "BuildAllReport": "folder",
+    "prepare_run": "folder",
+    "write_folder": "folder",
     "push_folder": "publish",
     "push_all": "publish",
     "PublishError": "publish",
