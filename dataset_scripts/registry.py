@@ -8,7 +8,8 @@ one more ``Benchmark(...)`` in ``BENCHMARKS``; a new file format adds one reader
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -34,6 +35,36 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class DialogueLengths:
+    """Turns per dialogue in a benchmark's real train split (default variant), computed once from its files.
+
+    Why stored and not read at run time: generation must not need the licensed files, and a preset saying
+    ``turns: benchmark`` must mean the same range on every machine. A ``needs_shared_data`` test recomputes them.
+    """
+
+    dialogues: int
+    mean: float
+    median: float
+    q1: float
+    q3: float
+    min: int
+    max: int
+
+    @property
+    def typical_range(self) -> tuple[int, int]:
+        """The interquartile range, rounded: the turn counts of the middle half of the real dialogues."""
+        return round(self.q1), round(self.q3)
+
+
+def dialogue_lengths(turn_counts: Sequence[int]) -> DialogueLengths:
+    """The statistics of a list of dialogue lengths (quartiles interpolated linearly, as numpy's default)."""
+    q1, _, q3 = statistics.quantiles(turn_counts, n=4, method="inclusive")
+    return DialogueLengths(dialogues=len(turn_counts), mean=round(statistics.fmean(turn_counts), 2),
+                           median=float(statistics.median(turn_counts)), q1=round(q1, 2), q3=round(q3, 2),
+                           min=min(turn_counts), max=max(turn_counts))
+
+
+@dataclass(frozen=True)
 class Benchmark:
     """A benchmark: labels in canonical order, their original spellings, and the generation setting."""
 
@@ -54,8 +85,10 @@ class Benchmark:
     source_dataset: str
     citation: str
     license_note: str
-    #: Number of turns the generator asks for (min, max).
+    #: Number of turns the generator asks for (min, max) by default: the project's choice, short for cost.
     turns: tuple[int, int] = (6, 12)
+    #: The real train split's dialogue lengths; ``real_lengths.typical_range`` is what ``turns: benchmark`` asks.
+    real_lengths: DialogueLengths | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -124,6 +157,7 @@ MELD = Benchmark(
         "Navonil and Naik, Gautam and Cambria, Erik and Mihalcea, Rada},\n  booktitle = {ACL},\n  year = {2019}\n}"
     ),
     license_note="MELD text is made of Friends transcripts; the repository is GPL-3.0 for annotations and code.",
+    real_lengths=DialogueLengths(dialogues=1038, mean=9.62, median=9.0, q1=5.0, q3=14.0, min=1, max=24),
 )
 
 EMORYNLP = Benchmark(
@@ -168,6 +202,7 @@ EMORYNLP = Benchmark(
         "  booktitle = {AAAI Workshop on Affective Content Analysis},\n  year = {2018}\n}"
     ),
     license_note="EmoryNLP text is made of Friends transcripts; the original repository is Apache-2.0.",
+    real_lengths=DialogueLengths(dialogues=713, mean=13.93, median=14.0, q1=9.0, q3=18.0, min=5, max=25),
 )
 
 IEMOCAP = Benchmark(
@@ -207,6 +242,7 @@ IEMOCAP = Benchmark(
         "  year = {2008}\n}"
     ),
     license_note="IEMOCAP is released by USC SAIL under its own data release form; do not redistribute its text.",
+    real_lengths=DialogueLengths(dialogues=108, mean=47.81, median=47.0, q1=37.0, q3=57.25, min=8, max=94),
 )
 
 BENCHMARKS: Mapping[str, Benchmark] = MappingProxyType({b.name: b for b in (MELD, EMORYNLP, IEMOCAP)})

@@ -6,7 +6,7 @@ import pytest
 
 from erc_synth.dataset_scripts.errors import ErcSynthError, UnknownLabelError
 from erc_synth.dataset_scripts.readers import READERS
-from erc_synth.dataset_scripts.registry import BENCHMARKS, SPLITS, get_benchmark
+from erc_synth.dataset_scripts.registry import BENCHMARKS, SPLITS, dialogue_lengths, get_benchmark
 
 CANONICAL_LABELS = {
     "meld": ("neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear"),
@@ -69,3 +69,19 @@ def test_unknown_benchmark_and_variant_are_user_errors():
         get_benchmark("friends")
     with pytest.raises(ErcSynthError, match="compm, dialogxl"):
         get_benchmark("iemocap").variant("original")
+
+
+@pytest.mark.needs_shared_data
+@pytest.mark.parametrize("name", sorted(CANONICAL_LABELS))
+def test_stored_dialogue_lengths_are_those_of_the_real_train_split(name, shared_data):
+    from erc_synth.dataset_scripts.readers import read_dialogues
+
+    train = read_dialogues(name, shared_data, splits=("train",))["train"]
+    assert get_benchmark(name).real_lengths == dialogue_lengths([len(d.utterances) for d in train])
+
+
+def test_dialogue_lengths_and_the_typical_range_on_known_counts():
+    lengths = dialogue_lengths([2, 4, 4, 6, 8, 10, 30])
+    assert (lengths.dialogues, lengths.mean, lengths.median, lengths.min, lengths.max) == (7, 9.14, 6.0, 2, 30)
+    assert (lengths.q1, lengths.q3) == (4.0, 9.0) and lengths.typical_range == (4, 9)
+    assert get_benchmark("iemocap").real_lengths.typical_range == (37, 57)  # far longer than MELD's (5, 14)
