@@ -34,6 +34,10 @@ def register(subparsers) -> None:
     audit.set_defaults(func=run_audit)
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def run_audit(args: argparse.Namespace) -> int:
     from erc_synth.classifiers.data import load_dialogues
     from erc_synth.dataset_scripts.environment import real_data_env
@@ -52,9 +56,10 @@ def run_audit(args: argparse.Namespace) -> int:
                            source=args.dataset)
     paths = write_audit(result, Path(args.out))
     s = result.summary
-    kappa = "n/a" if s["kappa"] is None else f"{s['kappa']:.3f}"
-    print(f"{s['num_utterances']} utterances; agreement {s['agreement']:.3f} (chance "
-          f"{s['chance_agreement']:.3f}); kappa {kappa}; suspect utterances {s['suspect_utterances']['count']}")
+    print(f"{s['num_utterances']} utterances; agreement {_number(s['agreement'])} (chance "
+          f"{_number(s['chance_agreement'])}); kappa {_number(s['kappa'])}; position/label Spearman "
+          f"{_number(s['position_label_spearman'])} (real {_number(s['position_label_spearman_real'])}); "
+          f"suspect utterances {s['suspect_utterances']['count']}")
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
