@@ -242,6 +242,17 @@ def judge_key(benchmark: Benchmark, real_data: Path, settings: JudgeSettings, se
     return f"{benchmark.name}-{digest}", identity
 
 
+def _remove_abandoned_stagings(cache_dir: Path, key: str) -> None:
+    """Delete staging folders of this key left by trainings whose process is gone (killed or crashed)."""
+    for staging in cache_dir.glob(f".{key}.*.partial"):
+        try:
+            os.kill(int(staging.name.split(".")[-2]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(staging, ignore_errors=True)
+        except (ValueError, PermissionError):  # not our naming, or a live process of another user
+            continue
+
+
 def train_judge(benchmark: Benchmark, real_data: Path, *, settings: JudgeSettings | None = None, seed: int = 0,
                 cache_dir: Path | None = None) -> ClassifierJudge:
     """The cached ``train`` judge for ``benchmark``, trained on ``real_data`` first if the cache lacks it.
@@ -268,6 +279,7 @@ def train_judge(benchmark: Benchmark, real_data: Path, *, settings: JudgeSetting
     require_splits(real, SPLITS, f"real data {real_data}")
     real = limit_dialogues(real, {"train": settings.limit_train, "validation": settings.limit_validation,
                                   "test": settings.limit_test})
+    _remove_abandoned_stagings(cache_dir, key)
     staging = cache_dir / f".{key}.{os.getpid()}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     run_regime("emoberta", resolve_encoder(settings.encoder), benchmark, "org", real, staging,
