@@ -58,6 +58,9 @@ def read_long_rows(path: str | Path) -> list[dict[str, object]]:
                     row[column] = text
                 row["seed"] = _cell_number(path, line, "seed", str(row["seed"]), int)
                 row["weighted_f1"] = _cell_number(path, line, "weighted_f1", str(row["weighted_f1"]), float)
+                if not 0 <= row["weighted_f1"] <= 1:
+                    raise DataFormatError(path, "weighted F1 must be a fraction in [0, 1] (divide percentages by "
+                                                "100)", line=line, field="weighted_f1", value=record["weighted_f1"])
                 key = tuple(row[c] for c in LONG_COLUMNS[:-1])
                 if key in seen:
                     raise DataFormatError(path, f"duplicate result (first on line {seen[key]})", line=line,

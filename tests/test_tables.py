@@ -118,6 +118,7 @@ def test_a_missing_cell_is_listed(table_iv, tmp_path, capsys):
     (lambda text: text.replace("0.6552", "high", 1), ":3: not a number (field 'weighted_f1', value 'high')"),
     (lambda text: text.replace(",0,real,0.6552", ",zero,real,0.6552", 1), ":3: not an integer (field 'seed'"),
     (lambda text: text.replace("0.6552", "nan", 1), ":3: not a finite number (field 'weighted_f1'"),
+    (lambda text: text.replace("0.6552", "65.52", 1), ":3: weighted F1 must be a fraction in [0, 1]"),
 ])
 def test_bad_csv_names_the_line_and_column(edit, fragment, table_iv, tmp_path, capsys):
     path = tmp_path / "bad.csv"
