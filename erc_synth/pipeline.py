@@ -158,9 +158,10 @@ def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path) -> Any:
         grammar=preset.grammar,
         concurrency=preset.concurrency,
         max_attempts=preset.max_attempts,
-        turns=preset.turns,
+        turns=preset.turns_for(spec.benchmark),
         steer=preset.steer,
         backend_options=dict(preset.backend_options),
+        **preset.generation,
         **optional,
     )
 

@@ -14,11 +14,23 @@ from typing import Any
 import yaml
 
 from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
+from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES, get_benchmark
 from erc_synth.generation.backends.factory import BACKENDS
 from erc_synth.generation.engine import default_of
+from erc_synth.generation.grammar import LABEL_FORMATS
+from erc_synth.generation.prompts import TEMPLATE_VERSIONS, check_version
+from erc_synth.generation.validation import TARGET_POLICIES
 
-BUILTIN_PRESETS: tuple[str, ...] = ("quickstart", "paper")
+#: ``turns: benchmark`` asks each benchmark's typical real dialogue length (``Benchmark.real_lengths``).
+TURNS_OF_BENCHMARK = "benchmark"
+#: Generation settings a preset may set, with their choices; passed to ``GenerationConfig`` as they are.
+_GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
+    "prompt_version": tuple(TEMPLATE_VERSIONS),
+    "label_format": LABEL_FORMATS,
+    "target_policy": TARGET_POLICIES,
+}
+
+BUILTIN_PRESETS: tuple[str, ...] = ("quickstart", "paper", "cpu-study")
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,8 @@ class Preset:
     concurrency: int | None
     max_attempts: int
     steer: bool
-    turns: tuple[int, int] | None
+    #: [min, max] for every benchmark, ``"benchmark"`` for each one's typical real length, or None (the default).
+    turns: tuple[int, int] | str | None
     max_utterance_chars: int | None
     sampling: dict[str, Any]
     datasets: tuple[DatasetSpec, ...]
@@ -61,6 +74,17 @@ class Preset:
     #: ``{"judge": JUDGE, "label_policy": "llm" | "judge" | "agree"}``: audit each built set's labels against a judge
     #: (as ``erc-synth build --audit JUDGE --label-policy POLICY``); None builds without an audit.
     audit: dict[str, Any] | None = None
+    #: ``prompt_version``, ``label_format``, ``target_policy`` where the preset sets them.
+    generation: dict[str, str] = field(default_factory=dict)
+    #: What still differs from the reference study (the card lists it under "Differences from the reference study").
+    differences: tuple[str, ...] = ()
+
+    def turns_for(self, benchmark: str) -> tuple[int, int] | None:
+        """The turn range a run of ``benchmark`` asks for (None: the engine's default)."""
+        if self.turns == TURNS_OF_BENCHMARK:
+            lengths = get_benchmark(benchmark).real_lengths
+            return lengths.typical_range if lengths is not None else None
+        return self.turns  # type: ignore[return-value]
 
 
 def _require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str) -> Any:
@@ -114,6 +138,23 @@ def _audit(data: dict[str, Any], source: str) -> dict[str, Any] | None:
     return {"judge": audit["judge"], "label_policy": policy}
 
 
+def _generation(data: dict[str, Any], source: str) -> dict[str, str]:
+    """``prompt_version``, ``label_format`` and ``target_policy``, each checked against its choices."""
+    chosen = {}
+    for key, choices in _GENERATION_CHOICES.items():
+        if key in data:
+            if data[key] not in choices:
+                raise ErcSynthError(f"{source}: field {key!r} has unknown value {data[key]!r}; known: "
+                                    f"{', '.join(choices)}")
+            chosen[key] = data[key]
+    try:
+        check_version(chosen.get("prompt_version", default_of("prompt_version")),
+                      chosen.get("label_format", default_of("label_format")))
+    except ErcSynthError as exc:
+        raise ErcSynthError(f"{source}: fields 'prompt_version' and 'label_format': {exc}") from None
+    return chosen
+
+
 def parse_preset(data: Any, source: str) -> Preset:
     """Validate a preset mapping; every error names the file and the field."""
     if not isinstance(data, dict):
@@ -130,10 +171,11 @@ def parse_preset(data: Any, source: str) -> Preset:
     if duplicates:
         raise ErcSynthError(f"{source}: field 'datasets' lists {', '.join(duplicates)} more than once")
     turns = data.get("turns")
-    if turns is not None:
+    if turns is not None and turns != TURNS_OF_BENCHMARK:
         if (not isinstance(turns, list) or len(turns) != 2 or not all(isinstance(t, int) for t in turns)
                 or not 1 <= turns[0] <= turns[1]):
-            raise ErcSynthError(f"{source}: field 'turns' must be [min, max] with 1 <= min <= max, got {turns!r}")
+            raise ErcSynthError(f"{source}: field 'turns' must be [min, max] with 1 <= min <= max, or "
+                                f"{TURNS_OF_BENCHMARK!r}, got {turns!r}")
         turns = (turns[0], turns[1])
     sampling = data.get("sampling") or {}
     if not isinstance(sampling, dict):
@@ -145,6 +187,10 @@ def parse_preset(data: Any, source: str) -> Preset:
     backend_options = data.get("backend_options") or {}
     if not isinstance(backend_options, dict):
         raise ErcSynthError(f"{source}: field 'backend_options' must be a mapping, got {backend_options!r}")
+    generation = _generation(data, source)
+    differences = data.get("differences") or []
+    if not isinstance(differences, list) or not all(isinstance(d, str) and d.strip() for d in differences):
+        raise ErcSynthError(f"{source}: field 'differences' must be a list of sentences, got {differences!r}")
     return Preset(
         name=str(data.get("name") or Path(source).stem),
         description=str(data.get("description") or ""),
@@ -165,6 +211,8 @@ def parse_preset(data: Any, source: str) -> Preset:
         build=dict(build),
         backend_options=dict(backend_options),
         audit=_audit(data, source),
+        generation=generation,
+        differences=tuple(differences),
     )
 
 
