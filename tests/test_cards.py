@@ -243,6 +243,10 @@ def test_label_fidelity_section_and_yaml_block_come_from_the_audit_summary(tmp_p
     assert "| dialogues of 3+ turns whose labels strictly increase | 0.562 | 0.007 |" in text
     assert "judge `train` (weighted F1 0.471" in text and "37 utterances are" in text
     assert "](audit/confusion_matrix.png)" in text and "No label audit was run" not in text
+    assert "labels are the LLM's where the audit judge agreed (-1 elsewhere), and were not checked" in text
+    assert "labels were produced by the same LLM and were not checked by people." in plain
+    inputs.label_policy = "judge"
+    assert "labels were assigned by the audit judge (a classifier), not by the LLM" in str(render_card(inputs))
 
 
 def test_card_cites_the_study_lists_differences_and_the_realised_target_share(tmp_path):

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 NUM_DIALOGUES = 3
 SECTIONS = ("## Summary", "## How to load", "## Schema", "## Generation setup", "## Quality gates",
-            "## Rejected generations", "## Statistics", "## Label distribution", "## Intended uses and limitations",
-            "## Licence", "## Citation")
+            "## Rejected generations", "## Statistics", "## Label distribution", "## Label fidelity",
+            "## Differences from the reference study", "## Intended uses and limitations", "## Licence", "## Citation")
 
 
 def _run_quickstart(out: Path, real_data: Path | None) -> subprocess.CompletedProcess[str]:
