@@ -223,14 +223,13 @@ def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_d
         "ratios": tuple(preset.build.get("ratios", (0.8, 0.1, 0.1))),
         "real_data_dir": real_data_dir,
         "repo_org": org,
-        "differences": tuple(getattr(preset, "differences", ()) or ()),
+        "differences": preset.differences,
     }
     if "near_dup_threshold" in preset.build:
         options["near_dup_threshold"] = preset.build["near_dup_threshold"]
-    audit = getattr(preset, "audit", None)
-    if audit:
-        options["audit"] = audit["judge"]
-        options["label_policy"] = audit.get("label_policy", "llm")
+    if preset.audit:
+        options["audit"] = preset.audit["judge"]
+        options["label_policy"] = preset.audit["label_policy"]
     result = build_all(out / "runs", out / "datasets", **options)
     for outcome in outcomes:
         report = result.folders[f"{outcome.benchmark}-{outcome.mode}"]

@@ -47,6 +47,18 @@ def test_the_presets_audit_reaches_the_build_of_every_run(tmp_path):
     assert not (tmp_path / "datasets").exists()  # the audit runs before any folder is written
 
 
+def test_the_paper_presets_differences_reach_every_card(tmp_path):
+    make_run_dir(tmp_path / "runs" / "iemocap-synth-balanced", "iemocap", "balanced", n=6, plant_duplicates=False)
+    preset = load_preset("paper")
+    assert len(preset.differences) >= 3
+    outcome = DatasetOutcome(name="iemocap-synth-balanced", benchmark="iemocap", mode="balanced", run_dir="")
+    _build_all(preset, tmp_path, [outcome], None, "someone", lambda _: None)
+    card = (tmp_path / "datasets" / "iemocap-synth-balanced" / "README.md").read_text()
+    section = card.split("## Differences from the reference study")[1].split("\n## ")[0]
+    assert [line[2:] for line in section.splitlines() if line.startswith("- ")] == list(preset.differences)
+    assert 'load_dataset("someone/iemocap-synth-balanced")' in card  # --org known at build time: no re-render
+
+
 def test_summary_gains_kappa_and_the_positional_statistic_when_an_audit_ran():
     audited = DatasetOutcome(name="meld-synth-natural", benchmark="meld", mode="natural", run_dir="r", accepted=3,
                              requested=3, label_counts={"neutral": 2, "joy": 1}, kappa=0.2875,
