@@ -108,6 +108,14 @@ def _inspect_record_not_an_object(tmp: Path) -> tuple[list[str], str]:
 def _inspect_folder_that_is_no_run(tmp: Path) -> tuple[list[str], str]:
     return ["inspect", str(tmp)], "manifest.json is missing"
 
+@probe("run-preset-unknown-label-format")
+def _run_preset_unknown_label_format(tmp: Path) -> tuple[list[str], str]:
+    preset = tmp / "mine.yaml"
+    preset.write_text("backend: transformers\nmodel: embedded\nseed: 1\nlabel_format: emoji\n"
+                      "datasets:\n  - {benchmark: meld, mode: natural, num_dialogues: 1}\n")
+    return ["run", "--preset", str(preset), "--out", str(tmp / "out")], "field 'label_format' has unknown value"
+
+
 # --- build, cards and push -------------------------------------------------------------------------------------
 
 
