@@ -212,6 +212,9 @@ def run_local_workers(experiment: Experiment, config_path: str, count: int, timi
     import torch
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    # The user's own CUDA_VISIBLE_DEVICES (e.g. "2,3") names the cards to spread over; default: every card.
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()] or \
+        [str(i) for i in range(gpus)]
     cells = list(experiment.config.cells())
     done = sum(experiment.finished(cell) for cell in cells)
     print(f"{experiment.config.name}: {len(cells)} cells, {done} done earlier, {len(cells) - done} to run, "
@@ -220,7 +223,7 @@ def run_local_workers(experiment: Experiment, config_path: str, count: int, timi
     for index in range(count):
         env = {**os.environ, WORKER_INDEX_ENV: str(index), "PYTHONUNBUFFERED": "1"}
         if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+            env["CUDA_VISIBLE_DEVICES"] = visible[index % len(visible)]
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "erc_synth.cli", "experiment", config_path, "--out", str(experiment.out_dir),
              "--worker", "--heartbeat", str(timing.heartbeat), "--claim-expiry", str(timing.expiry)], env=env))

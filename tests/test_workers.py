@@ -70,7 +70,7 @@ class Worker:
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
 
-    def wait_for(self, pattern: re.Pattern, timeout: float = 120) -> re.Match:
+    def wait_for(self, pattern: re.Pattern, timeout: float = 300) -> re.Match:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
@@ -97,12 +97,13 @@ def cell_files(out: Path) -> list[Path]:
 def test_two_workers_compute_every_cell_exactly_once(grid_config, tmp_path):
     out = tmp_path / "shared"
     keys = [cell.key for cell in ExperimentConfig.load(grid_config).cells()]
-    first = Worker(grid_config, out)
-    first.wait_for(TRAINING)  # the second worker arrives while the first one is mid-cell
-    second = Worker(grid_config, out)
+    first, second = Worker(grid_config, out), Worker(grid_config, out)  # both race for the same cells
     assert first.finish() == 0, "\n".join(first.lines)
     assert second.finish() == 0, "\n".join(second.lines)
 
+    announced = [i for i, line in enumerate(first.lines) if "workers-ci: 6 cells, 0 done earlier, 6 to run" in line]
+    first_training = next(i for i, line in enumerate(first.lines) if TRAINING.search(line))
+    assert announced and announced[0] < first_training  # the grid's size is told before any training
     trained = Counter(first.keys(TRAINING) + second.keys(TRAINING))
     assert sorted(trained) == sorted(keys) and set(trained.values()) == {1}
     assert sorted(first.keys(FINISHED) + second.keys(FINISHED)) == sorted(keys)
@@ -119,7 +120,7 @@ def test_a_killed_workers_cell_is_taken_over_and_finished(grid_config, tmp_path)
     keys = [cell.key for cell in ExperimentConfig.load(grid_config).cells()]
     victim = Worker(grid_config, out)
     victim.wait_for(FINISHED)  # one cell done ...
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while len(victim.keys(TRAINING)) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     os.kill(victim.process.pid, signal.SIGKILL)  # ... and killed as soon as it starts the next one
@@ -139,3 +140,34 @@ def test_a_killed_workers_cell_is_taken_over_and_finished(grid_config, tmp_path)
     assert [json.loads(p.read_text())["cell"] for p in cell_files(out)] == sorted(keys)
     assert not list((out / "claims").rglob("gen-*"))
     assert (out / "main_table.md").is_file()
+
+
+def test_progress_bar_shows_the_grids_estimated_total_once_a_cell_is_done():
+    import io
+
+    from tqdm import tqdm
+
+    from erc_synth.classifiers.workers import _estimate
+
+    bar = tqdm(total=10, initial=2, file=io.StringIO(), mininterval=0)
+    _estimate(bar, completed_here=0)
+    assert not bar.postfix  # nothing finished yet: no estimate
+    bar.start_t -= 60  # two cells took a minute, so the six left take three: four minutes in all
+    bar.n = 4
+    _estimate(bar, completed_here=2)
+    assert bar.postfix == "grid total ~04:00"
+
+
+def test_workers_2_starts_two_processes_that_share_the_grid(grid_config, tmp_path):
+    out = tmp_path / "local"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "erc_synth.cli", "experiment", str(grid_config), "--out", str(out),
+                           "--workers", "2", *FAST_CLAIMS], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "workers-ci: 6 cells, 0 done earlier, 6 to run, 2 workers on CPU" in done.stdout
+    trained = [line for line in done.stdout.splitlines() if TRAINING.search(line)]
+    assert sorted(TRAINING.search(line).group(1) for line in trained) == sorted(
+        cell.key for cell in ExperimentConfig.load(grid_config).cells())
+    assert {line.split("]")[0] for line in trained} <= {"[worker 0", "[worker 1"}
+    assert len(cell_files(out)) == 6 and (out / "main_table.md").is_file()
+    assert f"main_md: {out / 'main_table.md'}" in done.stdout
