@@ -114,6 +114,7 @@ def run_worker(experiment: Experiment, timing: ClaimTiming = ClaimTiming(), log:
     log(f"{prefix}{experiment.config.name}: {len(cells)} cells, {len(done_before)} done earlier, "
         f"{len(cells) - len(done_before)} to run, in {experiment.out_dir}")
     claims = CellClaims(experiment.out_dir / "claims", timing.heartbeat, timing.expiry)
+    _exit_on_sigterm()
     bar = tqdm(total=len(cells), initial=len(done_before), unit="cell", dynamic_ncols=True,
                disable=not progress or index is not None)
     say = log if bar.disable else (lambda line: bar.write(line, file=sys.stdout))
@@ -160,6 +161,16 @@ def run_worker(experiment: Experiment, timing: ClaimTiming = ClaimTiming(), log:
         return experiment.write_tables()
     finally:
         tables.release(done=True)
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (a SLURM preemption, ``kill``) unwinds like Ctrl-C, so the cell's claim is dropped at once instead of
+    waiting out its expiry."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
 
 
 def _tables_current(experiment: Experiment, cells: list[Cell]) -> bool:

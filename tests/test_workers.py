@@ -171,3 +171,16 @@ def test_workers_2_starts_two_processes_that_share_the_grid(grid_config, tmp_pat
     assert {line.split("]")[0] for line in trained} <= {"[worker 0", "[worker 1"}
     assert len(cell_files(out)) == 6 and (out / "main_table.md").is_file()
     assert f"main_md: {out / 'main_table.md'}" in done.stdout
+
+
+def test_a_terminated_worker_drops_its_claim_at_once(grid_config, tmp_path):
+    out = tmp_path / "shared"
+    worker = Worker(grid_config, out)
+    worker.wait_for(TRAINING)
+    worker.process.send_signal(signal.SIGTERM)  # a SLURM preemption, mid-cell
+    assert worker.finish() == 128 + signal.SIGTERM
+    assert not list((out / "claims").rglob("gen-*"))  # released, not left to expire
+    successor = Worker(grid_config, out)
+    assert successor.finish() == 0, "\n".join(successor.lines)
+    assert not [line for line in successor.lines if "taken over" in line]
+    assert len(cell_files(out)) == 6
