@@ -114,7 +114,7 @@ def run_worker(experiment: Experiment, timing: ClaimTiming = ClaimTiming(), log:
     log(f"{prefix}{experiment.config.name}: {len(cells)} cells, {len(done_before)} done earlier, "
         f"{len(cells) - len(done_before)} to run, in {experiment.out_dir}")
     claims = CellClaims(experiment.out_dir / "claims", timing.heartbeat, timing.expiry)
-    _exit_on_sigterm()
+    previous_handler = _exit_on_sigterm()
     bar = tqdm(total=len(cells), initial=len(done_before), unit="cell", dynamic_ncols=True,
                disable=not progress or index is not None)
     say = log if bar.disable else (lambda line: bar.write(line, file=sys.stdout))
@@ -149,6 +149,7 @@ def run_worker(experiment: Experiment, timing: ClaimTiming = ClaimTiming(), log:
             say(f"{prefix}[{number}/{len(cells)}] {cell.key}: real test weighted F1 {real * 100:.2f}")
     finally:
         bar.close()
+        _restore_sigterm(previous_handler)
     ranks.broadcast(None)
     if not completed_here and _tables_current(experiment, cells):
         log(f"{prefix}every cell is finished and the tables in {experiment.out_dir} are up to date")
@@ -163,14 +164,22 @@ def run_worker(experiment: Experiment, timing: ClaimTiming = ClaimTiming(), log:
         tables.release(done=True)
 
 
-def _exit_on_sigterm() -> None:
+def _exit_on_sigterm():
     """SIGTERM (a SLURM preemption, ``kill``) unwinds like Ctrl-C, so the cell's claim is dropped at once instead of
-    waiting out its expiry."""
+    waiting out its expiry. Returns the handler it replaced (None off the main thread, where none can be set)."""
     import signal
     import threading
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+
+
+def _restore_sigterm(handler) -> None:
+    import signal
+
+    if handler is not None:
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _tables_current(experiment: Experiment, cells: list[Cell]) -> bool:
