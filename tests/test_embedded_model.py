@@ -75,3 +75,33 @@ def test_smollm2_with_the_grammar_writes_a_parseable_meld_dialogue():
     assert re.fullmatch(regex, result.text)
     speakers = {line.split(":")[0] for line in result.text.split("\n")}
     assert speakers <= set(meld.speakers)
+
+
+@pytest.mark.slow
+def test_smollm2_writes_the_quickstart_label_first_format_and_it_parses():
+    """The quickstart's label variant end to end: the v2 prompt, the word_first grammar, the parser."""
+    try:
+        embedded_model_path()
+    except ErcSynthError as error:
+        pytest.skip(str(error))
+    from erc_synth.generation.parsing import ParsedDialogue, parse_dialogue
+    from erc_synth.generation.prompts import build_messages
+
+    threads = torch.get_num_threads()
+    backend = embedded.load_embedded_backend(batch_size=1, num_threads=1)
+    meld = get_benchmark("meld")
+    try:
+        regex = dialogue_regex(meld.speakers, meld.num_labels, 2, 4, max_utterance_chars=80,
+                               label_format="word_first", label_names=meld.labels)
+        messages = build_messages(meld, "natural", turns=(2, 4), version="v2", label_format="word_first")
+        request = GenerationRequest(messages, seed=13, params=SamplingParams(max_new_tokens=200),
+                                    grammar=Grammar("regex", regex))
+        result = asyncio.run(backend.generate_batch([request]))[0]
+    finally:
+        torch.set_num_threads(threads)
+    assert result.finish_reason == "eos_token", result
+    assert re.fullmatch(regex, result.text)
+    parsed = parse_dialogue(result.text, meld, min_turns=2, max_turns=4)
+    assert isinstance(parsed, ParsedDialogue), (parsed, result.text)  # seeded: the same text on every run
+    words = [re.match(r"[^(]+ \((\w+)\): ", line)[1] for line in result.text.split("\n")]
+    assert [meld.labels[emotion] for emotion in parsed.emotions] == words
