@@ -92,6 +92,28 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", "\\n") if text else "(empty)"
 
 
+def _applied_cell(provenance: Mapping[str, Any], parameter: str) -> str:
+    """Whether the backend applied ``parameter``, as the run's manifest recorded it from the backend itself.
+
+    Why a column of its own: a requested value is not an applied one (vLLM has no typical_p); a card that
+    listed only the request would claim a decoding the data never had.
+    """
+    applied = (provenance.get("applied") or {}).get("sampling") or {}
+    if parameter not in applied:
+        return "not recorded"
+    return "yes" if applied[parameter] else "**no** (the backend does not support it; not in effect)"
+
+
+def _constraint_cell(settings: Mapping[str, Any], provenance: Mapping[str, Any]) -> str:
+    """How the grammar reached the decoder: the backend's own declaration, or why there was none."""
+    if not settings.get("grammar"):
+        return "none requested"
+    applied = provenance.get("applied")
+    if not applied:
+        return "not recorded"
+    return applied.get("constraint") or "**not applied** (the backend enforces no grammar)"
+
+
 def card_data(inputs: CardInputs) -> DatasetCardData:
     """The card's YAML: Hub-validated values, both configs, and dataset_info with the ClassLabel names."""
     dialogues = sum(s.dialogues for s in inputs.statistics)
@@ -193,7 +215,9 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         "labels": list(benchmark.labels),
         "display_name": benchmark.display_name,
         "setup": [(k, _cell(v)) for k, v in setup],
-        "sampling": [(k, _cell(v)) for k, v in sorted((settings.get("sampling") or {}).items())],
+        "sampling": [(k, _cell(v), _applied_cell(provenance, k))
+                     for k, v in sorted((settings.get("sampling") or {}).items())],
+        "constraint_applied": _constraint_cell(settings, provenance),
         "prompt_version": settings.get("prompt_version"),
         "prompt_templates": [(k, v, _fence(v)) for k, v in sorted(templates.items())],
         "gates": report.gates,

@@ -338,3 +338,23 @@ def test_build_with_a_real_audit_applies_the_agree_policy_and_shows_it_on_the_ca
     assert "Labels in this set: policy **agree**" in card.text and "](audit/confusion_matrix.png)" in card.text
     unlabelled = sum(s["unlabelled"] for s in report.statistics.values())
     assert unlabelled == disagreements  # the card's statistics describe the labels the set carries
+
+
+def test_card_states_per_parameter_what_the_backend_applied_not_what_was_requested(tmp_path):
+    run = make_run_dir(tmp_path / "run", "meld", "natural", n=12)
+    manifest_path = run / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["settings"]["grammar"] = True
+    manifest["settings"]["sampling"]["typical_p"] = 0.995
+    applied = dict.fromkeys(manifest["settings"]["sampling"], True)
+    applied["typical_p"] = False
+    del applied["top_k"]  # a parameter the backend said nothing about
+    manifest["provenance"]["applied"] = {"sampling": applied, "constraint": "regex via structured_outputs"}
+    manifest_path.write_text(json.dumps(manifest))
+    build_folder(run, tmp_path / "built")
+    text = DatasetCard.load(tmp_path / "built" / "README.md").text
+    typical_p = json.dumps(manifest["settings"]["sampling"]["typical_p"])
+    assert f"| typical_p | {typical_p} | **no** (the backend does not support it; not in effect) |" in text
+    assert f"| temperature | {json.dumps(manifest['settings']['sampling']['temperature'])} | yes |" in text
+    assert f"| top_k | {json.dumps(manifest['settings']['sampling']['top_k'])} | not recorded |" in text
+    assert "Constraint applied to decoding: regex via structured_outputs." in text
