@@ -3,7 +3,7 @@
 Why: batching is the in-process backend's only lever on CPU (and its main one on GPU); this measures what it
 buys on this machine, all batch sizes in one run so the ratios share the same conditions.
 
-    python benchmarks/bench_inprocess_batch.py                      # ~5 min on 2 idle cores
+    python benchmarks/bench_inprocess_batch.py
     python benchmarks/bench_inprocess_batch.py --batches 1 8 --counts 2 8 --threads 1
 
 Each batch size generates ``count`` MELD balanced dialogues (seeds 0..count-1, the same prompts for every

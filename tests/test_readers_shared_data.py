@@ -1,6 +1,6 @@
 """Exact counts on the real benchmark copies in ../shared/data, through ``load_reference`` and ``erc-synth stats``.
 
-Expected numbers are the measured counts of /work/shared/data/README.md (the issue's acceptance numbers).
+Expected numbers are the counts that the data folder's README.md gives for these copies.
 Skipped, with the reason, where the licensed copies are absent.
 """
 

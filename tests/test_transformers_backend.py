@@ -28,7 +28,7 @@ def messages(text: str = "Write a dialogue among Ross, Rachel Green, Monica and 
 @pytest.fixture(scope="module")
 def backend(tiny_lm_dir) -> TransformersBackend:  # noqa: F811
     """One intra-op thread: tiny tensors gain nothing from two, and on a busy machine OpenMP's spin-waits
-    made decoding 60x slower (measured); the process-wide setting is restored afterwards."""
+    can make decoding many times slower; the process-wide setting is restored afterwards."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield TransformersBackend(tiny_lm_dir, batch_size=8, device="cpu")

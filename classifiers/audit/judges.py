@@ -43,7 +43,7 @@ class JudgeSettings:
     Why these values: the cost of a CPU step grows with the tokens in the batch, and with context every input
     fills ``max_length``; the utterance alone (``context`` "none", a MELD utterance is about 15 tokens with its
     speaker tag) with dynamic padding costs a fraction of that. One epoch of the real train split at batch 32 then
-    keeps MELD to minutes on two cores. MiniLM needs a far larger learning rate than RoBERTa's 3e-6. ``limit_*``
+    keeps a MELD epoch short on a CPU. MiniLM needs a far larger learning rate than RoBERTa's 3e-6. ``limit_*``
     (first N dialogues of a split) and ``max_steps`` exist for tests and benchmarks; a judge trained on fewer data
     is a different judge, so it gets its own key.
     """

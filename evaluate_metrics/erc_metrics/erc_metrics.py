@@ -38,7 +38,7 @@ CORRECTIONS = ("bonferroni", "holm", "none")
 DEFAULT_ALPHAS = (0.05, 0.01)
 PVALUE_METHODS = ("auto", "closed_form", "convolution")
 #: Cost of the convolution per packed-bit^1.585 (Karatsuba) relative to one closed-form term-bit; measured with
-#: benchmarks/bench_friedman.py-style timings over k, n in 9..200 (2.4e-11 s vs 1.3e-8 s, within 20 %).
+#: benchmarks/bench_friedman.py-style timings over k, n in 9..200 (the ratio held within 20 %).
 _CONVOLUTION_COST_FACTOR = 1 / 540
 #: Tail tables kept per (k, n); a k = n = 100 table holds about 1.6 MB of integers.
 _MAX_TAIL_TABLES = 32

@@ -130,8 +130,8 @@ def _sample(scores: Any, warpers: _Warpers, generators: Sequence[Any]) -> Any:
 
     Top-k keeps the k best logits as a compact [rows, k] tensor instead of masking the rest with -inf: the
     masked tokens would have probability 0 in every later warper and in the draw, so the distribution is the
-    same, while top-p and typical-p sort 10,000 candidates instead of the whole vocabulary (4x faster on
-    SmolLM2's 49,152 tokens; the warpers dominated a CPU decoding step). Every row draws its noise from its own
+    same, while top-p and typical-p sort 10,000 candidates instead of the whole vocabulary (SmolLM2 has 49,152
+    tokens; the warpers dominated a CPU decoding step). Every row draws its noise from its own
     generator, so a row's token does not depend on the other rows. Returns a tensor of token ids (no sync).
     """
     import torch
@@ -195,7 +195,7 @@ class TransformersBackend:
         ``model_id`` and ``model_sha`` override what runs record (the embedded model records its GGUF's hash
         whether it was loaded from the GGUF or from the dequantised cache); ``extra_info`` joins ``info().extra``.
         ``num_threads`` sets torch's intra-op threads for the whole process (``torch.set_num_threads``): on a
-        CPU shared with other work, 1 thread avoids OpenMP spin-waits that made small models 60x slower here.
+        CPU shared with other work, 1 thread avoids OpenMP spin-waits that can make small models many times slower.
         """
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer

