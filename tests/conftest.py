@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# One OpenMP thread for torch in the tests and the processes they start, unless the caller chose otherwise: the
+# models under test are tiny, and on a small shared machine OpenMP's spin-waiting threads slow them down.
+# Set before anything imports torch (it reads the variable once, at import).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
