@@ -94,6 +94,7 @@ def cell_files(out: Path) -> list[Path]:
     return sorted((out / "cells").rglob("*.json"))
 
 
+@pytest.mark.slow  # worker processes train a grid
 def test_two_workers_compute_every_cell_exactly_once(grid_config, tmp_path):
     out = tmp_path / "shared"
     keys = [cell.key for cell in ExperimentConfig.load(grid_config).cells()]
@@ -115,6 +116,7 @@ def test_two_workers_compute_every_cell_exactly_once(grid_config, tmp_path):
     assert not list(out.rglob(".*.tmp"))
 
 
+@pytest.mark.slow  # worker processes train a grid
 def test_a_killed_workers_cell_is_taken_over_and_finished(grid_config, tmp_path):
     out = tmp_path / "shared"
     keys = [cell.key for cell in ExperimentConfig.load(grid_config).cells()]
@@ -158,6 +160,7 @@ def test_progress_bar_shows_the_grids_estimated_total_once_a_cell_is_done():
     assert bar.postfix == "grid total ~04:00"
 
 
+@pytest.mark.slow  # worker processes train a grid
 def test_workers_2_starts_two_processes_that_share_the_grid(grid_config, tmp_path):
     out = tmp_path / "local"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
@@ -173,6 +176,7 @@ def test_workers_2_starts_two_processes_that_share_the_grid(grid_config, tmp_pat
     assert f"main_md: {out / 'main_table.md'}" in done.stdout
 
 
+@pytest.mark.slow  # worker processes train a grid
 def test_a_terminated_worker_drops_its_claim_at_once(grid_config, tmp_path):
     out = tmp_path / "shared"
     worker = Worker(grid_config, out)
