@@ -18,14 +18,18 @@ import pytest
 
 Probe = Callable[[Path], tuple[list[str], str]]
 PROBES: dict[str, Probe] = {}
+#: Probes whose console-script run imports torch, datasets or evaluate before failing: the slow tier.
+SLOW_PROBES: set[str] = set()
 
 
-def probe(name: str) -> Callable[[Probe], Probe]:
-    """Register a probe under a readable test id."""
+def probe(name: str, *, slow: bool = False) -> Callable[[Probe], Probe]:
+    """Register a probe under a readable test id; ``slow``: it runs in the slow tier (``-m slow``)."""
 
     def register(function: Probe) -> Probe:
         assert name not in PROBES, f"duplicate probe {name}"
         PROBES[name] = function
+        if slow:
+            SLOW_PROBES.add(name)
         return function
 
     return register
@@ -39,7 +43,7 @@ def _stats_unknown_benchmark(tmp: Path) -> tuple[list[str], str]:
     return ["stats", "no-such-benchmark", "--data-dir", str(tmp)], "no-such-benchmark"
 
 
-@probe("stats-broken-benchmark-file")
+@probe("stats-broken-benchmark-file", slow=True)
 def _stats_broken_benchmark_file(tmp: Path) -> tuple[list[str], str]:
     folder = Path(__file__).resolve().parent / "fixtures" / "meld" / "bad" / "unknown_label"
     return ["stats", "meld", "--data-dir", str(folder)], "train_sent_emo.csv:3"
@@ -125,46 +129,46 @@ def _run_dir(tmp: Path) -> Path:
     return make_run_dir(tmp / "run", "meld", "natural", n=4, plant_duplicates=False)
 
 
-@probe("build-run-dir-without-manifest")
+@probe("build-run-dir-without-manifest", slow=True)
 def _build_run_dir_without_manifest(tmp: Path) -> tuple[list[str], str]:
     return ["build", str(tmp / "nothing"), "--out", str(tmp / "out")], "manifest.json is missing"
 
 
-@probe("build-out-is-a-file")
+@probe("build-out-is-a-file", slow=True)
 def _build_out_is_a_file(tmp: Path) -> tuple[list[str], str]:
     (tmp / "out.txt").write_text("mine")
     return ["build", str(_run_dir(tmp)), "--out", str(tmp / "out.txt")], "--out"
 
 
-@probe("build-unknown-label-policy")
+@probe("build-unknown-label-policy", slow=True)
 def _build_unknown_label_policy(tmp: Path) -> tuple[list[str], str]:
     return ["build", str(_run_dir(tmp)), "--out", str(tmp / "out"), "--label-policy", "majority"], "--label-policy"
 
 
-@probe("build-label-policy-without-audit")
+@probe("build-label-policy-without-audit", slow=True)
 def _build_label_policy_without_audit(tmp: Path) -> tuple[list[str], str]:
     return ["build", str(_run_dir(tmp)), "--out", str(tmp / "out"), "--label-policy", "agree"], "--audit JUDGE"
 
 
-@probe("build-all-folder-without-runs")
+@probe("build-all-folder-without-runs", slow=True)
 def _build_all_folder_without_runs(tmp: Path) -> tuple[list[str], str]:
     (tmp / "runs").mkdir()
     return ["build-all", str(tmp / "runs"), "--out", str(tmp / "built")], "holds no RUN_DIR"
 
 
-@probe("push-folder-not-built")
+@probe("push-folder-not-built", slow=True)
 def _push_folder_not_built(tmp: Path) -> tuple[list[str], str]:
     return ["push", str(tmp), "--repo", "org/x"], "not a built dataset folder"
 
 
-@probe("push-folder-without-build-report")
+@probe("push-folder-without-build-report", slow=True)
 def _push_folder_without_build_report(tmp: Path) -> tuple[list[str], str]:
     (tmp / "data").mkdir()
     (tmp / "README.md").write_text("---\n---\n")
     return ["push", str(tmp), "--repo", "org/x"], "build_report.json is missing"
 
 
-@probe("push-repo-without-org")
+@probe("push-repo-without-org", slow=True)
 def _push_repo_without_org(tmp: Path) -> tuple[list[str], str]:
     return ["push", str(tmp), "--repo", "no-org"], "--repo"
 
@@ -190,12 +194,12 @@ def _audit_argv(folder: Path, judge: str, tmp: Path) -> list[str]:
     return ["audit", str(folder), "--benchmark", "meld", "--judge", judge, "--out", str(tmp / "audit")]
 
 
-@probe("audit-label-names-differ-from-the-benchmark")
+@probe("audit-label-names-differ-from-the-benchmark", slow=True)
 def _audit_label_names_differ(tmp: Path) -> tuple[list[str], str]:
     return _audit_argv(_audit_set(tmp, "emorynlp"), "train", tmp), "field 'emotions' has labels"
 
 
-@probe("audit-judge-trained-for-another-benchmark")
+@probe("audit-judge-trained-for-another-benchmark", slow=True)
 def _audit_judge_for_another_benchmark(tmp: Path) -> tuple[list[str], str]:
     judge = tmp / "emorynlp-judge"
     judge.mkdir()
@@ -206,22 +210,22 @@ def _audit_judge_for_another_benchmark(tmp: Path) -> tuple[list[str], str]:
             "was trained for benchmark emorynlp, but the audit is for meld")
 
 
-@probe("audit-judge-folder-not-found")
+@probe("audit-judge-folder-not-found", slow=True)
 def _audit_judge_not_found(tmp: Path) -> tuple[list[str], str]:
     return _audit_argv(_audit_set(tmp), "classifier:./no-such-judge", tmp), "no model folder at ./no-such-judge"
 
 
-@probe("audit-judge-hub-id-not-found")
+@probe("audit-judge-hub-id-not-found", slow=True)
 def _audit_judge_hub_id_not_found(tmp: Path) -> tuple[list[str], str]:
     return _audit_argv(_audit_set(tmp), "classifier:nobody/no-such-judge", tmp), "classifier:nobody/no-such-judge"
 
 
-@probe("audit-unknown-judge-kind")
+@probe("audit-unknown-judge-kind", slow=True)
 def _audit_unknown_judge_kind(tmp: Path) -> tuple[list[str], str]:
     return _audit_argv(_audit_set(tmp), "oracle", tmp), "unknown judge 'oracle'"
 
 
-@probe("audit-real-data-folder-missing")
+@probe("audit-real-data-folder-missing", slow=True)
 def _audit_real_data_folder_missing(tmp: Path) -> tuple[list[str], str]:
     return [*_audit_argv(_audit_set(tmp), "train", tmp), "--real-data", str(tmp / "nowhere")], "--real-data"
 
@@ -235,26 +239,26 @@ def _train_argv(tmp: Path, *extra: str, real: Path | None = None) -> list[str]:
             "--real-data", str(real or tmp), "--out", str(tmp / "out"), *extra]
 
 
-@probe("train-option-typo")
+@probe("train-option-typo", slow=True)
 def _train_option_typo(tmp: Path) -> tuple[list[str], str]:
     return _train_argv(tmp, "--option", "max_memory_utterance=4"), "did you mean 'max_memory_utterances'"
 
 
-@probe("train-encoder-missing-folder")
+@probe("train-encoder-missing-folder", slow=True)
 def _train_encoder_missing(tmp: Path) -> tuple[list[str], str]:
     argv = _train_argv(tmp)
     argv[argv.index("--encoder") + 1] = str(tmp / "no-encoder")
     return argv, f"--encoder {tmp / 'no-encoder'}: no such folder"
 
 
-@probe("train-real-data-of-another-benchmark")
+@probe("train-real-data-of-another-benchmark", slow=True)
 def _train_real_data_other_benchmark(tmp: Path) -> tuple[list[str], str]:
     (tmp / "emorynlp").mkdir()
     (tmp / "emorynlp" / "EMORY_train.txt").write_text("")
     return _train_argv(tmp, real=tmp / "emorynlp"), "holds emorynlp files, not meld's"
 
 
-@probe("train-setting-out-of-range")
+@probe("train-setting-out-of-range", slow=True)
 def _train_setting_out_of_range(tmp: Path) -> tuple[list[str], str]:
     return _train_argv(tmp, "--learning-rate", "-1"), "--learning-rate must be > 0"
 
@@ -269,13 +273,13 @@ def _experiment_config(tmp: Path, **changes: object) -> Path:
     return path
 
 
-@probe("experiment-option-typo")
+@probe("experiment-option-typo", slow=True)
 def _experiment_option_typo(tmp: Path) -> tuple[list[str], str]:
     path = _experiment_config(tmp, options={"compm": {"max_memory_utterance": 4}})
     return ["experiment", str(path)], "options.compm: unknown compm option 'max_memory_utterance'"
 
 
-@probe("experiment-training-setting-typo")
+@probe("experiment-training-setting-typo", slow=True)
 def _experiment_training_typo(tmp: Path) -> tuple[list[str], str]:
     path = _experiment_config(tmp, training={"learnig_rate": 1e-5})
     return ["experiment", str(path)], "training.learnig_rate: unknown training setting; did you mean 'learning_rate'"
@@ -287,7 +291,7 @@ def _experiment_encoder_missing(tmp: Path) -> tuple[list[str], str]:
     return ["experiment", str(path)], f"encoder: {tmp / 'no-encoder'}: no such folder"
 
 
-@probe("experiment-unknown-friedman-design")
+@probe("experiment-unknown-friedman-design", slow=True)
 def _experiment_unknown_design(tmp: Path) -> tuple[list[str], str]:
     return ["experiment", str(_experiment_config(tmp, friedman_design="pooling"))], "friedman_design: unknown"
 
@@ -307,7 +311,7 @@ def _tables_non_numeric(tmp: Path) -> tuple[list[str], str]:
     return ["tables", str(tmp / "long.csv"), "--out", str(tmp / "out")], "long.csv:3: not a number (field 'weighted_f1'"
 
 
-@probe("tables-missing-pooled-cell")
+@probe("tables-missing-pooled-cell", slow=True)
 def _tables_missing_cell(tmp: Path) -> tuple[list[str], str]:
     rows = ["compm,org,meld,0,real,0.5", "compm,nat,meld,0,real,0.6", "compm,org,meld,0,synthetic_natural,0.4"]
     (tmp / "long.csv").write_text(_LONG_HEADER + "\n".join(rows) + "\n")
@@ -328,7 +332,7 @@ def _grid_config(tmp: Path, name: str = "grid.yaml", seeds: tuple[int, ...] = (0
     return path
 
 
-@probe("experiment-zero-workers")
+@probe("experiment-zero-workers", slow=True)
 def _experiment_zero_workers(tmp: Path) -> tuple[list[str], str]:
     return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--workers", "0"], \
         "--workers must be at least 1, got 0"
@@ -340,7 +344,7 @@ def _experiment_claim_expiry_within_heartbeat(tmp: Path) -> tuple[list[str], str
             "--claim-expiry", "5"], "--claim-expiry (5 s) must be more than twice --heartbeat"
 
 
-@probe("experiment-worker-on-another-configs-folder")
+@probe("experiment-worker-on-another-configs-folder", slow=True)
 def _experiment_worker_on_another_configs_folder(tmp: Path) -> tuple[list[str], str]:
     from erc_synth.classifiers.experiment import Experiment, ExperimentConfig
     from erc_synth.classifiers.workers import check_grid_record
@@ -366,7 +370,9 @@ def _friedman_unknown_compare(tmp: Path) -> tuple[list[str], str]:
 
 
 
-@pytest.mark.parametrize("name", sorted(PROBES))
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=[pytest.mark.slow] if name in SLOW_PROBES else []) for name in sorted(PROBES)]
+)
 def test_user_error_is_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
     argv, fragment = PROBES[name](tmp_path)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
