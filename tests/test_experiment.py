@@ -208,7 +208,8 @@ def test_config_errors_name_the_key(tmp_path):
 
 
 def test_shipped_configs_parse(monkeypatch, tmp_path):
-    for name in ("ERC_SYNTH_REAL_DATA", "ERC_SYNTH_SMOKE_SYNTHETIC", "ERC_SYNTH_SYNTHETIC", "ERC_SYNTH_COMET"):
+    for name in ("ERC_SYNTH_REAL_DATA", "ERC_SYNTH_SMOKE_SYNTHETIC", "ERC_SYNTH_SYNTHETIC", "ERC_SYNTH_COMET",
+                 "ERC_SYNTH_STUDY_SYNTHETIC"):
         monkeypatch.setenv(name, str(tmp_path))
     smoke = ExperimentConfig.load(REPO / "classifiers" / "configs" / "smoke.yaml")
     assert len(list(smoke.cells())) == 3 * 4 * 3 * 1 and smoke.encoder == "minilm"
@@ -223,6 +224,11 @@ def test_shipped_configs_parse(monkeypatch, tmp_path):
     assert paper.friedman_design == "pooled" and smoke.friedman_design == "per_benchmark"
     assert paper.options["todkat"]["knowledge"] == f"comet:{tmp_path}"
     assert paper.topic_pretraining is not None and paper.topic_pretraining.epochs == 3
+    # The CPU study: EmoBERTa-style on MiniLM, all four regimes, full splits (no limits), the pooled design.
+    study = ExperimentConfig.load(REPO / "classifiers" / "configs" / "cpu-study.yaml")
+    assert len(list(study.cells())) == 1 * 4 * 3 * 1 and study.encoder == "minilm"
+    assert study.friedman_design == "pooled" and {c.regime for c in study.cells()} == {"org", "nat", "bal", "syn"}
+    assert all(not study.benchmarks[b].get("limit") for b in ("meld", "emorynlp", "iemocap"))
 
 
 def tiny_comet(folder: Path) -> str:
