@@ -7,6 +7,7 @@ site-packages gets (an editable install, or the source tree on ``sys.path``, wou
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -24,12 +25,15 @@ AREAS = ("dataset_scripts", "generation", "classifiers", "evaluate_metrics", "hu
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # A copy of the tracked tree: setuptools writes build/ beside the sources, never into the checkout itself.
+    source = tmp_path_factory.mktemp("source")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, check=True, capture_output=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (REPO_ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / name, source / name)
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
-    subprocess.run(
-        [*pip_wheel, str(REPO_ROOT), "-w", str(out)],
-        check=True,
-        cwd=out,
-    )
+    subprocess.run([*pip_wheel, str(source), "-w", str(out)], check=True, cwd=out)
     (built,) = out.glob("erc_synth-*.whl")
     return built
 

@@ -16,7 +16,7 @@ CANONICAL_LABELS = {
 
 
 @pytest.mark.parametrize("name", sorted(CANONICAL_LABELS))
-def test_labels_in_the_order_issue_2_lists(name):
+def test_labels_in_the_canonical_order(name):
     assert get_benchmark(name).labels == CANONICAL_LABELS[name]
 
 
