@@ -155,4 +155,4 @@ def test_the_parser_never_raises_and_never_returns_a_label_outside_the_set(name,
     emotions = result.emotions if isinstance(result, ParsedDialogue) else ()
     assert all(0 <= emotion < benchmark.num_labels for emotion in emotions)
     reason = result.reason if isinstance(result, Rejection) else "no_lines"
-    assert reason in REASONS or reason in EXTRA_REASONS
+    assert reason in {*REASONS, *EXTRA_REASONS}
