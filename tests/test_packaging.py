@@ -53,34 +53,28 @@ def test_wheel_holds_one_top_level_package_with_the_areas_and_their_data(wheel: 
         assert data_file in names
 
 
+def _prints(python: Path, code: str, cwd: Path) -> str:
+    """What ``code`` prints when the fresh venv's interpreter runs it outside the checkout."""
+    done = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True, cwd=cwd)
+    return done.stdout.strip()
+
+
 def test_fresh_venv_gets_only_erc_synth(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
-    listing = subprocess.run(
-        [
-            python,
-            "-c",
-            "import importlib.metadata as m; print(sorted(k for k, v in m.packages_distributions().items() "
-            "if 'erc-synth' in v))",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    ).stdout.strip()
+    listing = _prints(
+        python,
+        "import importlib.metadata as m; print(sorted(k for k, v in m.packages_distributions().items() "
+        "if 'erc-synth' in v))",
+        tmp_path,
+    )
     assert listing == "['erc_synth']"
-    templates = subprocess.run(
-        [
-            python,
-            "-c",
-            "from importlib import resources; "
-            "print((resources.files('erc_synth.generation') / 'templates' / 'v1' / 'meld_natural.txt').is_file())",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    ).stdout.strip()
+    templates = _prints(
+        python,
+        "from importlib import resources; "
+        "print((resources.files('erc_synth.generation') / 'templates' / 'v1' / 'meld_natural.txt').is_file())",
+        tmp_path,
+    )
     assert templates == "True"

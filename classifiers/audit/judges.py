@@ -27,6 +27,8 @@ import numpy as np
 
 from erc_synth.dataset_scripts.errors import ErcSynthError
 from erc_synth.dataset_scripts.registry import SPLITS, Benchmark, get_benchmark
+from erc_synth.generation.embedded import default_cache_dir as project_cache_dir
+from erc_synth.generation.embedded import file_sha256
 
 TRAINING_RECORD = "erc_synth_training.json"
 JUDGE_SPECS = "train, classifier:PATH_OR_HUB_ID or llm:BACKEND[:MODEL][@URL[,URL...]][#CHAT_FORMAT]"
@@ -69,9 +71,8 @@ class JudgeSettings:
 
 
 def default_cache_dir() -> Path:
-    """``${XDG_CACHE_HOME:-~/.cache}/erc-synth/judges``."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "erc-synth" / "judges"
+    """``judges/`` in the project's one cache folder (``$ERC_SYNTH_CACHE``, else ``~/.cache/erc-synth``)."""
+    return project_cache_dir() / "judges"
 
 
 @dataclass
@@ -201,22 +202,14 @@ def load_classifier_judge(location: str, benchmark: Benchmark, *, spec: str | No
 # --- train ------------------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def real_fingerprint(benchmark: Benchmark, real_data: Path, variant: str | None) -> dict[str, str]:
     """SHA-256 of each real file the judge learns from: the variant's original files, or a built folder's files."""
     folder = Path(real_data) / benchmark.data_subdir
     files = benchmark.variant(variant).files
     if folder.is_dir():
-        return {name: _sha256(folder / name) for name in sorted(files.values()) if (folder / name).is_file()}
+        return {name: file_sha256(folder / name) for name in sorted(files.values()) if (folder / name).is_file()}
     built = sorted(p for p in Path(real_data).rglob("*") if p.is_file() and p.suffix in (".parquet", ".json"))
-    return {str(p.relative_to(real_data)): _sha256(p) for p in built}
+    return {str(p.relative_to(real_data)): file_sha256(p) for p in built}
 
 
 def _encoder_identity(encoder: str) -> str:
