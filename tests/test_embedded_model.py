@@ -105,3 +105,45 @@ def test_smollm2_writes_the_quickstart_label_first_format_and_it_parses():
     assert isinstance(parsed, ParsedDialogue), (parsed, result.text)  # seeded: the same text on every run
     words = [re.match(r"[^(]+ \((\w+)\): ", line)[1] for line in result.text.split("\n")]
     assert [meld.labels[emotion] for emotion in parsed.emotions] == words
+
+
+def test_publish_folder_appears_only_complete_and_is_reused(tmp_path):
+    folder, marker = tmp_path / "models" / "m", "marker.json"
+
+    def failing(staging):
+        (staging / "weights.bin").write_bytes(b"half")
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        embedded.publish_folder(folder, failing, marker, "sha-a")
+    assert not folder.exists() and list(folder.parent.iterdir()) == []  # no staging left behind either
+
+    calls = []
+    for _ in range(2):
+        embedded.publish_folder(folder, lambda staging: calls.append((staging / "w").write_bytes(b"x")), marker,
+                                "sha-a")
+    assert len(calls) == 1 and (folder / "w").read_bytes() == b"x"  # the second call trusted the marker
+    assert embedded.is_published(folder, marker, "sha-a") and not embedded.is_published(folder, marker, "sha-b")
+    embedded.publish_folder(folder, lambda staging: (staging / "w").write_bytes(b"y"), marker, "sha-b")
+    assert (folder / "w").read_bytes() == b"y"  # another GGUF: rebuilt, not mixed
+
+
+def test_vllm_folder_links_the_dequantised_weights_without_the_gguf_quantisation(tmp_path):
+    from erc_synth.generation.backends import vllm_model
+
+    try:
+        gguf_sha = file_sha256(embedded_model_path())
+    except ErcSynthError as error:
+        pytest.skip(str(error))
+    dequantised = tmp_path / "models" / f"smollm2-135m-instruct-{gguf_sha[:16]}"
+
+    def fake_dequantised(staging):  # stands in for the slow dequantisation: only the folder's shape matters here
+        (staging / "model.safetensors").write_bytes(b"weights")
+        (staging / "config.json").write_text('{"model_type": "llama", "quantization_config": {"quant_method": "gguf"}}')
+
+    embedded.publish_folder(dequantised, fake_dequantised, embedded.DEQUANTISED_MARKER, gguf_sha)
+    folder = vllm_model.embedded_model_folder(tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "erc_synth_vllm.json", "model.safetensors"]
+    assert '"quantization_config"' not in (folder / "config.json").read_text()
+    assert (folder / "model.safetensors").stat().st_ino == (dequantised / "model.safetensors").stat().st_ino
+    assert vllm_model.embedded_model_folder(tmp_path) == folder

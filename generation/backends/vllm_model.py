@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from erc_synth.generation import embedded
@@ -32,49 +31,25 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _is_complete(folder: Path, gguf_sha: str) -> bool:
-    try:
-        return json.loads((folder / _MARKER).read_text()).get("gguf_sha256") == gguf_sha
-    except (OSError, ValueError):
-        return False
-
-
-def _dequantised_folder(root: Path, gguf: Path, gguf_sha: str) -> Path:
-    """The transformers backend's dequantised cache, written by its own code if missing (one converter)."""
-    folder = embedded._cache_folder(root, gguf_sha)
-    if not embedded._is_complete(folder, gguf_sha):
-        shutil.rmtree(folder, ignore_errors=True)
-        embedded._write_cache(folder, gguf, gguf_sha)
-    return folder
+def _fill_from(dequantised: Path, staging: Path) -> None:
+    """Link the dequantised weights and tokenizer into ``staging``, with a config that names no quantisation."""
+    for source in dequantised.iterdir():
+        if source.is_file() and source.name not in ("config.json", embedded.DEQUANTISED_MARKER):
+            _link_or_copy(source, staging / source.name)
+    config = json.loads((dequantised / "config.json").read_text())
+    config.pop("quantization_config", None)  # the weights are dequantised float32 tensors
+    (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def embedded_model_folder(cache_dir: str | Path | None = None) -> Path:
     """The float32 safetensors folder of the embedded model for vLLM, made from the GGUF if not cached yet."""
-    gguf = embedded.embedded_model_path()
-    gguf_sha = embedded.file_sha256(gguf)
+    gguf_sha = embedded.file_sha256(embedded.embedded_model_path())
     root = Path(cache_dir) if cache_dir else embedded.default_cache_dir()
     folder = root / f"smollm2-135m-hf-{gguf_sha[:16]}"
-    if _is_complete(folder, gguf_sha):
+    if embedded.is_published(folder, _MARKER, gguf_sha):
         return folder
-    dequantised = _dequantised_folder(root, gguf, gguf_sha)
-    shutil.rmtree(folder, ignore_errors=True)  # a folder without the marker is an interrupted write
-    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp-", dir=root))
-    try:
-        for source in Path(dequantised).iterdir():
-            if source.is_file() and source.name not in ("config.json", "erc_synth_embedded.json"):
-                _link_or_copy(source, staging / source.name)
-        config = json.loads((Path(dequantised) / "config.json").read_text())
-        config.pop("quantization_config", None)  # the weights are dequantised float32 tensors
-        (staging / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        (staging / _MARKER).write_text(json.dumps({"gguf_sha256": gguf_sha, "source": embedded.EMBEDDED_SOURCE}))
-        try:
-            staging.rename(folder)
-        except OSError:  # another process finished first: its copy is as good as ours
-            if not _is_complete(folder, gguf_sha):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    dequantised = embedded.dequantised_model_folder(root)
+    return embedded.publish_folder(folder, lambda staging: _fill_from(dequantised, staging), _MARKER, gguf_sha)
 
 
 def embedded_model_sha() -> str:
