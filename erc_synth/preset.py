@@ -18,7 +18,7 @@ from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES, get_benchmark
 from erc_synth.generation.backends.factory import BACKENDS
 from erc_synth.generation.engine import default_of
 from erc_synth.generation.grammar import LABEL_FORMATS
-from erc_synth.generation.prompts import TEMPLATE_VERSIONS, check_version
+from erc_synth.generation.prompts import LABEL_ORDERS, TEMPLATE_VERSIONS, check_version
 from erc_synth.generation.validation import TARGET_POLICIES
 
 #: ``turns: benchmark`` asks each benchmark's typical real dialogue length (``Benchmark.real_lengths``).
@@ -27,6 +27,7 @@ TURNS_OF_BENCHMARK = "benchmark"
 _GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
     "prompt_version": tuple(TEMPLATE_VERSIONS),
     "label_format": LABEL_FORMATS,
+    "label_order": LABEL_ORDERS,
     "target_policy": TARGET_POLICIES,
 }
 
@@ -74,7 +75,7 @@ class Preset:
     #: ``{"judge": JUDGE, "label_policy": "llm" | "judge" | "agree"}``: audit each built set's labels against a judge
     #: (as ``erc-synth build --audit JUDGE --label-policy POLICY``); None builds without an audit.
     audit: dict[str, Any] | None = None
-    #: ``prompt_version``, ``label_format``, ``target_policy`` where the preset sets them.
+    #: ``prompt_version``, ``label_format``, ``label_order``, ``target_policy`` where the preset sets them.
     generation: dict[str, str] = field(default_factory=dict)
     #: What still differs from the reference study (the card lists it under "Differences from the reference study").
     differences: tuple[str, ...] = ()
@@ -139,7 +140,8 @@ def _audit(data: dict[str, Any], source: str) -> dict[str, Any] | None:
 
 
 def _generation(data: dict[str, Any], source: str) -> dict[str, str]:
-    """``prompt_version``, ``label_format`` and ``target_policy``, each checked against its choices."""
+    """``prompt_version``, ``label_format``, ``label_order`` and ``target_policy``, each checked against its
+    choices."""
     chosen = {}
     for key, choices in _GENERATION_CHOICES.items():
         if key in data:

@@ -56,7 +56,14 @@ from .backends.base import (
 )
 from .grammar import LABEL_FORMATS
 from .parsing import Rejection
-from .prompts import PROMPT_VERSION, TEMPLATE_VERSIONS, build_messages, check_version, templates_for_run
+from .prompts import (
+    LABEL_ORDERS,
+    PROMPT_VERSION,
+    TEMPLATE_VERSIONS,
+    build_messages,
+    check_version,
+    templates_for_run,
+)
 from .seeds import cyclic_target, derive_seed, steered_targets
 from .validation import TARGET_POLICIES, judge, make_record
 
@@ -123,6 +130,7 @@ CONFIG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "request_timeout": (lambda v: _number(v) and v > 0, "a finite number of seconds > 0"),
     "prompt_version": (lambda v: v in TEMPLATE_VERSIONS, f"one of {', '.join(TEMPLATE_VERSIONS)}"),
     "label_format": (lambda v: v in LABEL_FORMATS, f"one of {', '.join(LABEL_FORMATS)}"),
+    "label_order": (lambda v: v in LABEL_ORDERS, f"one of {', '.join(LABEL_ORDERS)}"),
     "target_policy": (lambda v: v in TARGET_POLICIES, f"one of {', '.join(TARGET_POLICIES)}"),
 }
 #: Backend options that every backend reading them needs in range (the rest are the backend's to check).
@@ -206,6 +214,9 @@ class GenerationConfig:
     #: How a line carries its label: "number" ``(N)`` after the utterance, "word" ``(joy)`` after it, or
     #: "word_first" ``Speaker (joy): utterance`` (grammar, prompt and parser follow it).
     label_format: str = "number"
+    #: The order of the prompt's label list: "fixed" (the benchmark's) or "shuffled" (drawn from each
+    #: request's seed, so no list position can be copied); recorded in the manifest only when not "fixed".
+    label_order: str = "fixed"
     #: Balanced mode: "force" (the grammar requires a target line, the parser checks it), "check" (the parser
     #: rejects a dialogue without it) or "prompt" (the study's: named in the prompt only, kept and counted).
     target_policy: str = "force"
@@ -300,6 +311,8 @@ def run_settings(config: GenerationConfig, benchmark: Benchmark) -> dict[str, An
         settings["steer_wave"] = config.steer_wave
     if config.label_format != "number":
         settings["label_format"] = config.label_format
+    if config.label_order != "fixed":
+        settings["label_order"] = config.label_order
     if config.mode == "balanced" and config.target_policy != "force":
         settings["target_policy"] = config.target_policy
     return settings
@@ -445,7 +458,8 @@ class _Run:
 
     def _request(self, item: _Item) -> GenerationRequest:
         messages = build_messages(self.benchmark, self.config.mode, turns=self.turns, target_label=item.target,
-                                  version=self.config.prompt_version, label_format=self.config.label_format)
+                                  version=self.config.prompt_version, label_format=self.config.label_format,
+                                  label_order=self.config.label_order, seed=self._seed(item))
         return GenerationRequest(messages=messages, seed=self._seed(item),
                                  params=self.config.sampling, grammar=self._grammar(item.target))
 

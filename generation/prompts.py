@@ -13,10 +13,17 @@ three-sentence structure (task, ending with the balanced clause; the numbered la
 each utterance"; the output structure); ``v2`` is ``v1`` with the label part filled per label format
 (``generation.grammar.LABEL_FORMATS``): the word formats list the labels as words, unnumbered, because a
 numbered list invites a small model to copy the numbers in order (see docs/label-fidelity.md).
+
+Label order (``LABEL_ORDERS``): ``fixed`` lists the labels in the benchmark's order, as every earlier run did;
+``shuffled`` lists them in an order drawn from the request's seed, so that no list position (the first entry, the
+next one) can be copied from prompt to prompt. A number keeps its label (``4: sadness`` stays ``4``), so the
+grammar and the parser are the same for both orders.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from string import Template
@@ -32,6 +39,9 @@ TEMPLATE_VERSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "v2": ("the project's own wording, label part per label format", ("number", "word", "word_first")),
     "paper": ("the reference study's three-sentence structure (Kaplan et al. 2025, Fig. 3)", ("number",)),
 }
+
+#: How the prompt orders its label list: the benchmark's order, or an order drawn from each request's seed.
+LABEL_ORDERS: tuple[str, ...] = ("fixed", "shuffled")
 
 _LABEL_INSTRUCTIONS = {
     "number": "After each utterance, give the emotion it expresses as one number from this list:",
@@ -73,12 +83,40 @@ def templates_for_run(benchmark: Benchmark, mode: str, version: str = PROMPT_VER
     return {f"{benchmark.name}_{mode}.txt": template_text(benchmark.name, mode, version)}
 
 
-def label_options(benchmark: Benchmark, label_format: str = "number", *, inline: bool = False) -> str:
+def label_permutation(num_labels: int, seed: int) -> list[int]:
+    """The label ids in the order a ``shuffled`` prompt lists them for a request with ``seed``.
+
+    A Fisher-Yates shuffle driven by sha256 of (seed, step) rather than ``random.Random``: the order is part of
+    the prompt, and a RUN_DIR must render the same prompt on any Python version to resume byte for byte.
+    """
+    order = list(range(num_labels))
+    for i in range(num_labels - 1, 0, -1):
+        digest = hashlib.sha256(f"erc-synth/label-order/{seed}/{i}".encode()).digest()
+        j = int.from_bytes(digest[:8], "big") % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def label_options(benchmark: Benchmark, label_format: str = "number", *, inline: bool = False,
+                  order: Sequence[int] | None = None) -> str:
     """The labels as numbered options, one per line (``0: neutral``...) or inline (``0: neutral, 1: joy``);
-    for the word formats, the words alone (``neutral, joy, ...``)."""
+    for the word formats, the words alone (``neutral, joy, ...``). ``order`` lists label ids in the order to
+    show them (default: the benchmark's); a number always stays with its label."""
+    ids = range(benchmark.num_labels) if order is None else order
     if label_format != "number":
-        return ", ".join(benchmark.labels)
-    return (", " if inline else "\n").join(f"{i}: {label}" for i, label in enumerate(benchmark.labels))
+        return ", ".join(benchmark.labels[i] for i in ids)
+    return (", " if inline else "\n").join(f"{i}: {benchmark.labels[i]}" for i in ids)
+
+
+def _order(benchmark: Benchmark, label_order: str, seed: int | None) -> list[int] | None:
+    """The label ids' order for one request, or None for the benchmark's order."""
+    if label_order not in LABEL_ORDERS:
+        raise ErcSynthError(f"unknown label order {label_order!r}; choose one of: {', '.join(LABEL_ORDERS)}")
+    if label_order == "fixed":
+        return None
+    if seed is None:
+        raise ValueError("label_order 'shuffled' draws the order from the request's seed; pass seed")
+    return label_permutation(benchmark.num_labels, seed)
 
 
 def render_prompt(
@@ -89,8 +127,11 @@ def render_prompt(
     target_label: int | None = None,
     version: str = PROMPT_VERSION,
     label_format: str = "number",
+    label_order: str = "fixed",
+    seed: int | None = None,
 ) -> str:
-    """Fill a template; ``target_label`` (a label index) is required in balanced mode and refused otherwise."""
+    """Fill a template; ``target_label`` (a label index) is required in balanced mode and refused otherwise.
+    ``seed`` (the request's) is needed by ``label_order="shuffled"`` and ignored by ``fixed``."""
     min_turns, max_turns = turns or benchmark.turns
     if (mode == "balanced") != (target_label is not None):
         raise ValueError(f"mode {mode!r} {'needs' if mode == 'balanced' else 'takes no'} target_label")
@@ -100,7 +141,8 @@ def render_prompt(
         "max_turns": max_turns,
         "setting": benchmark.setting,
         "speakers": ", ".join(benchmark.speakers),
-        "label_options": label_options(benchmark, label_format, inline=version == "paper"),
+        "label_options": label_options(benchmark, label_format, inline=version == "paper",
+                                       order=_order(benchmark, label_order, seed)),
         "label_instruction": _LABEL_INSTRUCTIONS[label_format],
         "line_form": _LINE_FORMS[label_format],
     }
@@ -117,8 +159,10 @@ def build_messages(
     target_label: int | None = None,
     version: str = PROMPT_VERSION,
     label_format: str = "number",
+    label_order: str = "fixed",
+    seed: int | None = None,
 ) -> tuple[dict[str, str], ...]:
     """The chat messages of one request: a single user turn (the backend applies the model's chat format)."""
     content = render_prompt(benchmark, mode, turns=turns, target_label=target_label, version=version,
-                            label_format=label_format)
+                            label_format=label_format, label_order=label_order, seed=seed)
     return ({"role": "user", "content": content},)

@@ -55,6 +55,7 @@ def _preset(**changes) -> dict:
     ({"prompt_version": "v7"}, "field 'prompt_version' has unknown value 'v7'"),
     ({"label_format": "emoji"}, "field 'label_format' has unknown value 'emoji'"),
     ({"target_policy": "hope"}, "field 'target_policy' has unknown value 'hope'"),
+    ({"label_order": "random"}, "field 'label_order' has unknown value 'random'; known: fixed, shuffled"),
     ({"prompt_version": "paper", "label_format": "word"}, "fields 'prompt_version' and 'label_format'"),
     ({"turns": "real"}, "field 'turns'"),
     ({"differences": "none"}, "field 'differences'"),
