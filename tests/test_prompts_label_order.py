@@ -110,3 +110,20 @@ def test_a_preset_sets_the_order_for_every_run(tmp_path: Path) -> None:
     config = generation_config(preset, preset.datasets[0], tmp_path / "run")
     assert config.label_order == "shuffled"
     assert run_settings(config, get_benchmark("iemocap"))["label_order"] == "shuffled"
+
+
+def _distinct_lines(request, target) -> str:
+    n = request.seed % 100_000
+    return f"Ross (joy): Hello there number {n}, friend.\nRachel (sadness): I miss her so much, {n} times."
+
+
+def test_the_card_lists_the_label_order_beside_the_label_format(tmp_path: Path) -> None:
+    from erc_synth.hub_cards import build_folder
+
+    config = GenerationConfig(benchmark="meld", num_dialogues=10, seed=3, out=tmp_path / "run", backend="fake",
+                              turns=(2, 4), prompt_version="v2", label_format="word_first", label_order="shuffled")
+    generate(config, backend=FakeBackend(write=_distinct_lines), progress=False)
+    build_folder(tmp_path / "run", tmp_path / "out")
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert re.search(r"^\| label_format \| word_first \|$", card, flags=re.MULTILINE)
+    assert re.search(r"^\| label_order \| shuffled \|$", card, flags=re.MULTILINE)
