@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 import pytest
 import torch
 import transformers
 from helpers.servers.tiny_lm import tiny_lm_dir  # noqa: F401  (session fixture)
 
-from erc_synth.generation.backends.base import Backend, BackendError, GenerationRequest, Grammar, SamplingParams
+from erc_synth.generation.backends.base import (
+    Backend,
+    BackendError,
+    GenerationRequest,
+    GenerationResult,
+    Grammar,
+    SamplingParams,
+)
 from erc_synth.generation.backends.transformers_backend import TransformersBackend, uses_sampling
 from erc_synth.generation.grammar import dialogue_json_schema, dialogue_regex
 
@@ -41,7 +49,9 @@ def generate(backend: TransformersBackend, requests: list[GenerationRequest]):
 
 def test_implements_the_backend_protocol(backend):
     assert isinstance(backend, Backend)
-    assert (backend.name, backend.supports_grammar, backend.preferred_batch_size) == ("transformers", True, 8)
+    # one request per engine call; the decode thread batches up to max_batch rows of all calls together
+    assert (backend.name, backend.supports_grammar, backend.preferred_batch_size) == ("transformers", True, 1)
+    assert backend.max_batch == 8
     assert backend.chat_format.name == "template"
 
 
@@ -60,6 +70,76 @@ def test_a_request_gives_the_same_text_alone_and_anywhere_in_a_batch(backend):
     assert [r.text for r in batched] == [r.text for r in alone] == [r.text for r in reversed_batch]
     assert [r.generated_tokens for r in batched] == [r.generated_tokens for r in alone]
     assert len({r.text for r in batched}) == 8  # different prompts and seeds: not one text repeated
+
+
+def test_rows_joining_a_running_batch_at_any_time_give_the_same_text_as_alone(backend):
+    """Continuous batching: with 3 slots for 9 requests from 4 calls that arrive one after another (and in
+    the reverse order), rows join a batch that is already decoding; each text still equals its text alone."""
+    other = SamplingParams(temperature=1.3, top_k=0, top_p=0.9, typical_p=1.0, repetition_penalty=1.2,
+                           max_new_tokens=90, stop=("!",))
+    requests = [
+        GenerationRequest(messages(f"Dialogue {i} between Joey and Monica." + " Go." * (i % 4)), seed=50 + i,
+                          params=(other, SAMPLED, GREEDY)[i % 3], grammar=Grammar("regex", REGEX) if i % 2 else None)
+        for i in range(9)
+    ]
+    alone = [generate(backend, [request])[0] for request in requests]
+    calls = [requests[0:2], requests[2:3], requests[3:6], requests[6:9]]
+
+    async def staggered(groups: list[list[GenerationRequest]]) -> list[GenerationResult]:
+        tasks = []
+        for group in groups:
+            tasks.append(asyncio.create_task(backend.generate_batch(group)))
+            await asyncio.sleep(0.02)
+        return [result for results in await asyncio.gather(*tasks) for result in results]
+
+    backend.max_batch, slots = 3, backend.max_batch
+    merged = backend.merged_rows
+    try:
+        forward = asyncio.run(staggered(calls))
+        backward = asyncio.run(staggered([group[::-1] for group in calls[::-1]]))
+    finally:
+        backend.max_batch = slots
+    assert backend.merged_rows - merged >= 6  # most rows did join a running batch
+    expected = [(r.text, r.finish_reason, r.generated_tokens) for r in alone]
+    assert [(r.text, r.finish_reason, r.generated_tokens) for r in forward] == expected
+    backward_in_order = [r for group in calls for r in group][::-1]
+    unscrambled = dict(zip(map(id, backward_in_order), backward, strict=True))
+    assert [(unscrambled[id(q)].text, unscrambled[id(q)].finish_reason) for q in requests] == [e[:2] for e in expected]
+    assert len({text for text, _, _ in expected}) == 9
+
+
+def test_stop_strings_found_in_the_new_text_cut_where_a_whole_decode_would(backend):
+    """Incremental detokenisation: a stop string spanning several tokens stops the row at the first token
+    that completes it, and the text is the whole output up to the end of the stop string."""
+    prompt = [backend.chat_format.render(messages())]
+    full = backend.generate_prompts(prompt, [5], SAMPLED, add_special_tokens=False)[0].text
+    quarter = len(full) // 4
+    assert quarter >= 10, full
+    stops = [full[quarter : quarter + 5], full[2 * quarter : 2 * quarter + 2], full[3 * quarter : 3 * quarter + 7]]
+    for stop in stops:
+        params = SamplingParams(max_new_tokens=SAMPLED.max_new_tokens, stop=("never there", stop))
+        result = backend.generate_prompts(prompt, [5], params, add_special_tokens=False)[0]
+        assert result.finish_reason == "stop_sequence"
+        assert result.text == full[: full.find(stop) + len(stop)]
+
+
+def test_withdrawn_rows_leave_the_batch_and_waiting_ones_are_never_admitted(backend):
+    """A caller that goes away (a cancelled engine worker) frees its slot: with one slot, a later request can
+    only finish if the withdrawn running row left, and a withdrawn waiting row never decodes a token."""
+    endless = TransformersBackend.from_objects(backend.model, backend.tokenizer, batch_size=1)
+    endless.eos_token_ids = [-1]  # rows end only at max_new_tokens
+    prompt = [endless.chat_format.render(messages())]
+    long = SamplingParams(max_new_tokens=1500)
+    running, waiting = (endless._prepare_rows(prompt, [seed], long, None, False)[0] for seed in (1, 2))
+    endless._scheduler.submit([running, waiting])
+    deadline = time.monotonic() + 60
+    while not running.generated and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert running.future.cancel() and waiting.future.cancel()
+    later = endless.generate_prompts(prompt, [3], SamplingParams(max_new_tokens=5), add_special_tokens=False)[0]
+    assert later.generated_tokens == 5
+    assert running.finish_reason is None and 0 < len(running.generated) < long.max_new_tokens
+    assert waiting.generated == []
 
 
 def test_same_seed_same_text_other_seed_other_text(backend):
@@ -94,17 +174,19 @@ def test_greedy_ignores_the_seed_and_top_k_1_equals_greedy(backend):
 
 
 def test_repetition_penalty_matches_transformers(backend):
-    params = SamplingParams(
-        temperature=1.0, top_k=0, top_p=1.0, typical_p=1.0, repetition_penalty=1.5, max_new_tokens=30
-    )
-    prompt = backend.chat_format.render(messages())
-    result = backend.generate_prompts([prompt], [0], params, add_special_tokens=False)[0]
-    ids = backend.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-    expected = backend.model.generate(**ids, do_sample=False, max_new_tokens=30, repetition_penalty=1.5)
-    new = expected[0, ids["input_ids"].shape[1] :].tolist()
-    assert result.text == backend.tokenizer.decode(new, skip_special_tokens=True)
-    plain = backend.generate_prompts([prompt], [0], GREEDY, add_special_tokens=False)[0]
-    assert result.text != plain.text  # the penalty did change this (deterministic) output
+    """Penalised rows (two strengths) decoded beside an unpenalised one each equal ``model.generate`` alone."""
+    prompts = [backend.chat_format.render(messages("Hello" + " again" * i)) for i in (0, 2, 5)]
+    penalties = (1.5, 1.0, 1.3)
+    params = [SamplingParams(temperature=1.0, top_k=0, top_p=1.0, typical_p=1.0, repetition_penalty=penalty,
+                             max_new_tokens=30) for penalty in penalties]
+    results = backend.generate_prompts(prompts, [0, 1, 2], params, add_special_tokens=False)
+    for prompt, penalty, result in zip(prompts, penalties, results, strict=True):
+        ids = backend.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        expected = backend.model.generate(**ids, do_sample=False, max_new_tokens=30, repetition_penalty=penalty)
+        new = expected[0, ids["input_ids"].shape[1] :].tolist()
+        assert result.text == backend.tokenizer.decode(new, skip_special_tokens=True)
+    plain = backend.generate_prompts(prompts[:1], [0], GREEDY, add_special_tokens=False)[0]
+    assert results[0].text != plain.text  # the penalty did change this (deterministic) output
 
 
 def test_regex_grammar_output_always_matches(backend):

@@ -1,4 +1,4 @@
-"""In-process generation with transformers: batched decoding with a KV cache, TGI's sampling, xgrammar grammars.
+"""In-process generation with transformers: continuous batching with a KV cache, TGI's sampling, xgrammar grammars.
 
 Why a decoding loop of our own instead of ``model.generate``: a dialogue's text must depend only on its own
 prompt, seed and parameters (so any index can be regenerated alone and a resumed run equals an uninterrupted
@@ -6,17 +6,29 @@ one), whatever else shares its batch. ``generate`` draws from one global RNG for
 row has its own ``torch.Generator`` seeded with the request's seed, its own sampling parameters and its own
 grammar matcher. The token choice copies TGI's ``NextTokenChooser``: repetition penalty, grammar mask, then
 temperature, top-k, top-p and typical-p warpers (transformers' classes), then greedy argmax when no warper is
-active, else the exponential-race sample ``argmax(probs / Exp(1))``. Finished rows leave the batch (the cache
-is pruned) so that short dialogues do not pay for long ones.
+active, else the exponential-race sample ``argmax(probs / Exp(1))``.
+
+Why continuous batching: one decode thread keeps up to ``max_batch`` rows in flight, from every caller at
+once. A finished row leaves at once (its caller gets its result) and a waiting row takes its slot (prefilled
+alone, merged into the running cache: ``kv_batch``), so short dialogues do not wait for long ones and the
+batch does not shrink to its slowest row. The engine therefore hands requests over one at a time
+(``preferred_batch_size`` 1): its concurrency, not its batch size, is what keeps the slots full.
+
+Row independence is exact in the sampling (per-row generators, row-wise warpers); the model's float kernels
+are another matter: on CPU a row's logits can differ in the last bits with the batch size and the padding
+(docs/engines.md), which can, rarely, flip a sampled token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import threading
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,31 +162,116 @@ def _sample(scores: Any, warpers: _Warpers, generators: Sequence[Any]) -> Any:
     return candidates.gather(-1, picks.unsqueeze(-1)).squeeze(-1) if candidates is not None else picks
 
 
-@dataclass
+@dataclass(eq=False)
 class _Row:
-    """Decoding state of one request."""
+    """Decoding state of one request; ``future`` receives its result the moment it finishes.
+
+    ``decoded``, ``prefix_offset`` and ``read_offset`` are the incremental detokenisation of TGI's
+    ``decode_token`` (kept only for rows with stop strings): each step decodes the few tokens after
+    ``prefix_offset`` instead of the whole output, and a stop string is looked for in the new tail only.
+    """
 
     prompt_ids: list[int]
     seed: int
     params: SamplingParams
     matcher: Any | None
     generator: Any
+    future: Future[GenerationResult] = field(default_factory=Future)
     generated: list[int] = field(default_factory=list)
     finish_reason: str | None = None
     text: str | None = None
+    decoded: str = ""
+    prefix_offset: int = 0
+    read_offset: int = 0
+
+    def result(self) -> GenerationResult:
+        return GenerationResult(text=self.text or "", finish_reason=self.finish_reason,
+                                generated_tokens=len(self.generated))
+
+
+class _Scheduler:
+    """One decode thread over a queue of prepared rows: admits waiting rows whenever slots are free.
+
+    Why one thread: the model runs one forward pass at a time anyway; a single owner of the running batch
+    needs no lock around the cache, and callers on any thread or event loop only wait on their rows' futures.
+    The thread is a daemon started on the first submission and stopped by ``close`` once idle.
+    """
+
+    def __init__(self, backend: TransformersBackend) -> None:
+        self._backend = backend
+        self._waiting: deque[_Row] = deque()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def submit(self, rows: Sequence[_Row]) -> None:
+        with self._wake:
+            self._waiting.extend(rows)
+            self._closing = False
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="transformers-decode", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def close(self) -> None:
+        """Let the thread end once nothing is waiting or decoding (a later ``submit`` starts a new one)."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+
+    def _take(self, free: int) -> list[_Row]:
+        """Up to ``free`` waiting rows, skipping those whose caller has gone (cancelled futures)."""
+        taken: list[_Row] = []
+        while self._waiting and len(taken) < free:
+            row = self._waiting.popleft()
+            if not row.future.cancelled():
+                taken.append(row)
+        return taken
+
+    def _run(self) -> None:
+        import torch
+
+        rows: list[_Row] = []
+        batch: Any = None
+        masked = 0  # rows[:masked] have their grammar mask for the next token filled already
+        while True:
+            with self._wake:
+                while not rows and not self._waiting:
+                    if self._closing:
+                        self._thread = None
+                        return
+                    self._wake.wait()
+                can_join = batch is None or batch.mergeable
+                newcomers = self._take(self._backend.max_batch - len(rows)) if can_join else []
+            try:
+                with torch.inference_mode():
+                    rows, batch, masked = self._backend._step(rows, batch, newcomers, masked)
+            except BaseException as error:
+                # every caller with a row in the batch hears of it (as raised: out of memory stays
+                # torch.OutOfMemoryError); the thread itself goes on serving later submissions
+                for row in rows + newcomers:
+                    with contextlib.suppress(InvalidStateError):
+                        row.future.set_exception(error)
+                rows, batch, masked = [], None, 0
+                if not isinstance(error, Exception):
+                    raise
 
 
 class TransformersBackend:
     """The ``transformers`` backend: a causal LM in this process, on CPU or GPU.
 
-    Thread-safe: one lock serialises decoding, so the asyncio methods and a server's worker threads can
-    share one instance. ``generate_batch`` renders chat messages with the resolved chat format;
-    ``generate_prompts`` takes already-rendered prompts (TGI's ``/generate`` semantics).
+    Thread-safe: every caller (the asyncio methods, a server's worker threads) submits rows to one decode
+    thread that batches them continuously, up to ``max_batch`` rows per forward pass. ``generate_batch``
+    renders chat messages with the resolved chat format; ``generate_prompts`` takes already-rendered prompts
+    (TGI's ``/generate`` semantics).
     """
 
     name = "transformers"
     supports_grammar = True
     grammar_kind = "regex"
+    #: The engine hands over one request per call and keeps ``concurrency`` calls in flight; the decode
+    #: thread batches them (see ``max_batch``).
+    preferred_batch_size = 1
 
     def __init__(
         self,
@@ -194,6 +291,7 @@ class TransformersBackend:
 
         ``model_id`` and ``model_sha`` override what runs record (the embedded model records its GGUF's hash
         whether it was loaded from the GGUF or from the dequantised cache); ``extra_info`` joins ``info().extra``.
+        ``batch_size`` is ``max_batch``, the most rows decoded in one forward pass.
         ``num_threads`` sets torch's intra-op threads for the whole process (``torch.set_num_threads``): on a
         CPU shared with other work, 1 thread avoids OpenMP spin-waits that can make small models many times slower.
         """
@@ -249,9 +347,16 @@ class TransformersBackend:
         self.tokenizer = tokenizer
         self.model_id = model_id
         self.chat_format: ChatFormat = resolve_chat_format(chat_format, model_id, tokenizer)
-        self.preferred_batch_size = batch_size
+        #: The most rows decoded together (slots of the running batch); may be changed between calls.
+        self.max_batch = batch_size
+        #: Rows admitted into an already running batch (a measure of continuous batching at work).
+        self.merged_rows = 0
         self.device = next(model.parameters()).device
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards request preparation (tokenizer, grammar compiler cache)
+        self._scheduler = _Scheduler(self)
+        self._warper_chains: dict[SamplingParams, _Warpers] = {}
+        self._bitmask: Any = None
+        self._mask_filler: ThreadPoolExecutor | None = None
         self._model_sha: str | None = None
         self._xgr_compiler: Any = None
         self._compiled: dict[str, Any] = {}
@@ -292,17 +397,25 @@ class TransformersBackend:
         )
 
     async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Queue the requests for the decode thread and await their results (in order).
+
+        Cancelling the awaiting task withdraws its rows that have not finished: waiting rows are never
+        admitted and running ones leave the batch at the next step.
+        """
         prompts = [self.chat_format.render(request.messages) for request in requests]
-        return await asyncio.to_thread(
-            self.generate_prompts,
+        rows = await asyncio.to_thread(
+            self._prepare_rows,
             prompts,
             [request.seed for request in requests],
             [request.params for request in requests],
             [request.grammar for request in requests],
-            add_special_tokens=self.chat_format.add_special_tokens,
+            self.chat_format.add_special_tokens,
         )
+        self._scheduler.submit(rows)
+        return list(await asyncio.gather(*(asyncio.wrap_future(row.future) for row in rows)))
 
     async def aclose(self) -> None:
+        self._scheduler.close()
         self._compiled.clear()
 
     # ---- model facts ------------------------------------------------------------------------------------
@@ -356,27 +469,34 @@ class TransformersBackend:
         *,
         add_special_tokens: bool = True,
     ) -> list[GenerationResult]:
-        """Generate one result per rendered prompt, in chunks of ``preferred_batch_size``.
+        """Generate one result per rendered prompt (blocking; batched with every other caller's rows).
 
         Each result depends only on its own prompt, seed, parameters and grammar. Raises ``BackendError``
         (not retryable) for a prompt longer than the model's context or an invalid grammar.
         """
+        rows = self._prepare_rows(prompts, seeds, params, grammars, add_special_tokens)
+        self._scheduler.submit(rows)
+        return [row.future.result() for row in rows]
+
+    def _prepare_rows(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        params: SamplingParams | Sequence[SamplingParams],
+        grammars: Sequence[Grammar | None] | None,
+        add_special_tokens: bool,
+    ) -> list[_Row]:
+        """Tokenise and check every request before any is queued: one bad request costs no work."""
         count = len(prompts)
         params_list = [params] * count if isinstance(params, SamplingParams) else list(params)
         grammar_list = list(grammars) if grammars is not None else [None] * count
         if not len(seeds) == len(params_list) == len(grammar_list) == count:
             raise ValueError("prompts, seeds, params and grammars must have the same length")
         with self._lock:
-            rows = [  # every request is checked before any is generated: one bad request costs no work
+            return [
                 self._prepare_row(prompt, seed, row_params, grammar, add_special_tokens)
                 for prompt, seed, row_params, grammar in zip(prompts, seeds, params_list, grammar_list, strict=True)
             ]
-            for start in range(0, count, self.preferred_batch_size):
-                self._decode(rows[start : start + self.preferred_batch_size])
-        return [
-            GenerationResult(text=row.text or "", finish_reason=row.finish_reason, generated_tokens=len(row.generated))
-            for row in rows
-        ]
 
     @property
     def _vocab_size(self) -> int:
@@ -403,100 +523,116 @@ class TransformersBackend:
         generator.manual_seed(int(seed) % (1 << 64))
         return _Row(ids, int(seed), params, matcher, generator)
 
-    def _decode(self, rows: list[_Row]) -> None:
-        """Decode a batch of prepared rows to completion (KV cache, left padding, finished rows pruned)."""
-        import torch
+    # ---- the decode thread ------------------------------------------------------------------------------
+    def _step(
+        self, rows: list[_Row], batch: Any, newcomers: list[_Row], masked: int
+    ) -> tuple[list[_Row], Any, int]:
+        """One decoding step of the running batch: admit ``newcomers``, choose one token per row, resolve
+        finished rows, drop them (and withdrawn ones), feed the chosen tokens. Returns the new state.
 
-        with torch.inference_mode():
-            self._decode_rows(rows)
+        The grammar masks of the next step are filled on a helper thread while the model runs the forward
+        pass (torch releases the GIL inside its kernels), since each matcher has already accepted its token:
+        the mask work is hidden wherever a core is free. ``masked`` leading rows have theirs ready; only
+        newcomers are filled in ``_choose``.
+        """
+        from erc_synth.generation.backends.kv_batch import KVBatch
 
-    def _decode_rows(self, rows: list[_Row]) -> None:
-        import torch
+        if newcomers:
+            fresh = KVBatch.prefill(self.model, [row.prompt_ids for row in newcomers],
+                                    [row.params.repetition_penalty for row in newcomers], self.pad_token_id)
+            if batch is None:
+                batch = fresh
+            else:
+                batch.merge(fresh)
+                self.merged_rows += len(newcomers)
+            rows = rows + newcomers
+        tokens = self._choose(rows, batch, masked)
+        for row, token in zip(rows, tokens.tolist(), strict=True):
+            self._advance(row, token)
+            if row.finish_reason is not None:
+                _resolve(row)
+        keep = [slot for slot, row in enumerate(rows) if row.finish_reason is None and not row.future.cancelled()]
+        if not keep:
+            return [], None, 0
+        if len(keep) < len(rows):
+            batch.select(keep)
+            tokens = tokens[keep]
+            rows = [rows[slot] for slot in keep]
+        filling = None
+        if any(row.matcher is not None for row in rows):
+            if self._mask_filler is None:
+                self._mask_filler = ThreadPoolExecutor(1, thread_name_prefix="grammar-mask")
+            bitmask = self._bitmask_for(len(rows), batch.logits.shape[-1])
+            filling = self._mask_filler.submit(_fill_masks, rows, bitmask, 0)
+        try:
+            batch.step(self.model, tokens)
+        finally:
+            if filling is not None:
+                filling.result()
+        return rows, batch, len(rows)
+
+    def _bitmask_for(self, rows: int, vocab_size: int) -> Any:
+        """The grammar bitmask buffer, grown (contents kept) to hold ``rows`` rows."""
         import xgrammar
-        from transformers import DynamicCache
 
-        vocab_size = self._vocab_size
+        if self._bitmask is None or self._bitmask.shape[0] < rows:
+            grown = xgrammar.allocate_token_bitmask(max(rows, self.max_batch), vocab_size)
+            if self._bitmask is not None:
+                grown[: self._bitmask.shape[0]] = self._bitmask
+            self._bitmask = grown
+        return self._bitmask
 
-        device = self.device
-        width = max(len(row.prompt_ids) for row in rows)
-        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):  # left padding: every row's last prompt token is at the same column
-            input_ids[i, width - len(row.prompt_ids) :] = torch.tensor(row.prompt_ids)
-            attention[i, width - len(row.prompt_ids) :] = 1
-        input_ids, attention = input_ids.to(device), attention.to(device)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config)
-        active = list(range(len(rows)))
-        bitmask = xgrammar.allocate_token_bitmask(len(rows), vocab_size)
-        warpers = {params: _warpers(params) for params in {row.params for row in rows}}
+    def _warpers_for(self, params: SamplingParams) -> _Warpers:
+        if params not in self._warper_chains:
+            if len(self._warper_chains) > 256:  # a long-lived server sees many parameter sets
+                self._warper_chains.clear()
+            self._warper_chains[params] = _warpers(params)
+        return self._warper_chains[params]
 
-        logits = self.model(
-            input_ids=input_ids, attention_mask=attention, position_ids=positions, cache=cache, logits_to_keep=1
-        ).logits[:, -1, :]
-        next_positions = positions[:, -1] + 1
-        while True:
-            chosen = self._choose([rows[index] for index in active], logits.float(), warpers, bitmask)
-            for index, token in zip(active, chosen, strict=True):
-                self._advance(rows[index], token)
-            keep = [slot for slot, index in enumerate(active) if rows[index].finish_reason is None]
-            if not keep:
-                break
-            if len(keep) < len(active):
-                keep_index = torch.tensor(keep, device=device)
-                cache.batch_select_indices(keep_index)
-                attention = attention[keep_index]
-                next_positions = next_positions[keep_index]
-                chosen = [chosen[slot] for slot in keep]
-                active = [active[slot] for slot in keep]
-            attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)
-            step_ids = torch.tensor(chosen, device=device).unsqueeze(1)
-            logits = self.model(
-                input_ids=step_ids,
-                attention_mask=attention,
-                position_ids=next_positions.unsqueeze(1),
-                cache=cache,
-                logits_to_keep=1,
-            ).logits[:, -1, :]
-            next_positions = next_positions + 1
+    def _choose(self, rows: list[_Row], batch: Any, masked: int) -> Any:
+        """One token per row, as TGI's NextTokenChooser picks it; returns a tensor of ids (no host sync).
 
-    def _choose(
-        self, rows: list[_Row], scores: Any, warpers: dict[SamplingParams, _Warpers], bitmask: Any
-    ) -> list[int]:
-        """One token per active row, as TGI's NextTokenChooser picks it, with one host sync per step.
-
-        Repetition penalty (per row), grammar mask (one bitmask for the batch), then per parameter group:
-        greedy argmax, or the warpers and the seeded draw. Every operation is row-wise, so a row's token
-        does not depend on which other rows share the step.
+        Repetition penalty (every penalised row at once, from the batch's record of seen tokens), grammar
+        mask (one bitmask for the batch), then per parameter group: greedy argmax, or the warpers and the
+        seeded draw. Every operation is row-wise, so a row's token does not depend on which other rows share
+        the step.
         """
         import torch
         import xgrammar
 
-        for slot, row in enumerate(rows):
-            if row.params.repetition_penalty != 1.0:
-                from transformers.generation.logits_process import RepetitionPenaltyLogitsProcessor
-
-                seen = torch.tensor([row.prompt_ids + row.generated], device=scores.device)
-                penalty = RepetitionPenaltyLogitsProcessor(row.params.repetition_penalty)
-                scores[slot : slot + 1] = penalty(seen, scores[slot : slot + 1])
+        scores = batch.logits.float()
+        penalised = [slot for slot, row in enumerate(rows) if row.params.repetition_penalty != 1.0]
+        if len(penalised) == len(rows):
+            scores = batch.apply_repetition_penalty(scores)
+        elif penalised:
+            index = torch.tensor(penalised, device=scores.device)
+            penalty, seen = batch.penalty[index], batch.seen[index]
+            part = scores[index]
+            scores[index] = torch.where(seen, torch.where(part < 0, part * penalty, part / penalty), part)
         constrained = [slot for slot, row in enumerate(rows) if row.matcher is not None]
         if constrained:
-            for slot in constrained:
-                rows[slot].matcher.fill_next_token_bitmask(bitmask, slot)
+            bitmask = self._bitmask_for(len(rows), scores.shape[-1])
+            _fill_masks(rows[masked:], bitmask, masked)
             xgrammar.apply_token_bitmask_inplace(
                 scores, bitmask[: len(rows)].to(scores.device, non_blocking=True), indices=constrained
             )
-        tokens = torch.empty(len(rows), dtype=torch.long, device=scores.device)
         groups: dict[SamplingParams, list[int]] = {}
         for slot, row in enumerate(rows):
             groups.setdefault(row.params, []).append(slot)
+        if len(groups) == 1:  # the common case: one parameter set, no index shuffling
+            (params, _), = groups.items()
+            if uses_sampling(params):
+                return _sample(scores, self._warpers_for(params), [row.generator for row in rows])
+            return scores.argmax(dim=-1)
+        tokens = torch.empty(len(rows), dtype=torch.long, device=scores.device)
         for params, slots in groups.items():
             index = torch.tensor(slots, device=scores.device)
             if uses_sampling(params):
-                tokens[index] = _sample(scores[index], warpers[params], [rows[slot].generator for slot in slots])
+                tokens[index] = _sample(scores[index], self._warpers_for(params),
+                                        [rows[slot].generator for slot in slots])
             else:
                 tokens[index] = scores[index].argmax(dim=-1)
-        return tokens.tolist()
+        return tokens
 
     def _advance(self, row: _Row, token: int) -> None:
         """Record ``token`` and decide whether the row is finished (TGI's finish reasons)."""
@@ -507,7 +643,7 @@ class TransformersBackend:
             row.finish_reason = "eos_token"
             row.text = self.tokenizer.decode(row.generated[:-1], skip_special_tokens=True)
             return
-        if row.params.stop:
+        if row.params.stop and self._stop_in_new_text(row):
             text = self.tokenizer.decode(row.generated, skip_special_tokens=True)
             ends = [text.find(stop) + len(stop) for stop in row.params.stop if stop and stop in text]
             if ends:
@@ -520,3 +656,32 @@ class TransformersBackend:
             row.finish_reason = "length"
         if row.finish_reason is not None:
             row.text = self.tokenizer.decode(row.generated, skip_special_tokens=True)
+
+    def _stop_in_new_text(self, row: _Row) -> bool:
+        """Decode only the newest tokens (TGI's prefix/read offsets) and look for a stop string that ends in
+        the new text. A token that ends inside a multi-byte character decodes to U+FFFD and waits for the
+        next one. The final text is still one full decode, so it equals a whole-output decode exactly."""
+        ids = row.generated
+        prefix = self.tokenizer.decode(ids[row.prefix_offset : row.read_offset], skip_special_tokens=True)
+        text = self.tokenizer.decode(ids[row.prefix_offset :], skip_special_tokens=True)
+        if len(text) <= len(prefix) or text.endswith("\ufffd"):
+            return False
+        new = text[len(prefix) :]
+        row.prefix_offset, row.read_offset = row.read_offset, len(ids)
+        row.decoded += new
+        longest = max(len(stop) for stop in row.params.stop)
+        tail = row.decoded[-(len(new) + longest - 1) :]
+        return any(stop and stop in tail for stop in row.params.stop)
+
+
+def _fill_masks(rows: Sequence[_Row], bitmask: Any, first_slot: int) -> None:
+    """Write each constrained row's allowed-token mask into ``bitmask[first_slot + i]``."""
+    for offset, row in enumerate(rows):
+        if row.matcher is not None:
+            row.matcher.fill_next_token_bitmask(bitmask, first_slot + offset)
+
+
+def _resolve(row: _Row) -> None:
+    """Hand a finished row's result to its caller (who may have withdrawn it meanwhile)."""
+    with contextlib.suppress(InvalidStateError):  # cancelled by its caller meanwhile
+        row.future.set_result(row.result())
