@@ -42,7 +42,13 @@ from typing import Any
 import torch
 
 from erc_synth.dataset_scripts.registry import get_benchmark
-from erc_synth.generation.backends.base import GenerationRequest, GenerationResult, Grammar, SamplingParams
+from erc_synth.generation.backends.base import (
+    BackendError,
+    GenerationRequest,
+    GenerationResult,
+    Grammar,
+    SamplingParams,
+)
 from erc_synth.generation.embedded import load_embedded_backend
 from erc_synth.generation.grammar import dialogue_regex
 from erc_synth.generation.prompts import build_messages
@@ -166,9 +172,6 @@ def main() -> int:
         dialogue_rows.append((batch, count, before_s, after_s, clean_count(workload, before_results),
                               clean_count(workload, after_results), same))
 
-    server_row = run_vllm(args, [request(i) for i in range(round(max(args.batches) * args.count_factor))]) \
-        if args.vllm else None
-
     # ---- report --------------------------------------------------------------------------------------------
     print(f"\ncpus {os.cpu_count()}, torch threads {torch.get_num_threads()}, load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}, python {sys.version.split()[0]}")
@@ -186,10 +189,13 @@ def main() -> int:
     for batch, count, before_s, after_s, clean_before, clean_after, same in dialogue_rows:
         print(f"{batch:>5} {count:>9} {count / before_s * 60:>8.2f} {count / after_s * 60:>8.2f} "
               f"{before_s / after_s:>12.2f}x {clean_before:>4}/{clean_after:<4} {same:>4}/{count}")
-    if server_row is not None:
-        count, seconds, tokens, clean = server_row
+    if args.vllm:  # after the tables: its start-up and memory must not disturb them
+        del backend, before, model
+        count, seconds, tokens, clean = run_vllm(
+            args, [request(i) for i in range(round(max(args.batches) * args.count_factor))])
         print(f"\n4. vLLM server, {max(args.batches)} in flight: {count} dialogues in {seconds:.1f} s, "
-              f"{count / seconds * 60:.2f} dialogues/min, {tokens / seconds:.1f} tok/s, clean {clean}/{count}")
+              f"{count / seconds * 60:.2f} dialogues/min, {tokens / seconds:.1f} tok/s, clean {clean}/{count}; "
+              f"load average {os.getloadavg()[0]:.1f}")
     return 0
 
 
@@ -207,7 +213,8 @@ def run_vllm(args: argparse.Namespace, requests: list[GenerationRequest]) -> tup
     from erc_synth.generation.backends.openai_compat import OpenAICompatBackend
 
     with tempfile.TemporaryDirectory() as cache_root:
-        server, started_in = start_vllm(args.port, cache_root, Path(cache_root) / "server.log")
+        log = Path(tempfile.gettempdir()) / "bench_inprocess_batch-vllm.log"  # kept for a failed run
+        server, started_in = start_vllm(args.port, cache_root, log)
         print(f"vLLM answered after {started_in:.0f} s (not counted)", flush=True)
         try:
             async def through_server() -> list[GenerationResult]:
@@ -224,7 +231,10 @@ def run_vllm(args: argparse.Namespace, requests: list[GenerationRequest]) -> tup
                 finally:
                     await client.aclose()
 
-            results, seconds = timed(lambda: asyncio.run(through_server()))
+            try:
+                results, seconds = timed(lambda: asyncio.run(through_server()))
+            except BackendError as error:
+                raise SystemExit(f"the vLLM server failed ({error}); its log: {log}") from None
         finally:
             server.terminate()
             server.wait(60)

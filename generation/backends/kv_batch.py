@@ -26,17 +26,18 @@ from transformers.cache_utils import DynamicLayer
 class KVBatch:
     """Per-row tensors of the running batch, row ``i`` of each belonging to the same request.
 
-    ``attention`` is [rows, width] (1 for a real token), ``next_positions`` [rows] (each row's next position
-    id), ``logits`` [rows, vocab] (the scores for each row's next token), ``seen`` [rows, vocab] (whether a
-    token id occurred in the row's prompt or output: the repetition penalty's set, kept up to date with one
-    scatter per step instead of being rebuilt from the history) and ``penalty`` [rows, 1] (1.0: none).
+    ``attention`` is [rows, width] (1 for a real token), ``ids`` [rows, width] (the token id of each cache
+    column; a padding column repeats one of the row's own ids, so the set of ids per row is exactly its prompt
+    and output: the repetition penalty's set, grown by one column per step, padded, merged and trimmed with
+    the cache instead of being rebuilt from the history), ``next_positions`` [rows] (each row's next position
+    id), ``logits`` [rows, vocab] (the scores for each row's next token) and ``penalty`` [rows, 1] (1.0: none).
     """
 
     cache: DynamicCache
     attention: torch.Tensor
+    ids: torch.Tensor
     next_positions: torch.Tensor
     logits: torch.Tensor
-    seen: torch.Tensor
     penalty: torch.Tensor
 
     @classmethod
@@ -46,13 +47,10 @@ class KVBatch:
         width = max(len(ids) for ids in prompts)
         input_ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
         attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        vocab = model.get_output_embeddings().weight.shape[0]
-        seen = torch.zeros((len(prompts), vocab), dtype=torch.bool)
         for i, ids in enumerate(prompts):
-            row = torch.tensor(ids)
-            input_ids[i, width - len(ids) :] = row
+            input_ids[i, : width - len(ids)] = ids[0]  # padding repeats a prompt id (masked all the same)
+            input_ids[i, width - len(ids) :] = torch.tensor(ids)
             attention[i, width - len(ids) :] = 1
-            seen[i, row] = True
         input_ids, attention = input_ids.to(device), attention.to(device)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=model.config)
@@ -62,9 +60,9 @@ class KVBatch:
         return cls(
             cache=cache,
             attention=attention,
+            ids=input_ids,
             next_positions=positions[:, -1] + 1,
             logits=logits,
-            seen=seen.to(device),
             penalty=torch.tensor(penalties, dtype=torch.float32, device=device).unsqueeze(1),
         )
 
@@ -83,9 +81,9 @@ class KVBatch:
             mine.keys = torch.cat([_pad_left(mine.keys, width), _pad_left(theirs.keys, width)], dim=0)
             mine.values = torch.cat([_pad_left(mine.values, width), _pad_left(theirs.values, width)], dim=0)
         self.attention = torch.cat([_pad_left(self.attention, width), _pad_left(other.attention, width)], dim=0)
+        self.ids = torch.cat([_pad_ids(self.ids, width), _pad_ids(other.ids, width)], dim=0)
         self.next_positions = torch.cat([self.next_positions, other.next_positions])
         self.logits = torch.cat([self.logits, other.logits])
-        self.seen = torch.cat([self.seen, other.seen])
         self.penalty = torch.cat([self.penalty, other.penalty])
 
     def select(self, keep: list[int]) -> None:
@@ -94,8 +92,8 @@ class KVBatch:
         self.cache.batch_select_indices(index)
         self.attention = self.attention[index]
         self.next_positions = self.next_positions[index]
+        self.ids = self.ids[index]
         self.logits = self.logits[index]
-        self.seen = self.seen[index]
         self.penalty = self.penalty[index]
         first = int(self.attention.any(dim=0).int().argmax())
         if first > 0:
@@ -103,10 +101,11 @@ class KVBatch:
                 layer.keys = layer.keys[:, :, first:, :]
                 layer.values = layer.values[:, :, first:, :]
             self.attention = self.attention[:, first:]
+            self.ids = self.ids[:, first:]
 
     def step(self, model: Any, tokens: torch.Tensor) -> None:
         """Feed one token per row and keep the logits of the next position."""
-        self.seen.scatter_(1, tokens.unsqueeze(1), True)
+        self.ids = torch.cat([self.ids, tokens.unsqueeze(1)], dim=1)
         self.attention = torch.cat([self.attention, self.attention.new_ones((len(self), 1))], dim=1)
         self.logits = model(
             input_ids=tokens.unsqueeze(1),
@@ -117,14 +116,27 @@ class KVBatch:
         ).logits[:, -1, :]
         self.next_positions = self.next_positions + 1
 
-    def apply_repetition_penalty(self, scores: torch.Tensor) -> torch.Tensor:
-        """transformers' ``RepetitionPenaltyLogitsProcessor`` for every row at once, each with its own penalty.
+    def apply_repetition_penalty(self, scores: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        """transformers' ``RepetitionPenaltyLogitsProcessor`` on ``rows`` (default all) at once, in place.
 
-        The same element-wise arithmetic (divide a positive score, multiply a negative one) on the tokens the
-        row has seen; a row with penalty 1.0 keeps its scores bit for bit (x * 1 and x / 1 are exact).
+        The same gather, element-wise arithmetic (divide a positive score, multiply a negative one) and
+        scatter over each row's ids, each row with its own penalty; a repeated id writes the same value twice.
+        Its cost follows the rows' lengths, not the vocabulary.
         """
-        penalised = torch.where(scores < 0, scores * self.penalty, scores / self.penalty)
-        return torch.where(self.seen, penalised, scores)
+        ids, penalty = (self.ids, self.penalty) if rows is None else (self.ids[rows], self.penalty[rows])
+        target = scores if rows is None else scores[rows]
+        picked = target.gather(1, ids)
+        target.scatter_(1, ids, torch.where(picked < 0, picked * penalty, picked / penalty))
+        if rows is not None:
+            scores[rows] = target
+
+
+def _pad_ids(ids: torch.Tensor, width: int) -> torch.Tensor:
+    """Left-pad a [rows, columns] id matrix with each row's own first id (no new id enters its set)."""
+    missing = width - ids.shape[1]
+    if missing == 0:
+        return ids
+    return torch.cat([ids[:, :1].expand(-1, missing), ids], dim=1)
 
 
 def _pad_left(tensor: torch.Tensor, width: int) -> torch.Tensor:

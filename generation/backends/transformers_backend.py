@@ -603,12 +603,9 @@ class TransformersBackend:
         scores = batch.logits.float()
         penalised = [slot for slot, row in enumerate(rows) if row.params.repetition_penalty != 1.0]
         if len(penalised) == len(rows):
-            scores = batch.apply_repetition_penalty(scores)
+            batch.apply_repetition_penalty(scores)
         elif penalised:
-            index = torch.tensor(penalised, device=scores.device)
-            penalty, seen = batch.penalty[index], batch.seen[index]
-            part = scores[index]
-            scores[index] = torch.where(seen, torch.where(part < 0, part * penalty, part / penalty), part)
+            batch.apply_repetition_penalty(scores, torch.tensor(penalised, device=scores.device))
         constrained = [slot for slot, row in enumerate(rows) if row.matcher is not None]
         if constrained:
             bitmask = self._bitmask_for(len(rows), scores.shape[-1])
