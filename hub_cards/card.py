@@ -139,6 +139,10 @@ def card_data(inputs: CardInputs) -> DatasetCardData:
     return data
 
 
+#: How the card names each kind of audit judge where the judge's labels replace the LLM's.
+_JUDGE_KINDS = {"llm": "an LLM asked for each utterance's label in its dialogue"}
+
+
 def _judge(summary: Mapping[str, Any]) -> tuple[str, float | None]:
     """The judge's id and its weighted F1 on the real test split, from ``audit.json``'s ``judge`` block."""
     judge = summary.get("judge") or {}
@@ -174,6 +178,7 @@ def _fidelity_context(inputs: CardInputs) -> dict[str, Any]:
             "spearman_real": _rounded(block["position_label_spearman_real"]),
             "monotonic": _rounded(block["monotonic_share"]), "monotonic_real": _rounded(block["monotonic_share_real"]),
             "suspects": block["suspect_utterances"], "image": inputs.confusion_matrix_file,
+            "judge_kind": _JUDGE_KINDS.get((summary.get("judge") or {}).get("kind"), "a classifier"),
         }
     return context
 

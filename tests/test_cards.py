@@ -246,7 +246,10 @@ def test_label_fidelity_section_and_yaml_block_come_from_the_audit_summary(tmp_p
     assert "labels are the LLM's where the audit judge agreed (-1 elsewhere), and were not checked" in text
     assert "labels were produced by the same LLM and were not checked by people." in plain
     inputs.label_policy = "judge"
-    assert "labels were assigned by the audit judge (a classifier), not by the LLM" in str(render_card(inputs))
+    assert "labels were assigned by the audit judge (a classifier), not by the LLM that" in str(render_card(inputs))
+    inputs.label_fidelity = {**AUDIT_SUMMARY, "judge": {**AUDIT_SUMMARY["judge"], "kind": "llm"}}
+    assert ("labels were assigned by the audit judge (an LLM asked for each utterance's label in its dialogue), "
+            "not by the LLM that") in " ".join(str(render_card(inputs)).split())
 
 
 def test_card_cites_the_study_lists_differences_and_the_realised_target_share(tmp_path):
