@@ -79,6 +79,14 @@ def timed(run: Any) -> tuple[Any, float]:
     return result, time.perf_counter() - began
 
 
+def cpu_timed(run: Any) -> tuple[Any, float, float]:
+    """Wall seconds and this process's CPU seconds: on cores shared with other jobs the CPU time is what the
+    run itself cost, while its wall time also follows the neighbours' load."""
+    began = time.process_time()
+    result, seconds = timed(run)
+    return result, seconds, time.process_time() - began
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=16, help="rows of the tokens/s comparison (tables 1, 2)")
@@ -143,7 +151,7 @@ def main() -> int:
 
     best: dict[str, float] = {}
     total = args.batch * args.tokens
-    for round_ in range(args.repeats):
+    for round_ in range(args.repeats):  # --repeats 0: table 3 (and 4) only
         for name, run in [("model.generate", reference),
                           ("backend", lambda: run_prompts(backend, requests, False)),
                           (f"before ({BEFORE_COMMIT})", lambda: run_prompts(before, requests, False)),
@@ -163,32 +171,29 @@ def main() -> int:
         workload = [request(i) for i in range(count)]
         backend.max_batch = before.preferred_batch_size = batch
         merged = backend.merged_rows
-        after_results, after_s = timed(lambda: run_prompts(backend, workload, True))  # noqa: B023
-        print(f"batch {batch}, after: {count} dialogues in {after_s:.1f} s "
+        after_results, after_s, after_cpu = cpu_timed(lambda: run_prompts(backend, workload, True))  # noqa: B023
+        print(f"batch {batch}, after: {count} dialogues in {after_s:.1f} s, {after_cpu:.1f} CPU s "
               f"({backend.merged_rows - merged} rows joined a running batch)", flush=True)
-        before_results, before_s = timed(lambda: run_prompts(before, workload, True))  # noqa: B023
-        print(f"batch {batch}, before: {count} dialogues in {before_s:.1f} s", flush=True)
+        before_results, before_s, before_cpu = cpu_timed(lambda: run_prompts(before, workload, True))  # noqa: B023
+        print(f"batch {batch}, before: {count} dialogues in {before_s:.1f} s, {before_cpu:.1f} CPU s", flush=True)
         same = sum(a.text == b.text for a, b in zip(after_results, before_results, strict=True))
-        dialogue_rows.append((batch, count, before_s, after_s, clean_count(workload, before_results),
-                              clean_count(workload, after_results), same))
+        dialogue_rows.append((batch, count, before_s, after_s, before_cpu, after_cpu,
+                              clean_count(workload, before_results), clean_count(workload, after_results), same))
 
     # ---- report --------------------------------------------------------------------------------------------
     print(f"\ncpus {os.cpu_count()}, torch threads {torch.get_num_threads()}, load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}, python {sys.version.split()[0]}")
     base = dict(fixed_rows)
-    print(f"\n1-2. {args.batch} rows x {args.tokens} tokens, quickstart sampling (EOS ignored), "
-          f"best of {args.repeats}")
-    print(f"{'engine':>32} {'tok/s':>8} {'vs generate':>12}")
-    for name, rate in fixed_rows:
-        print(f"{name:>32} {rate:>8.1f} {rate / base['model.generate']:>11.2f}x")
-    print(f"grammar overhead, backend: {1 - base['backend + grammar'] / base['backend']:.1%} "
-          f"(before: {1 - base[f'before ({BEFORE_COMMIT}) + grammar'] / base[f'before ({BEFORE_COMMIT})']:.1%})")
-    print("\n3. quickstart workload with its grammar: dialogues per minute")
-    print(f"{'batch':>5} {'dialogues':>9} {'before':>8} {'after':>8} {'after/before':>13} {'clean b/a':>10} "
-          f"{'same text':>9}")
-    for batch, count, before_s, after_s, clean_before, clean_after, same in dialogue_rows:
+    if fixed_rows:
+        print_fixed(args, fixed_rows, base)
+    print("\n3. quickstart workload with its grammar: dialogues per minute of wall time, and per minute of this "
+          "process's CPU time")
+    print(f"{'batch':>5} {'dialogues':>9} {'before':>8} {'after':>8} {'after/before':>13} {'CPU before':>11} "
+          f"{'CPU after':>10} {'CPU a/b':>8} {'clean b/a':>10} {'same text':>9}")
+    for batch, count, before_s, after_s, before_cpu, after_cpu, clean_before, clean_after, same in dialogue_rows:
         print(f"{batch:>5} {count:>9} {count / before_s * 60:>8.2f} {count / after_s * 60:>8.2f} "
-              f"{before_s / after_s:>12.2f}x {clean_before:>4}/{clean_after:<4} {same:>4}/{count}")
+              f"{before_s / after_s:>12.2f}x {count / before_cpu * 60:>11.2f} {count / after_cpu * 60:>10.2f} "
+              f"{before_cpu / after_cpu:>7.2f}x {clean_before:>4}/{clean_after:<4} {same:>4}/{count}")
     if args.vllm:  # after the tables: its start-up and memory must not disturb them
         del backend, before, model
         count, seconds, tokens, clean = run_vllm(
@@ -197,6 +202,17 @@ def main() -> int:
               f"{count / seconds * 60:.2f} dialogues/min, {tokens / seconds:.1f} tok/s, clean {clean}/{count}; "
               f"load average {os.getloadavg()[0]:.1f}")
     return 0
+
+
+def print_fixed(args: argparse.Namespace, fixed_rows: list[tuple[str, float]], base: dict[str, float]) -> None:
+    """Tables 1 and 2: tokens/s per engine, the ratio to ``model.generate``, the grammar's cost."""
+    print(f"\n1-2. {args.batch} rows x {args.tokens} tokens, quickstart sampling (EOS ignored), "
+          f"best of {args.repeats}")
+    print(f"{'engine':>32} {'tok/s':>8} {'vs generate':>12}")
+    for name, rate in fixed_rows:
+        print(f"{name:>32} {rate:>8.1f} {rate / base['model.generate']:>11.2f}x")
+    print(f"grammar overhead, backend: {1 - base['backend + grammar'] / base['backend']:.1%} "
+          f"(before: {1 - base[f'before ({BEFORE_COMMIT}) + grammar'] / base[f'before ({BEFORE_COMMIT})']:.1%})")
 
 
 def clean_count(requests: list[GenerationRequest], results: list[GenerationResult]) -> int:
