@@ -18,8 +18,9 @@ It prints four tables:
 2. the same batch with each row's dialogue grammar: the grammar's cost per token;
 3. dialogues/minute on the quickstart's workload (MELD balanced dialogues of 4-6 turns with their target's
    grammar, the quickstart's sampling, real EOS; lines of at most 60 characters where the quickstart allows
-   120, to keep the run short) at each of ``--batches``, ``--count-factor`` x batch dialogues, before and after, and
-   how many texts the two wrote identically (they differ only where CPU float kernels round a row's logits
+   120, to keep the run short), per minute of wall time and of this process's CPU time, at each of
+   ``--batches``, ``--count-factor`` x batch dialogues, before and after, and how many texts the two wrote
+   identically (they differ only where CPU float kernels round a row's logits
    differently with the batch's size or padding, see docs/engines.md);
 4. with ``--vllm``: the same workload through a vLLM server (``.venv-vllm``), as many requests in flight as
    the largest batch; vLLM's start-up is not counted.
