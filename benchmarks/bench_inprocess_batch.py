@@ -65,12 +65,13 @@ def load_before() -> type:
     """The static-batch ``TransformersBackend`` of ``BEFORE_COMMIT``, imported from ``git show``."""
     source = subprocess.run(["git", "show", f"{BEFORE_COMMIT}:generation/backends/transformers_backend.py"],
                             cwd=REPO_ROOT, check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="bench-before-")) / "transformers_backend_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("transformers_backend_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
+        path = Path(folder) / "transformers_backend_before.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("transformers_backend_before", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
     return module.TransformersBackend
 
 
