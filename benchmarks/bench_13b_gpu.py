@@ -116,7 +116,7 @@ def measure_decode(device: str, shape: dict, dtype: torch.dtype, batches: list[i
         prompts = [" ".join(f"t{i}" for i in torch.randint(2, shape["vocab_size"], (prompt_tokens,),
                                                             generator=generator).tolist()) for _ in range(batch)]
         seeds = list(range(batch))
-        backend.preferred_batch_size = batch
+        backend.max_batch = batch
         try:
             backend.generate_prompts(prompts, seeds, one_token)  # warm-up (kernels, allocator)
             if device == "cuda":

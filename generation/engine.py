@@ -72,6 +72,9 @@ EXIT_SERVER_FAULT = 3
 
 #: Requests kept in flight per HTTP endpoint: enough to keep a continuous-batching server's batch full.
 HTTP_CONCURRENCY_PER_ENDPOINT = 16
+#: An in-process backend's default requests in flight, in multiples of its batch: the rows beyond the batch wait
+#: in the backend for a slot, so a finished row's slot is refilled at once instead of the batch shrinking.
+IN_PROCESS_QUEUE_FACTOR = 4
 
 
 class SettingError(ErcSynthError):
@@ -195,7 +198,8 @@ class GenerationConfig:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     #: Constrained decoding (speakers, turn range, label numbers) where the backend supports it.
     grammar: bool = True
-    #: Requests in flight; None = 16 per HTTP endpoint, or the in-process backend's batch size.
+    #: Requests in flight; None = 16 per HTTP endpoint, or four times an in-process backend's batch (handed
+    #: over as one call, whose rows take the backend's decode slots in turn).
     concurrency: int | None = None
     max_attempts: int = 5
     #: (min, max) turns; None = the benchmark's default.
@@ -394,9 +398,13 @@ class _Run:
         self._bar = self._progress_bar(progress)
         batch = max(1, int(backend.preferred_batch_size))
         endpoints = max(1, len(config.endpoints))
-        default = batch if batch > 1 else HTTP_CONCURRENCY_PER_ENDPOINT * endpoints
+        default = batch * IN_PROCESS_QUEUE_FACTOR if batch > 1 else HTTP_CONCURRENCY_PER_ENDPOINT * endpoints
         self.concurrency = config.concurrency or default
-        self.batch_size = min(batch, self.concurrency)
+        # An in-process backend gets everything in flight as one call from one worker. Which rows share a forward
+        # pass is then a function of the run alone, never of timing: CPU and GPU float kernels make a row's logits
+        # depend on its batch-mates in the last bits, which can flip a sampled token, and the same seed must give
+        # the same records byte for byte. A server batches requests from everywhere anyway, so it gets one each.
+        self.batch_size = self.concurrency if batch > 1 else 1
         self._load_existing()
 
     # -- state from the store ----------------------------------------------------------------------------

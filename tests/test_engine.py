@@ -156,6 +156,23 @@ def test_a_full_disk_during_a_run_is_reported_and_a_rerun_completes_it(tmp_path:
     assert _lines(tmp_path / "run") == _lines(tmp_path / "clean")
 
 
+def test_an_in_process_backend_gets_one_call_at_a_time_with_everything_in_flight(tmp_path: Path) -> None:
+    """Which rows share a forward pass must not depend on timing (float kernels make a row's logits depend on its
+    batch-mates), so a batching backend is never called concurrently: one worker hands over all it has."""
+    batching = FakeBackend(mode="natural", batch_size=4, bad_seeds={derive_seed(SEED, 1, 0)})
+    report = _run(tmp_path / "run", batching, mode="natural", n=20, concurrency=8)
+    assert report.status == "complete" and report.rejected_by_reason == {"no_lines": 1}
+    assert batching.most_in_flight == 1
+    assert [len(call) for call in batching.calls] == [8, 8, 5]
+    assert batching.calls[1][0].seed == derive_seed(SEED, 1, 1)  # the retry of index 1 leads the next call
+    server = FakeBackend(mode="natural", batch_size=1, delay=0.01)
+    _run(tmp_path / "server", server, mode="natural", n=20, concurrency=8)
+    assert server.most_in_flight == 8 and {len(call) for call in server.calls} == {1}
+    default = FakeBackend(mode="natural", batch_size=4)
+    _run(tmp_path / "default", default, mode="natural", n=20, concurrency=None)
+    assert [len(call) for call in default.calls] == [16, 4]  # four times the backend's batch by default
+
+
 def test_steered_targets_depend_on_earlier_waves_not_on_timing(tmp_path: Path) -> None:
     steer = {"steer": True, "steer_wave": 4, "n": 12}
     _run(tmp_path / "c1", concurrency=1, **steer)

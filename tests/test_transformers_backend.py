@@ -49,8 +49,8 @@ def generate(backend: TransformersBackend, requests: list[GenerationRequest]):
 
 def test_implements_the_backend_protocol(backend):
     assert isinstance(backend, Backend)
-    # one request per engine call; the decode thread batches up to max_batch rows of all calls together
-    assert (backend.name, backend.supports_grammar, backend.preferred_batch_size) == ("transformers", True, 1)
+    # the decode slots; the engine hands over four times as many requests per call by default
+    assert (backend.name, backend.supports_grammar, backend.preferred_batch_size) == ("transformers", True, 8)
     assert backend.max_batch == 8
     assert backend.chat_format.name == "template"
 

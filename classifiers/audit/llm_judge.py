@@ -37,7 +37,7 @@ from .judges import JudgeError, default_cache_dir
 LLM_SPEC = "llm:BACKEND[:MODEL][@URL[,URL...]][#CHAT_FORMAT]"
 PROMPT_VERSION = "judge-v1"
 MAX_ATTEMPTS = 3
-#: Requests sent per ``generate_batch`` call to a server backend (in-process backends use their own batch size).
+#: Requests sent per ``generate_batch`` call to a server backend (an in-process one gets four times its batch).
 HTTP_BATCH = 16
 SYSTEM = "You label the emotion of one line of a conversation. Answer with the emotion's number only."
 USER = ("Conversation ({setting}):\n{lines}\n\nWhich emotion does line {line} ({speaker}) express?\n{choices}\n"
@@ -207,7 +207,11 @@ async def _answer_all(backend, store, items: list[_Item], seed: int, grammar_kin
         if record.is_accepted and record.emotions:
             answers.setdefault(record.index, record.emotions[0])
     grammar = label_grammar(grammar_kind, num_labels) if grammar_kind else None
-    batch = max(1, int(backend.preferred_batch_size)) if backend.preferred_batch_size > 1 else HTTP_BATCH
+    from erc_synth.generation.engine import IN_PROCESS_QUEUE_FACTOR
+
+    # an in-process backend refills its decode slots from the rest of the call, as in a generation run
+    slots = int(backend.preferred_batch_size)
+    batch = slots * IN_PROCESS_QUEUE_FACTOR if slots > 1 else HTTP_BATCH
     while True:
         todo = [i for i in items if i.index not in answers and attempts.get(i.index, 0) < MAX_ATTEMPTS]
         if not todo:

@@ -11,12 +11,14 @@ active, else the exponential-race sample ``argmax(probs / Exp(1))``.
 Why continuous batching: one decode thread keeps up to ``max_batch`` rows in flight, from every caller at
 once. A finished row leaves at once (its caller gets its result) and a waiting row takes its slot (prefilled
 alone, merged into the running cache: ``kv_batch``), so short dialogues do not wait for long ones and the
-batch does not shrink to its slowest row. The engine therefore hands requests over one at a time
-(``preferred_batch_size`` 1): its concurrency, not its batch size, is what keeps the slots full.
+batch does not shrink to its slowest row. The engine hands over more requests per call than there are slots
+(its concurrency, by default four times ``preferred_batch_size``, which is ``max_batch``).
 
 Row independence is exact in the sampling (per-row generators, row-wise warpers); the model's float kernels
 are another matter: on CPU a row's logits can differ in the last bits with the batch size and the padding
-(docs/engines.md), which can, rarely, flip a sampled token.
+(docs/engines.md), which can, rarely, flip a sampled token. Which rows share a step must therefore be a
+function of the calls alone, never of timing: rows are admitted in the order they were submitted, whenever a
+slot is free, and the engine makes one call at a time, so a run's records are the same byte for byte.
 """
 
 from __future__ import annotations
@@ -269,9 +271,6 @@ class TransformersBackend:
     name = "transformers"
     supports_grammar = True
     grammar_kind = "regex"
-    #: The engine hands over one request per call and keeps ``concurrency`` calls in flight; the decode
-    #: thread batches them (see ``max_batch``).
-    preferred_batch_size = 1
 
     def __init__(
         self,
@@ -430,6 +429,11 @@ class TransformersBackend:
             else:
                 self._model_sha = _state_dict_sha256(self.model)
         return self._model_sha
+
+    @property
+    def preferred_batch_size(self) -> int:
+        """The decode slots (``max_batch``): the engine sends four times as many requests per call by default."""
+        return self.max_batch
 
     @property
     def max_context(self) -> int | None:

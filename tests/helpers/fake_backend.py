@@ -57,6 +57,8 @@ class FakeBackend:
         self.model_id = model_id
         self.write = write or self.dialogue
         self.calls: list[list[GenerationRequest]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most calls that were ever awaited at once
         self.closed = False
         self._targets = {
             self._key(build_messages(self.benchmark, mode, turns=turns, target_label=label)): label
@@ -90,8 +92,12 @@ class FakeBackend:
 
     async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         self.calls.append(list(requests))
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)  # also yields: calls made concurrently overlap here
+        finally:
+            self.in_flight -= 1
         if self.faults:
             fault = self.faults.pop(0)
             if fault is not None:
