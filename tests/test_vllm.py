@@ -119,6 +119,37 @@ def test_json_schema_is_enforced_on_every_answer(vllm) -> None:
     assert all(0 <= t["emotion"] < MELD.num_labels for d in dialogues for t in d["turns"])
 
 
+def test_many_seeded_requests_whose_prompts_outgrow_one_step_are_all_answered(vllm) -> None:
+    """40 seeded requests at once, about 190 prompt tokens each, more than the 2048 tokens a CPU server's step
+    takes. With chunked prefill some prompt would be split, and rewinding its seeded CPU generator kills the
+    engine (every request then gets HTTP 500); the helper's ``--no-enable-chunked-prefill`` keeps prompts whole.
+
+    The prompts differ from their first line on (turn counts), so the prefix cache cannot shrink them; odd seeds
+    carry no grammar, so they reach the scheduler together (compiling a grammar holds its request back)."""
+    url, _ = vllm
+    regex = dialogue_regex(ALIENS, MELD.num_labels, 2, 3, max_utterance_chars=12)
+    params = SamplingParams(temperature=1.0, max_new_tokens=80)  # three lines of at most 23 characters
+    requests = [GenerationRequest(build_messages(MELD, "balanced", turns=(2 + seed % 3, 5 + seed % 4),
+                                                 target_label=seed % MELD.num_labels),
+                                  seed=seed, params=params, grammar=None if seed % 2 else Grammar("regex", regex))
+                for seed in range(40)]
+
+    async def all_at_once() -> list:
+        backend = OpenAICompatBackend([url])
+        try:
+            await backend.info()
+            return await asyncio.gather(*(backend.generate_batch([r]) for r in requests), return_exceptions=True)
+        finally:
+            await backend.aclose()
+
+    answers = _run(all_at_once())
+    failures = [repr(a)[:300] for a in answers if isinstance(a, BaseException)]
+    assert failures == [], failures[:2]
+    pattern = re.compile(regex)
+    assert [bool(pattern.fullmatch(a[0].text)) for a in answers[::2]] == [True] * 20
+    assert all(a[0].text and a[0].finish_reason in ("stop", "length") for a in answers[1::2])
+
+
 def test_every_supported_parameter_reaches_vllm(vllm) -> None:
     url, log = vllm
     prompt = _requests(None, SamplingParams(temperature=0.0, max_new_tokens=40), seeds=(1,))

