@@ -50,7 +50,9 @@ def start_vllm(port: int, cache_root: str, log_path: Path) -> tuple[subprocess.P
     server = subprocess.Popen(
         [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--host", "127.0.0.1", "--port", str(port),
          "--model", model_dir, "--served-model-name", SERVED_MODEL, "--enforce-eager", "--dtype", "float32",
-         "--max-model-len", "2048"], env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+         "--max-model-len", "2048",
+         # whole prompts only: a prompt split across steps crashes seeded requests on CPU (docs/engines.md)
+         "--no-enable-chunked-prefill"], env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         if server.poll() is not None:
