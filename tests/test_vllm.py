@@ -247,6 +247,32 @@ def test_a_model_the_server_lacks_is_one_line_naming_server_and_flag(vllm, tmp_p
     assert f"vllm server at {url}" in err and "--model 'gpt-9'" in err and SERVED_MODEL in err
 
 
+_MANY_SEEDED = """
+import asyncio
+from erc_synth.generation.backends.base import GenerationRequest, SamplingParams
+from erc_synth.generation.backends.vllm_engine import load_vllm_backend
+
+backend = load_vllm_backend(None)
+words = "coffee apartment party job money date guitar museum dinosaur wedding".split()
+requests = [  # prompts that differ from their first words: no shared prefix for the cache to skip
+    GenerationRequest(messages=({"role": "user", "content": " ".join(words[(i + k) % 10] for k in range(i, i + 180))},),
+                      seed=i, params=SamplingParams(max_new_tokens=4))
+    for i in range(48)
+]
+results = asyncio.run(backend.generate_batch(requests))
+print("answered", sum(result.generated_tokens > 0 for result in results))
+"""
+
+
+def test_in_process_vllm_answers_many_seeded_requests_whose_prompts_outgrow_one_step(tmp_path) -> None:
+    """48 seeded prompts of about 180 distinct tokens in one call: over one step's token budget, so a CPU engine
+    that split a prompt across steps would rewind a CPU generator and die."""
+    run = subprocess.run([str(VLLM_PYTHON), "-c", _MANY_SEEDED], cwd=REPO_ROOT, capture_output=True, text=True,
+                         env={**os.environ, **vllm_environment(tmp_path / "vllm-cache")}, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "answered 48" in run.stdout.splitlines()  # vLLM logs to stdout too
+
+
 def test_in_process_vllm_writes_the_records_the_server_writes(vllm, model_dir, tmp_path) -> None:
     """``--backend vllm`` (vllm.LLM in the test's vLLM venv) against the server, same settings and seed."""
     url, _ = vllm

@@ -64,8 +64,9 @@ class VllmEngineBackend:
                  engine_args: dict[str, Any] | None = None) -> None:
         """Load ``model_dir`` into a vLLM engine.
 
-        On a CPU build of vLLM the defaults are ``dtype=float32``, ``max_model_len=2048`` and ``enforce_eager``
-        (without it the engine recompiles its graphs on every start, for minutes); elsewhere vLLM's own defaults.
+        On a CPU build of vLLM the defaults are ``dtype=float32``, ``max_model_len=2048``, ``enforce_eager``
+        (without it the engine recompiles its graphs on every start, for minutes) and no chunked prefill;
+        elsewhere vLLM's own defaults.
         """
         from vllm import LLM
         from vllm.platforms import current_platform
@@ -81,6 +82,10 @@ class VllmEngineBackend:
         }
         if max_model_len or on_cpu:
             args["max_model_len"] = max_model_len or 2048
+        if on_cpu:
+            # A prompt split across steps (chunked prefill) has its sampled token discarded and its seeded
+            # generator rewound with set_offset, which CPU generators lack: the engine dies. Unsplit prompts wait.
+            args["enable_chunked_prefill"] = False
         args.update(engine_args or {})
         self.engine_args = args
         self._llm = LLM(**args)
