@@ -1,19 +1,10 @@
 """The run engine: generate N dialogues into a RUN_DIR, concurrently, reproducibly and resumably.
 
-How a run stays reproducible under concurrency and interruption:
-
-* every request's seed is ``derive_seed(run seed, index, attempt)`` and its balanced target is a function of
-  the index (or, with ``steer``, of the index and the dialogues accepted in earlier *waves*, see below), so the
-  text of a request never depends on timing;
-* a result counts as done only once its record is fsynced in ``records.jsonl`` (writes are group-committed:
-  one fsync for every record that finished meanwhile); on resume, an index with an accepted record, or with
-  ``max_attempts`` rejected ones, is skipped, and any other index continues at its next attempt;
-* a rejected output is stored with its raw text and reason, then the index is retried with the next
-  attempt's seed, up to ``max_attempts``.
-
-Server faults (connection refused or reset, timeouts, 5xx, 429) are retried with exponential backoff and full
-jitter; after ``max_retries`` consecutive faults of one request the run stops taking work, lets the requests in
-flight finish and be stored, and reports how to resume.
+Concurrency, durability, retries and resumption are the request pool's (``request_pool``): this module says
+what each index asks (its prompt, grammar and seed ``derive_seed(run seed, index, attempt)``) and how an answer
+is judged (the dialogue parser). A balanced run's target for an index is a function of the index (or, with
+``steer``, of the index and the dialogues accepted in earlier *waves*, see below), so the text of a request
+never depends on timing, and the same seed gives the same records byte for byte.
 
 Steering (``steer=True``, balanced mode): indices are processed in waves of ``steer_wave``; the targets of a
 wave are chosen (``seeds.steered_targets``) from the label counts of the dialogues accepted in all earlier
@@ -32,9 +23,7 @@ targets (the engine still compares every stored target with the one it computes,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
@@ -43,19 +32,19 @@ from typing import Any
 
 from erc_synth.dataset_scripts.errors import ErcSynthError, RunDirError
 from erc_synth.dataset_scripts.registry import MODES, Benchmark, get_benchmark
-from erc_synth.dataset_scripts.run_store import RunStore, check_run_dir_target
+from erc_synth.dataset_scripts.run_store import RunRecord, RunStore, check_run_dir_target
 
 from .backends.base import (
     Backend,
     BackendError,
     GenerationRequest,
+    GenerationResult,
     Grammar,
     ModelInfo,
     SamplingParams,
     applied_record,
 )
 from .grammar import LABEL_FORMATS
-from .parsing import Rejection
 from .prompts import (
     LABEL_ORDERS,
     PROMPT_VERSION,
@@ -64,17 +53,13 @@ from .prompts import (
     check_version,
     templates_for_run,
 )
+from .request_pool import RequestPool, RetryPolicy, default_concurrency
 from .seeds import cyclic_target, derive_seed, steered_targets
 from .validation import TARGET_POLICIES, judge, make_record
 
 #: Exit status for faults the user can retry (server unreachable or failing, a failed write): rerun to resume.
 EXIT_SERVER_FAULT = 3
 
-#: Requests kept in flight per HTTP endpoint: enough to keep a continuous-batching server's batch full.
-HTTP_CONCURRENCY_PER_ENDPOINT = 16
-#: An in-process backend's default requests in flight, in multiples of its batch: the rows beyond the batch wait
-#: in the backend for a slot, so a finished row's slot is refilled at once instead of the batch shrinking.
-IN_PROCESS_QUEUE_FACTOR = 4
 
 
 class SettingError(ErcSynthError):
@@ -329,114 +314,45 @@ def _validate(config: GenerationConfig, benchmark: Benchmark) -> None:
         raise SettingError("turns", f"must satisfy 1 <= min <= max, got {low}..{high}")
 
 
-class _StopRun(Exception):
-    """Raised inside a worker to stop the run cleanly (faults exhausted, or a non-retryable backend error)."""
+class _DialogueSource:
+    """The generation run's ``RequestSource``: one dialogue per index, judged by the dialogue parser."""
 
-
-@dataclass(order=True)
-class _Item:
-    index: int
-    attempt: int
-    target: int | None = field(compare=False, default=None)
-
-
-class _GroupCommit:
-    """Appends records with one fsync for everything that finished while the previous fsync ran."""
-
-    def __init__(self, store: RunStore) -> None:
-        self._store = store
-        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def write(self, records: list[dict[str, Any]]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((records, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush())
-        await future
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                await asyncio.to_thread(self._store.append, [r for records, _ in batch for r in records])
-            except BaseException as exc:  # the caller of write() sees the failure; nothing counts as done
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
-
-
-class _Run:
-    """One call of ``generate``: the state shared by the coordinator and the workers."""
-
-    def __init__(self, config: GenerationConfig, benchmark: Benchmark, store: RunStore, backend: Backend,
-                 progress: bool) -> None:
+    def __init__(self, config: GenerationConfig, benchmark: Benchmark, backend: Backend, store: RunStore) -> None:
         self.config = config
         self.benchmark = benchmark
-        self.store = store
         self.backend = backend
+        self.store = store
         self.turns = config.resolved_turns(benchmark)
-        self.queue: asyncio.PriorityQueue[_Item] = asyncio.PriorityQueue()
-        self.writer = _GroupCommit(store)
-        self.stop = asyncio.Event()
-        self.error: str | None = None
-        self.accepted: dict[int, list[int]] = {}  # index -> emotions
-        self.exhausted: set[int] = set()
-        self.next_attempt: dict[int, int] = {}
+        self.size = config.num_dialogues
+        self.max_attempts = config.max_attempts
         self.targets: dict[int, int | None] = {}
-        self.outstanding = 0
-        self.group_done = asyncio.Event()
-        self.finished_now = 0
-        self.retried = 0
-        self.rejected_now = 0
-        self._busy: set[asyncio.Task[Any] | None] = set()
         self._grammars: dict[int | None, Grammar | None] = {}
-        self._bar = self._progress_bar(progress)
-        batch = max(1, int(backend.preferred_batch_size))
-        endpoints = max(1, len(config.endpoints))
-        default = batch * IN_PROCESS_QUEUE_FACTOR if batch > 1 else HTTP_CONCURRENCY_PER_ENDPOINT * endpoints
-        self.concurrency = config.concurrency or default
-        # An in-process backend gets everything in flight as one call from one worker. Which rows share a forward
-        # pass is then a function of the run alone, never of timing: CPU and GPU float kernels make a row's logits
-        # depend on its batch-mates in the last bits, which can flip a sampled token, and the same seed must give
-        # the same records byte for byte. A server batches requests from everywhere anyway, so it gets one each.
-        self.batch_size = self.concurrency if batch > 1 else 1
-        self._load_existing()
 
-    # -- state from the store ----------------------------------------------------------------------------
-    def _load_existing(self) -> None:
-        records = self.store.records()
-        for record in records:
-            index = record.index
-            if index >= self.config.num_dialogues:
-                raise RunDirError(f"{self.store.records_path}: record for index {index} beyond num_dialogues")
-            self.next_attempt[index] = max(self.next_attempt.get(index, 0), record.attempt + 1)
-            self.targets.setdefault(index, record.target_emotion)
-            if record.is_accepted and index not in self.accepted:
-                self.accepted[index] = list(record.emotions or ())
-        self.exhausted.update(self.store.summary(records).exhausted)
+    def groups(self) -> list[range]:
+        n = self.config.num_dialogues
+        if not self.config.steer:
+            return [range(n)]
+        wave = self.config.steer_wave
+        return [range(start, min(start + wave, n)) for start in range(0, n, wave)]
 
-    def _finished(self, index: int) -> bool:
-        return index in self.accepted or index in self.exhausted
+    def restore(self, record: RunRecord) -> None:
+        self.targets.setdefault(record.index, record.target_emotion)
 
-    def _progress_bar(self, enabled: bool):
-        from tqdm.auto import tqdm
+    def begin_group(self, todo: Sequence[int], group: range, accepted: Mapping[int, Sequence[int]]) -> None:
+        for index, target in self._targets_for(todo, group.start, accepted).items():
+            if index in self.targets and self.targets[index] != target:
+                raise RunDirError(f"{self.store.records_path}: index {index} was generated with target "
+                                  f"{self.targets[index]}, this run computes {target}; refusing to mix")
+            self.targets[index] = target
 
-        return tqdm(total=self.config.num_dialogues, unit="dlg", desc=f"generate {self.benchmark.name}",
-                    disable=not enabled, dynamic_ncols=True, smoothing=0.1)
-
-    # -- targets and requests ----------------------------------------------------------------------------
-    def _targets_for(self, indices: Sequence[int], wave_start: int) -> dict[int, int | None]:
+    def _targets_for(self, indices: Sequence[int], wave_start: int,
+                     accepted: Mapping[int, Sequence[int]]) -> dict[int, int | None]:
         if self.config.mode != "balanced":
             return dict.fromkeys(indices)
         if not self.config.steer:
             return {i: cyclic_target(i, self.benchmark.num_labels) for i in indices}
         counts = [0] * self.benchmark.num_labels
-        for index, emotions in self.accepted.items():
+        for index, emotions in accepted.items():
             if index < wave_start:
                 for emotion in emotions:
                     counts[emotion] += 1
@@ -461,148 +377,39 @@ class _Run:
                 self._grammars[target] = Grammar("regex", grammars.dialogue_regex(*args, **kwargs))
         return self._grammars[target]
 
-    def _seed(self, item: _Item) -> int:
-        return derive_seed(self.config.seed, item.index, item.attempt)
-
-    def _request(self, item: _Item) -> GenerationRequest:
-        messages = build_messages(self.benchmark, self.config.mode, turns=self.turns, target_label=item.target,
+    def request(self, index: int, attempt: int) -> GenerationRequest:
+        seed = derive_seed(self.config.seed, index, attempt)
+        target = self.targets[index]
+        messages = build_messages(self.benchmark, self.config.mode, turns=self.turns, target_label=target,
                                   version=self.config.prompt_version, label_format=self.config.label_format,
-                                  label_order=self.config.label_order, seed=self._seed(item))
-        return GenerationRequest(messages=messages, seed=self._seed(item),
-                                 params=self.config.sampling, grammar=self._grammar(item.target))
+                                  label_order=self.config.label_order, seed=seed)
+        return GenerationRequest(messages=messages, seed=seed, params=self.config.sampling,
+                                 grammar=self._grammar(target))
 
-    # -- coordinator -------------------------------------------------------------------------------------
-    def _groups(self) -> list[range]:
-        n = self.config.num_dialogues
-        if not self.config.steer:
-            return [range(n)]
-        wave = self.config.steer_wave
-        return [range(start, min(start + wave, n)) for start in range(0, n, wave)]
-
-    async def run(self) -> None:
-        self._bar.update(len(self.accepted) + len(self.exhausted))
-        self._refresh_postfix()
-        workers = [asyncio.create_task(self._worker()) for _ in range(-(-self.concurrency // self.batch_size))]
-        clean = False
-        try:
-            for group in self._groups():
-                todo = [i for i in group if not self._finished(i)]
-                if not todo:
-                    continue
-                for index, target in self._targets_for(todo, group.start).items():
-                    if index in self.targets and self.targets[index] != target:
-                        raise RunDirError(f"{self.store.records_path}: index {index} was generated with target "
-                                          f"{self.targets[index]}, this run computes {target}; refusing to mix")
-                    self.targets[index] = target
-                self.group_done.clear()
-                self.outstanding = len(todo)
-                for index in todo:
-                    self.queue.put_nowait(_Item(index, self.next_attempt.get(index, 0), self.targets[index]))
-                waiters = {asyncio.create_task(self.stop.wait()), asyncio.create_task(self.group_done.wait())}
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
-                if self.stop.is_set():
-                    break
-            clean = True
-        finally:
-            self.stop.set()
-            for worker in workers:
-                if not clean or worker not in self._busy:  # let requests in flight finish and be stored
-                    worker.cancel()
-            results = await asyncio.gather(*workers, return_exceptions=True)
-            self._bar.close()
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                raise result
-
-    # -- workers -----------------------------------------------------------------------------------------
-    async def _take_batch(self) -> list[_Item]:
-        items = [await self.queue.get()]
-        while len(items) < self.batch_size and not self.queue.empty():
-            items.append(self.queue.get_nowait())
-        return items
-
-    async def _worker(self) -> None:
-        me = asyncio.current_task()
-        while not self.stop.is_set():
-            items = await self._take_batch()
-            if self.stop.is_set():
-                return
-            self._busy.add(me)
-            try:
-                await self._process(items)
-            except _StopRun as exc:
-                self.error = self.error or str(exc)
-                self.stop.set()
-                return
-            except BaseException:
-                self.stop.set()  # a bug or a failed write: stop everything, the coordinator re-raises
-                raise
-            finally:
-                self._busy.discard(me)
-
-    async def _process(self, items: list[_Item]) -> None:
-        results = await self._generate_with_retries([self._request(item) for item in items])
+    def assess(self, index: int, attempt: int, request: GenerationRequest,
+               result: GenerationResult) -> dict[str, Any]:
+        target = self.targets[index]
         checked = self.config.target_policy != "prompt"  # "prompt" keeps a dialogue without its target
-        verdicts = [judge(result, self.benchmark, turns=self.turns, target_label=item.target if checked else None)
-                    for item, result in zip(items, results, strict=True)]
-        records = [make_record(index=item.index, attempt=item.attempt, seed=self._seed(item),
-                               target_label=item.target, result=result, verdict=verdict)
-                   for item, result, verdict in zip(items, results, verdicts, strict=True)]
-        await self.writer.write(records)
-        for item, verdict in zip(items, verdicts, strict=True):
-            self._settle(item, verdict)
+        verdict = judge(result, self.benchmark, turns=self.turns, target_label=target if checked else None)
+        return make_record(index=index, attempt=attempt, seed=request.seed, target_label=target, result=result,
+                           verdict=verdict)
 
-    def _settle(self, item: _Item, verdict: Any) -> None:
-        """Account for one durable record: finish the index, or queue its next attempt."""
-        self.finished_now += 1
-        self.next_attempt[item.index] = item.attempt + 1
-        if isinstance(verdict, Rejection):
-            self.rejected_now += 1
-            if item.attempt + 1 < self.config.max_attempts:
-                self.queue.put_nowait(_Item(item.index, item.attempt + 1, item.target))
-                self._refresh_postfix()
-                return
-            self.exhausted.add(item.index)
-        else:
-            self.accepted[item.index] = list(verdict.emotions)
-        self._bar.update(1)
-        self._refresh_postfix()
-        self.outstanding -= 1
-        if self.outstanding == 0:
-            self.group_done.set()
 
-    def _refresh_postfix(self) -> None:
-        self._bar.set_postfix(accepted=len(self.accepted), rejected=self.rejected_now, retried=self.retried,
-                              refresh=False)
+def _progress_bar(benchmark: Benchmark, total: int, enabled: bool):
+    from tqdm.auto import tqdm
 
-    async def _generate_with_retries(self, requests: list[GenerationRequest]):
-        for failures in range(self.config.max_retries + 1):
-            try:
-                return await self.backend.generate_batch(requests)
-            except BackendError as exc:
-                if not exc.retryable:
-                    raise _StopRun(f"backend error that retrying cannot fix: {exc}") from exc
-                if failures == self.config.max_retries or self.stop.is_set():
-                    raise _StopRun(f"gave up after {failures + 1} consecutive server faults; last: {exc}") from exc
-                self.retried += 1
-                self._refresh_postfix()
-                ceiling = min(self.config.retry_max_delay, self.config.retry_base_delay * 2**failures)
-                delay = random.uniform(0, ceiling)  # full jitter: affects timing only, never the text
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=delay)
-        raise AssertionError("unreachable")
+    return tqdm(total=total, unit="dlg", desc=f"generate {benchmark.name}", disable=not enabled, dynamic_ncols=True,
+                smoothing=0.1)
 
-    # -- report ------------------------------------------------------------------------------------------
-    def report(self, elapsed: float) -> RunReport:
-        counts = self.store.summary()
-        done = counts.accepted + len(counts.exhausted) == self.config.num_dialogues
-        status = "stopped" if self.error or not done else ("complete" if not counts.exhausted else "incomplete")
-        return RunReport(run_dir=self.store.run_dir, requested=self.config.num_dialogues,
-                         accepted=counts.accepted, exhausted=list(counts.exhausted),
-                         rejected_by_reason=counts.rejected_by_reason, finished_now=self.finished_now,
-                         retried=self.retried, elapsed_s=elapsed, status=status, error=self.error)
+
+def _report(pool: RequestPool, config: GenerationConfig, elapsed: float) -> RunReport:
+    counts = pool.store.summary()
+    done = counts.accepted + len(counts.exhausted) == config.num_dialogues
+    status = "stopped" if pool.error or not done else ("complete" if not counts.exhausted else "incomplete")
+    return RunReport(run_dir=pool.store.run_dir, requested=config.num_dialogues,
+                     accepted=counts.accepted, exhausted=list(counts.exhausted),
+                     rejected_by_reason=counts.rejected_by_reason, finished_now=pool.finished_now,
+                     retried=pool.retried, elapsed_s=elapsed, status=status, error=pool.error)
 
 
 async def _first_contact(config: GenerationConfig, backend: Backend) -> ModelInfo:
@@ -654,12 +461,16 @@ async def generate_async(config: GenerationConfig, backend: Backend | None = Non
         _check_and_record_model(store, info)
         # what reaches the decoder, per parameter, beside what the settings requested
         store.update_provenance(applied=applied_record(backend, config.grammar))
-        run = _Run(config, benchmark, store, backend, progress)
-        await run.run()
+        source = _DialogueSource(config, benchmark, backend, store)
+        pool = RequestPool(source, store, backend,
+                           concurrency=config.concurrency or default_concurrency(backend, len(config.endpoints)),
+                           retry=RetryPolicy(config.max_retries, config.retry_base_delay, config.retry_max_delay),
+                           progress_bar=_progress_bar(benchmark, config.num_dialogues, progress))
+        await pool.run()
     finally:
         if own_backend:
             await backend.aclose()
-    return run.report(time.perf_counter() - started)
+    return _report(pool, config, time.perf_counter() - started)
 
 
 def generate(config: GenerationConfig, backend: Backend | None = None, progress: bool = True) -> RunReport:

@@ -1,4 +1,5 @@
-"""The ``llm`` judge against a real TGI-protocol server over the tiny test LM: labels, and resume after SIGKILL."""
+"""The ``llm`` judge against a real TGI-protocol server over the tiny test LM: labels, resume after SIGKILL, and
+server faults retried by generation's request pool."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import httpx2
 import pytest
-from helpers.servers.process import tgi_url, tiny_lm_dir  # noqa: F401  (session fixtures)
+from helpers.servers.process import tgi_server, tgi_url, tiny_lm_dir  # noqa: F401  (session fixtures)
 
 from erc_synth.classifiers.audit import JudgeError
-from erc_synth.classifiers.audit.llm_judge import LlmJudgeSpec, label_grammar, parse_label
+from erc_synth.classifiers.audit.llm_judge import LlmJudgeSpec, label_grammar, load_llm_judge, parse_label
 from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.dataset_scripts.schema import dialogues_dataset
@@ -24,12 +26,16 @@ DIALOGUES = 12
 TURNS = ["Hi there.", "Oh no, not again!", "That is great news!", "I am so scared."]
 
 
+def _dialogues(count: int = DIALOGUES):
+    rows = [{"dialogue_id": f"d{i}", "speakers": ["Ross", "Rachel", "Ross", "Monica"],
+             "utterances": [f"{text} ({i})" for text in TURNS], "emotions": [0, 3, 1, 6]} for i in range(count)]
+    return dialogues_dataset(MELD, rows)
+
+
 def _built_folder(tmp: Path) -> Path:
     folder = tmp / "meld-set"
     (folder / "data" / "dialogues").mkdir(parents=True)
-    rows = [{"dialogue_id": f"d{i}", "speakers": ["Ross", "Rachel", "Ross", "Monica"],
-             "utterances": [f"{text} ({i})" for text in TURNS], "emotions": [0, 3, 1, 6]} for i in range(DIALOGUES)]
-    dialogues_dataset(MELD, rows).to_parquet(str(folder / "data" / "dialogues" / "test-00000-of-00001.parquet"))
+    _dialogues().to_parquet(str(folder / "data" / "dialogues" / "test-00000-of-00001.parquet"))
     return folder
 
 
@@ -77,6 +83,40 @@ def test_a_sigkilled_llm_audit_resumes_and_matches_an_uninterrupted_one(tgi_url:
         assert resumed[key] == clean[key], key
     assert resumed["judge"]["grammar"] == "regex"
     assert resumed["num_utterances"] + resumed["judge_unknown"] == DIALOGUES * len(TURNS)
+
+
+@pytest.mark.slow
+def test_server_faults_are_retried_and_change_no_answer(tgi_url: str, tiny_lm_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    dialogues = {"test": _dialogues(6)}
+    clean = load_llm_judge(f"llm:tgi@{tgi_url}#chatml", MELD, seed=3, cache_dir=tmp_path / "clean")
+    expected = clean.predict(dialogues)
+    server = tgi_server(tiny_lm_dir, "--fault-rate", "0.3", "--faults", "reset,500,429", "--fault-seed", "2",
+                        log_path=tmp_path / "faulty-server.log")
+    with server:
+        judge = load_llm_judge(f"llm:tgi@{server.url}#chatml", MELD, seed=3, cache_dir=tmp_path / "faulty")
+        answers = judge.predict(dialogues)
+        injected = httpx2.get(f"{server.url}/faults", timeout=10).json()
+    assert set(injected) == {"reset", "500", "429"}, injected
+    assert judge.details["server_faults_retried"] == sum(injected.values())  # each fault met once, then retried
+    records = RunStore.open(judge.details["run_dir"]).raw_records()
+    assert len(records) == len({(r["index"], r["attempt"]) for r in records})  # a fault stores nothing
+    assert judge.details["unknown"] == clean.details["unknown"]
+    for got, want in zip(answers["test"], expected["test"], strict=True):
+        assert (got == want).all()
+
+
+@pytest.mark.slow
+def test_the_embedded_model_judges_in_process_reproducibly(tmp_path: Path) -> None:
+    dialogues = {"test": _dialogues(3)}
+    first = load_llm_judge("llm:transformers", MELD, seed=5, cache_dir=tmp_path / "first")
+    again = load_llm_judge("llm:transformers", MELD, seed=5, cache_dir=tmp_path / "again")
+    answers, repeated = first.predict(dialogues), again.predict(dialogues)
+    records = RunStore.open(first.details["run_dir"]).raw_records()
+    assert records == RunStore.open(again.details["run_dir"]).raw_records()  # byte for byte, seeds and all
+    assert first.details["grammar"] == "regex" and first.details["unknown"] == 0
+    assert sorted(r["index"] for r in records if r["status"] == "accepted") == list(range(3 * len(TURNS)))
+    for got, want in zip(answers["test"], repeated["test"], strict=True):
+        assert (got.sum(axis=1) == 1).all() and (got == want).all()
 
 
 def test_judge_answers_are_parsed_strictly() -> None:

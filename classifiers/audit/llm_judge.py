@@ -7,14 +7,13 @@ Each labelled utterance becomes one request showing its whole dialogue with numb
 emotion line N expresses, with the benchmark's labels numbered; where the backend enforces grammars the answer is
 constrained to the label numbers.
 
-Why a RUN_DIR like a generation run: the requests can be many and slow, so every answer is stored durably
-(``RunStore``: fsynced JSONL) before it counts, and the audit resumes after any interruption. Request seeds are
-``derive_seed(seed, utterance index, attempt)``, so a resumed audit equals an uninterrupted one. An answer that
-is not a label number is stored as rejected with its reason and retried with the next attempt's seed; after
-``MAX_ATTEMPTS`` the utterance is judged unknown (no label is guessed) and left out of the statistics.
-
-The loop below is small on purpose: the generation engine's ``generate`` builds dialogue prompts and validates
-dialogues, and exposes no way to send other requests through its concurrency, retry and group-commit machinery.
+Why a RUN_DIR like a generation run: the requests can be many and slow, so they go through generation's request
+pool (``generation.request_pool``), the machinery a generation run uses: every answer is stored durably
+(``RunStore``: fsynced JSONL) before it counts, server faults are retried with backoff, and the audit resumes
+after any interruption. Request seeds are ``derive_seed(seed, utterance index, attempt)``, so a resumed audit
+equals an uninterrupted one. An answer that is not a label number is stored as rejected with its reason and
+retried with the next attempt's seed; after ``MAX_ATTEMPTS`` the utterance is judged unknown (no label is
+guessed) and left out of the statistics.
 """
 
 from __future__ import annotations
@@ -37,8 +36,6 @@ from .judges import JudgeError, default_cache_dir
 LLM_SPEC = "llm:BACKEND[:MODEL][@URL[,URL...]][#CHAT_FORMAT]"
 PROMPT_VERSION = "judge-v1"
 MAX_ATTEMPTS = 3
-#: Requests sent per ``generate_batch`` call to a server backend (an in-process one gets four times its batch).
-HTTP_BATCH = 16
 SYSTEM = "You label the emotion of one line of a conversation. Answer with the emotion's number only."
 USER = ("Conversation ({setting}):\n{lines}\n\nWhich emotion does line {line} ({speaker}) express?\n{choices}\n"
         "Answer with the number of the emotion.")
@@ -124,6 +121,44 @@ class _Item:
     messages: tuple[dict[str, str], ...]
 
 
+class _LabelQuestions:
+    """The judge's ``RequestSource`` for the request pool: index i asks for the label of utterance ``items[i]``."""
+
+    def __init__(self, items: list[_Item], seed: int, grammar, num_labels: int) -> None:
+        self.items = items
+        self.size = len(items)
+        self.max_attempts = MAX_ATTEMPTS
+        self.seed = seed
+        self.grammar = grammar
+        self.num_labels = num_labels
+        self.params = judge_sampling()
+
+    def groups(self) -> list[range]:
+        return [range(self.size)]
+
+    def restore(self, record) -> None:
+        """Nothing to restore: a question depends on its index and attempt only."""
+
+    def begin_group(self, todo, group, accepted) -> None:
+        """Nothing to choose: every question is known before the audit starts."""
+
+    def request(self, index: int, attempt: int):
+        from erc_synth.generation.backends.base import GenerationRequest
+        from erc_synth.generation.seeds import derive_seed
+
+        return GenerationRequest(messages=self.items[index].messages, params=self.params, grammar=self.grammar,
+                                 seed=derive_seed(self.seed, index, attempt))
+
+    def assess(self, index: int, attempt: int, request, result) -> dict[str, Any]:
+        item = self.items[index]
+        label, reason = parse_label(result.text, self.num_labels)
+        return {"index": index, "attempt": attempt, "seed": request.seed,
+                "status": "accepted" if reason is None else "rejected", "reason": reason, "detail": None,
+                "raw_text": result.text, "emotions": [label] if label is not None else None,
+                "finish_reason": result.finish_reason, "generated_tokens": result.generated_tokens,
+                "split": item.split, "dialogue": item.dialogue, "turn": item.turn}
+
+
 @dataclass
 class LlmJudge:
     """A backend judge with its RUN_DIR; ``predict`` asks for every labelled utterance not yet answered."""
@@ -181,7 +216,8 @@ class LlmJudge:
                                                                 "model_sha": info.model_sha,
                                                                 "server_version": info.server_version})
             self.details.update({"run_dir": str(run_dir), "grammar": grammar_kind})
-            answers = await _answer_all(backend, store, items, self.seed, grammar_kind, self.benchmark.num_labels)
+            answers = await _answer_all(backend, store, items, self.seed, grammar_kind, self.benchmark.num_labels,
+                                        self.benchmark.name, len(self.spec.endpoints), self.details)
         finally:
             await backend.aclose()
         self.details["unknown"] = sum(1 for i in items if i.index not in answers)
@@ -194,52 +230,25 @@ class LlmJudge:
 
 
 async def _answer_all(backend, store, items: list[_Item], seed: int, grammar_kind: str | None,
-                      num_labels: int) -> dict[int, int]:
-    """Ask until every item has an accepted answer or ``MAX_ATTEMPTS`` rejections; returns index -> label."""
-    from erc_synth.generation.backends.base import BackendError, GenerationRequest
-    from erc_synth.generation.seeds import derive_seed
+                      num_labels: int, benchmark: str, endpoints: int,
+                      source_details: dict[str, Any]) -> dict[int, int]:
+    """Ask until every item has an accepted answer or ``MAX_ATTEMPTS`` rejections; returns index -> label.
 
-    params = judge_sampling()
-    answers: dict[int, int] = {}
-    attempts: dict[int, int] = {}
-    for record in store.records():
-        attempts[record.index] = max(attempts.get(record.index, 0), record.attempt + 1)
-        if record.is_accepted and record.emotions:
-            answers.setdefault(record.index, record.emotions[0])
+    ``source_details`` (the judge's description) gains the number of server faults retried on the way."""
+    from tqdm.auto import tqdm
+
+    from erc_synth.generation.request_pool import RequestPool, default_concurrency
+
     grammar = label_grammar(grammar_kind, num_labels) if grammar_kind else None
-    from erc_synth.generation.engine import IN_PROCESS_QUEUE_FACTOR
-
-    # an in-process backend refills its decode slots from the rest of the call, as in a generation run
-    slots = int(backend.preferred_batch_size)
-    batch = slots * IN_PROCESS_QUEUE_FACTOR if slots > 1 else HTTP_BATCH
-    while True:
-        todo = [i for i in items if i.index not in answers and attempts.get(i.index, 0) < MAX_ATTEMPTS]
-        if not todo:
-            return answers
-        for start in range(0, len(todo), batch):
-            chunk = todo[start:start + batch]
-            requests = [GenerationRequest(messages=i.messages, params=params, grammar=grammar,
-                                          seed=derive_seed(seed, i.index, attempts.get(i.index, 0))) for i in chunk]
-            try:
-                results = await backend.generate_batch(requests)
-            except BackendError as exc:
-                raise JudgeError(f"llm judge: the backend failed ({exc}); rerun the audit to resume, answers so "
-                                 f"far are kept in {store.run_dir}") from None
-            records = []
-            for item, request, result in zip(chunk, requests, results, strict=True):
-                label, reason = parse_label(result.text, num_labels)
-                attempt = attempts.get(item.index, 0)
-                records.append({"index": item.index, "attempt": attempt, "seed": request.seed,
-                                "status": "accepted" if reason is None else "rejected", "reason": reason,
-                                "detail": None, "raw_text": result.text,
-                                "emotions": [label] if label is not None else None,
-                                "finish_reason": result.finish_reason, "generated_tokens": result.generated_tokens,
-                                "split": item.split, "dialogue": item.dialogue, "turn": item.turn})
-            store.append(records)  # durable before any of it counts
-            for record in records:
-                attempts[record["index"]] = record["attempt"] + 1
-                if record["status"] == "accepted":
-                    answers[record["index"]] = record["emotions"][0]
+    source = _LabelQuestions(items, seed, grammar, num_labels)
+    bar = tqdm(total=len(items), unit="utt", desc=f"llm judge {benchmark}", disable=None, dynamic_ncols=True)
+    pool = RequestPool(source, store, backend, concurrency=default_concurrency(backend, endpoints), progress_bar=bar)
+    await pool.run()
+    source_details["server_faults_retried"] = pool.retried
+    if pool.error:
+        raise JudgeError(f"llm judge: {pool.error}; rerun the audit to resume, answers so far are kept in "
+                         f"{store.run_dir}")
+    return {index: emotions[0] for index, emotions in pool.accepted.items()}
 
 
 def load_llm_judge(spec: str, benchmark: Benchmark, *, seed: int, cache_dir: Path | None) -> LlmJudge:
