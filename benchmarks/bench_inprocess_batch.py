@@ -254,8 +254,7 @@ def run_vllm(args: argparse.Namespace, requests: list[GenerationRequest]) -> tup
             except BackendError as error:
                 raise SystemExit(f"the vLLM server failed ({error}); its log: {log}") from None
         finally:
-            server.terminate()
-            server.wait(60)
+            server.stop(60)
     return len(requests), seconds, sum(r.generated_tokens or 0 for r in results), clean_count(requests, results)
 
 

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from erc_synth.dataset_scripts.registry import get_benchmark
@@ -35,36 +34,26 @@ from erc_synth.generation.grammar import dialogue_regex
 from erc_synth.generation.prompts import build_messages
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-VLLM_PYTHON = REPO_ROOT / ".venv-vllm" / "bin" / "python"
-SERVED_MODEL = "embedded:smollm2-135m-instruct"
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from helpers.servers.process import ServerProcess  # noqa: E402
+from helpers.servers.vllm_server import VLLM_PYTHON, vllm_missing_reason, vllm_server  # noqa: E402
 
 
-def start_vllm(port: int, cache_root: str, log_path: Path) -> tuple[subprocess.Popen, float]:
-    """A vLLM server on the embedded model (the flags of docs/engines.md); returns it and its start-up seconds."""
-    if not VLLM_PYTHON.exists():
-        raise SystemExit(f"no {VLLM_PYTHON}: run `bash scripts/install-vllm.sh` first, or pass --endpoint")
+def start_vllm(port: int, cache_root: str, log_path: Path) -> tuple[ServerProcess, float]:
+    """A vLLM server on the embedded model, started exactly as the vllm tests start theirs (the CPU flags and
+    why: ``tests/helpers/servers/vllm_server.py``, docs/engines.md); returns it and its start-up seconds."""
+    missing = vllm_missing_reason()
+    if missing:
+        raise SystemExit(f"{missing}; or pass --endpoint")
     model_dir = subprocess.run([str(VLLM_PYTHON), "-m", "erc_synth.generation.backends.vllm_model"], check=True,
                                capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CACHE_ROOT": cache_root, "VLLM_NO_USAGE_STATS": "1"}
     began = time.perf_counter()
-    server = subprocess.Popen(
-        [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--host", "127.0.0.1", "--port", str(port),
-         "--model", model_dir, "--served-model-name", SERVED_MODEL, "--enforce-eager", "--dtype", "float32",
-         "--max-model-len", "2048",
-         # whole prompts only: a prompt split across steps crashes seeded requests on CPU (docs/engines.md)
-         "--no-enable-chunked-prefill"], env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"vLLM exited with {server.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return server, time.perf_counter() - began
-        except OSError:
-            time.sleep(1)
-    server.terminate()
-    raise SystemExit(f"vLLM did not answer within 900 s; see {log_path}")
+    server = vllm_server(model_dir, cache_root, port=port, log_path=log_path)
+    try:
+        server.start(timeout=900)  # stops the server itself when it does not answer
+    except (RuntimeError, TimeoutError) as error:
+        raise SystemExit(f"{error}; see {log_path}") from None
+    return server, time.perf_counter() - began
 
 
 def main() -> int:
@@ -131,8 +120,7 @@ def main() -> int:
             measure(f"vLLM server ({args.batch} in flight)", lambda: asyncio.run(through_server()))
         finally:
             if server is not None:
-                server.terminate()
-                server.wait(60)
+                server.stop(60)
 
     print(f"\ncpus {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, python {sys.version.split()[0]}")
     print(f"{'engine':>28} {'seconds':>8} {'dial/min':>9} {'tok/s':>8} {'clean':>7}")
