@@ -216,8 +216,10 @@ class LlmJudge:
                                                                 "model_sha": info.model_sha,
                                                                 "server_version": info.server_version})
             self.details.update({"run_dir": str(run_dir), "grammar": grammar_kind})
-            answers = await _answer_all(backend, store, items, self.seed, grammar_kind, self.benchmark.num_labels,
-                                        self.benchmark.name, len(self.spec.endpoints), self.details)
+            answers, retried = await _answer_all(backend, store, items, self.seed, grammar_kind,
+                                                 self.benchmark.num_labels, self.benchmark.name,
+                                                 len(self.spec.endpoints))
+            self.details["server_faults_retried"] = retried
         finally:
             await backend.aclose()
         self.details["unknown"] = sum(1 for i in items if i.index not in answers)
@@ -230,11 +232,9 @@ class LlmJudge:
 
 
 async def _answer_all(backend, store, items: list[_Item], seed: int, grammar_kind: str | None,
-                      num_labels: int, benchmark: str, endpoints: int,
-                      source_details: dict[str, Any]) -> dict[int, int]:
-    """Ask until every item has an accepted answer or ``MAX_ATTEMPTS`` rejections; returns index -> label.
-
-    ``source_details`` (the judge's description) gains the number of server faults retried on the way."""
+                      num_labels: int, benchmark: str, endpoints: int) -> tuple[dict[int, int], int]:
+    """Ask until every item has an accepted answer or ``MAX_ATTEMPTS`` rejections; returns index -> label, and
+    the number of server faults retried on the way."""
     from tqdm.auto import tqdm
 
     from erc_synth.generation.request_pool import RequestPool, default_concurrency
@@ -244,11 +244,10 @@ async def _answer_all(backend, store, items: list[_Item], seed: int, grammar_kin
     bar = tqdm(total=len(items), unit="utt", desc=f"llm judge {benchmark}", disable=None, dynamic_ncols=True)
     pool = RequestPool(source, store, backend, concurrency=default_concurrency(backend, endpoints), progress_bar=bar)
     await pool.run()
-    source_details["server_faults_retried"] = pool.retried
     if pool.error:
         raise JudgeError(f"llm judge: {pool.error}; rerun the audit to resume, answers so far are kept in "
                          f"{store.run_dir}")
-    return {index: emotions[0] for index, emotions in pool.accepted.items()}
+    return {index: emotions[0] for index, emotions in pool.accepted.items()}, pool.retried
 
 
 def load_llm_judge(spec: str, benchmark: Benchmark, *, seed: int, cache_dir: Path | None) -> LlmJudge:
