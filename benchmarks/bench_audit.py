@@ -22,8 +22,8 @@ from datasets import DatasetDict
 
 from erc_synth.classifiers.audit import JudgeSettings, audit_dataset
 from erc_synth.classifiers.data import load_real
-from erc_synth.dataset_scripts.environment import real_data_env
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.environment import real_data_env
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues  # noq
 from transformers import AutoTokenizer  # noqa: E402
 
 from erc_synth.classifiers.architectures import get_architecture  # noqa: E402
-from erc_synth.dataset_scripts.registry import get_benchmark  # noqa: E402
+from erc_synth.dataset_scripts.core.registry import get_benchmark  # noqa: E402
 
 
 def train_rate(model, collate, rows, batch_size: int, pad_to: int | None = None) -> float:

@@ -42,7 +42,7 @@ from typing import Any
 
 import torch
 
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.generation.backends.base import (
     BackendError,
     GenerationRequest,

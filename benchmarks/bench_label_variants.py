@@ -85,7 +85,7 @@ def _generate(variant: str, benchmarks: list[str], out: Path) -> dict[str, float
 def _dialogues(run_dir: Path):
     from datasets import DatasetDict
 
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
     from erc_synth.dataset_scripts.run_store import RunStore
     from erc_synth.dataset_scripts.schema import dialogues_dataset
 
@@ -140,7 +140,7 @@ def _audit(variant: str, run_dir: Path, real_data: Path, judge_cache: Path) -> d
 
 def _missing_judges(benchmarks: list[str], real_data: Path) -> list[str]:
     from erc_synth.classifiers.audit.judges import TRAINING_RECORD, JudgeSettings, default_cache_dir, judge_key
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     keys = [judge_key(get_benchmark(b), real_data, JudgeSettings(), 0)[0] for b in benchmarks]
     return [key for key in keys if not (default_cache_dir() / key / "model" / TRAINING_RECORD).is_file()]

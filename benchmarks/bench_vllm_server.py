@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.generation.backends.base import GenerationRequest, Grammar, SamplingParams
 from erc_synth.generation.backends.openai_compat import OpenAICompatBackend
 from erc_synth.generation.grammar import dialogue_regex

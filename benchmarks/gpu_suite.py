@@ -46,9 +46,9 @@ DECODE_BATCHES = [1, 16, 64, 128]
 
 
 def _save(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    from erc_synth.dataset_scripts.core.atomic_io import write_json_atomic
+
+    write_json_atomic(path, payload)
 
 
 # --- sections (each runs in its own process: python gpu_suite.py --section NAME --result FILE) ------------------
@@ -79,9 +79,9 @@ def section_minilm(args, save) -> None:
     import tempfile
 
     from erc_synth.classifiers.data import limit_dialogues, load_real
-    from erc_synth.classifiers.experiment import minilm_path
+    from erc_synth.classifiers.encoders import minilm_path
     from erc_synth.classifiers.training import TrainSettings, run_regime
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     real_data = args.real_data or os.environ.get("ERC_SYNTH_REAL_DATA")
     if not real_data or not (Path(real_data) / "meld").is_dir():

@@ -55,7 +55,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 #: Label value ignored by the loss and by the metric (PyTorch's CrossEntropyLoss default).
 IGNORE_INDEX: int = -100

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -114,11 +114,11 @@ def _train_settings(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     from .architectures import get_architecture
     from .data import limit_dialogues, load_real, load_synthetic, require_splits
-    from .experiment import check_encoder, resolve_encoder
+    from .encoders import check_encoder, resolve_encoder
     from .model_card import push_model
     from .training import run_regime
 

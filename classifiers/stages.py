@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from . import ranks
 
@@ -63,7 +63,8 @@ def _topic_checkpoint_locked(folder: Path, benchmark: str, encoder: str, texts: 
                                 "use another output folder or delete that stage folder to redo it")
         log(f"topic pre-training {benchmark}: done earlier, reused ({folder})")
         return str(folder)
-    from .experiment import write_json_atomic
+    from erc_synth.dataset_scripts.core.atomic_io import write_json_atomic
+
     from .todkat.training import train_topics
 
     log(f"topic pre-training {benchmark}: masked LM on {len(texts)} utterances")

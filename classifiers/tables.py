@@ -25,8 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import BENCHMARKS
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS
 
 from .pooled_table import REAL_TEST, TEST_SET_ORDER, pooled_table, pooled_table_markdown, system_name
 from .pooled_table import ordered as _ordered

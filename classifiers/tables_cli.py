@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from .results_long import LONG_COLUMNS
 

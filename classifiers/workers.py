@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from . import ranks
 from .cell_claims import CellClaims

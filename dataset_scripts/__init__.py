@@ -9,8 +9,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .errors import DataFormatError, ErcSynthError, RunDirError, UnknownLabelError
-from .registry import BENCHMARKS, MODES, SPLITS, Benchmark, Variant, get_benchmark
+from .core.errors import DataFormatError, ErcSynthError, RunDirError, UnknownLabelError
+from .core.registry import BENCHMARKS, MODES, SPLITS, Benchmark, Variant, get_benchmark
 
 _LAZY: dict[str, str] = {
     "UNLABELLED": ".schema",

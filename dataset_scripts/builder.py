@@ -33,9 +33,9 @@ import numpy as np
 from datasets import ClassLabel, DatasetDict, Value
 from datasets.info import DatasetInfosDict
 
-from .errors import DataFormatError, ErcSynthError, RunDirError
+from .core.errors import DataFormatError, ErcSynthError, RunDirError
+from .core.registry import BENCHMARKS, MODES, SPLITS, Benchmark, get_benchmark
 from .gates import GateOptions, GateReport, apply_gates
-from .registry import BENCHMARKS, MODES, SPLITS, Benchmark, get_benchmark
 from .run_store import RunRecord, RunStore, RunSummary
 from .schema import dialogue_features, dialogues_to_utterances, utterance_features, utterance_rows
 from .stats import SplitStats, corpus_stats

@@ -12,8 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .errors import ErcSynthError
-from .registry import BENCHMARKS, Benchmark
+from .core.errors import ErcSynthError
+from .core.registry import BENCHMARKS, Benchmark
 from .stats import FORMATS, render_stats, render_table
 
 

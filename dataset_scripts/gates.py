@@ -28,7 +28,7 @@ from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
-from .errors import ErcSynthError
+from .core.errors import ErcSynthError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

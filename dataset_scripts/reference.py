@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ErcSynthError
+from .core.errors import ErcSynthError
+from .core.registry import Benchmark
 from .readers.loader import as_benchmark, read_dialogues
-from .registry import Benchmark
 from .schema import UNLABELLED
 
 

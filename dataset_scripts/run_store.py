@@ -66,7 +66,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import RunDirError
+from .core.atomic_io import write_all, write_json_atomic
+from .core.errors import RunDirError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -285,16 +286,6 @@ def _after_lost_partial_write(line: bytes) -> dict[str, Any] | None:
     return None
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """``os.write`` until every byte is down: a short write (signals, a nearly full disk) is not an error."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:  # not expected from a regular file, but never loop forever
-            raise OSError(errno.EIO, "write returned 0 bytes")
-        view = view[written:]
-
-
 def _write_failed(path: Path, exc: OSError) -> RunStoreWriteError:
     hint = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free disk space (quota exceeded)",
             errno.EACCES: "make the folder writable", errno.EROFS: "use a writable filesystem"}
@@ -304,18 +295,9 @@ def _write_failed(path: Path, exc: OSError) -> RunStoreWriteError:
 
 
 def _atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_json_atomic(path, payload, allow_nan=False)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise _write_failed(path, exc) from exc
 
 
@@ -511,7 +493,7 @@ class RunStore:
         start = None
         try:
             start = os.fstat(fd).st_size
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
         except OSError as exc:
             self._tail_suspect = True

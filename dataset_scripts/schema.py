@@ -15,8 +15,8 @@ from typing import Any
 
 from datasets import ClassLabel, Dataset, DatasetDict, Features, List, Value
 
-from .registry import UNLABELLED as UNLABELLED  # re-exported: the schema's documented missing-label value
-from .registry import Benchmark
+from .core.registry import UNLABELLED as UNLABELLED  # re-exported: the schema's documented missing-label value
+from .core.registry import Benchmark
 
 DIALOGUE_COLUMNS: tuple[str, ...] = ("dialogue_id", "speakers", "utterances", "emotions")
 UTTERANCE_COLUMNS: tuple[str, ...] = ("dialogue_id", "turn", "speaker", "utterance", "emotion")

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from .registry import UNLABELLED
+from .core.registry import UNLABELLED
 
 FORMATS: tuple[str, ...] = ("table", "markdown", "json")
 

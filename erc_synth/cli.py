@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from . import __version__
 

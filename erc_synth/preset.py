@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES, get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES, get_benchmark
 from erc_synth.generation.backends.factory import BACKENDS
 from erc_synth.generation.engine import default_of
 from erc_synth.generation.grammar import LABEL_FORMATS

@@ -19,7 +19,7 @@ import json
 import math
 from pathlib import Path
 
-from erc_synth.dataset_scripts.errors import DataFormatError, ErcSynthError
+from erc_synth.dataset_scripts.core.errors import DataFormatError, ErcSynthError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

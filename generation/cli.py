@@ -11,8 +11,8 @@ import json
 import shlex
 import sys
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
 
 from .backends.factory import BACKENDS, DEFAULT_BACKEND
 from .backends.openai_compat import SERVER_KINDS

@@ -30,8 +30,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.errors import ErcSynthError, RunDirError
-from erc_synth.dataset_scripts.registry import MODES, Benchmark, get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, RunDirError
+from erc_synth.dataset_scripts.core.registry import MODES, Benchmark, get_benchmark
 from erc_synth.dataset_scripts.run_store import RunRecord, RunStore, check_run_dir_target
 
 from .backends.base import (

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from erc_synth.dataset_scripts.registry import Benchmark
+from erc_synth.dataset_scripts.core.registry import Benchmark
 
 #: Every rejection reason the parser can give, with what it means (``erc-synth inspect`` prints these codes).
 REASONS: dict[str, str] = {

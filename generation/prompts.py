@@ -28,8 +28,8 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import MODES, Benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import MODES, Benchmark
 
 #: The template version new runs use; older folders stay so that their runs remain explainable.
 PROMPT_VERSION = "v1"

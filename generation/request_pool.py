@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from erc_synth.dataset_scripts.errors import RunDirError
+from erc_synth.dataset_scripts.core.errors import RunDirError
 from erc_synth.dataset_scripts.run_store import RunRecord, RunStore
 
 from .backends.base import Backend, BackendError, GenerationRequest, GenerationResult

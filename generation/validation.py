@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from erc_synth.dataset_scripts.registry import Benchmark
+from erc_synth.dataset_scripts.core.registry import Benchmark
 
 from .backends.base import GenerationResult
 from .parsing import ParsedDialogue, Rejection, parse_dialogue

@@ -22,7 +22,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from erc_synth.classifiers.paper_reference import BIBTEX as STUDY_BIBTEX
 from erc_synth.classifiers.paper_reference import CITATION as STUDY_CITATION
 from erc_synth.dataset_scripts.builder import BuildReport
-from erc_synth.dataset_scripts.registry import Benchmark, get_benchmark
+from erc_synth.dataset_scripts.core.registry import Benchmark, get_benchmark
 from erc_synth.dataset_scripts.stats import SplitStats, render_stats
 
 from .allowlists import size_category, validate_card_metadata

@@ -28,10 +28,10 @@ from erc_synth.dataset_scripts.builder import (
     config_name_of,
     write_hub_folder,
 )
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.gates import GateOptions
 from erc_synth.dataset_scripts.readers import load_reference
-from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.dataset_scripts.stats import corpus_stats
 
 from .card import DEFAULT_LICENSE, LABEL_POLICIES, CardInputs, render_card

@@ -26,8 +26,8 @@ from erc_synth.classifiers.audit import (
     audit_dataset,
     write_audit,
 )
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import UNLABELLED, get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import UNLABELLED, get_benchmark
 from erc_synth.dataset_scripts.schema import dialogues_dataset
 
 MELD = get_benchmark("meld")

@@ -17,7 +17,7 @@ from helpers.servers.process import tgi_server, tgi_url, tiny_lm_dir  # noqa: F4
 
 from erc_synth.classifiers.audit import JudgeError
 from erc_synth.classifiers.audit.llm_judge import LlmJudgeSpec, label_grammar, load_llm_judge, parse_label
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.dataset_scripts.schema import dialogues_dataset
 

@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from erc_synth import preset
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.generation import cli
 from erc_synth.generation.backends.base import DECLARED_PARAMETERS, AppliedSettings, Grammar, SamplingParams
 from erc_synth.generation.backends.factory import BACKENDS, create_backend

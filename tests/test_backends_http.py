@@ -17,7 +17,7 @@ import pytest
 from helpers.servers import process
 from helpers.servers.process import free_port, tgi_server
 
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.generation.backends.base import GenerationRequest, Grammar, SamplingParams
 from erc_synth.generation.backends.openai_compat import OpenAICompatBackend

@@ -19,8 +19,8 @@ from erc_synth.dataset_scripts.builder import (
     write_hub_folder,
     write_minimal_card,
 )
-from erc_synth.dataset_scripts.errors import DataFormatError, ErcSynthError, RunDirError
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.errors import DataFormatError, ErcSynthError, RunDirError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.dataset_scripts.schema import dialogues_to_utterances
 

@@ -12,8 +12,8 @@ from huggingface_hub import DatasetCard
 from PIL import Image
 
 from erc_synth.cli import main as erc_synth
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.hub_cards import build_folder, js_divergence, label_distribution_figure, save_label_distribution_plot
 from erc_synth.hub_cards import folder as folder_module

@@ -6,7 +6,7 @@ import pytest
 from helpers.servers.tiny_lm import tiny_lm_dir  # noqa: F401  (session fixture)
 from transformers import AutoTokenizer
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.generation.chat_format import (
     VICUNA_SYSTEM,
     get_chat_format,

@@ -16,8 +16,8 @@ from erc_synth.classifiers.architectures import IGNORE_INDEX, get_architecture, 
 from erc_synth.classifiers.data import load_real, load_synthetic
 from erc_synth.classifiers.scoring import metric_functions, trainer_metrics
 from erc_synth.classifiers.training import TrainSettings, run_regime, train_stage
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 
 MELD = get_benchmark("meld")
 OPTIONS = {"emoberta": {"max_length": 24}, "compm": {"max_length": 24, "max_memory_length": 8}}

@@ -87,7 +87,7 @@ def _generate_out_is_a_file(tmp: Path) -> tuple[list[str], str]:
 
 @probe("generate-smaller-count-than-the-run")
 def _generate_smaller_count(tmp: Path) -> tuple[list[str], str]:
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
     from erc_synth.dataset_scripts.run_store import RunStore
     from erc_synth.generation.engine import GenerationConfig, run_settings
 
@@ -178,7 +178,7 @@ def _push_repo_without_org(tmp: Path) -> tuple[list[str], str]:
 
 def _audit_set(tmp: Path, benchmark: str = "meld") -> Path:
     """A one-dialogue set in the dialogues schema, laid out like a built folder, labelled for ``benchmark``."""
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
     from erc_synth.dataset_scripts.schema import dialogues_dataset
 
     folder = tmp / f"{benchmark}-set"

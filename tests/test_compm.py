@@ -9,7 +9,7 @@ from helpers.tiny_encoders import TOY_WORDS, build_encoder
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from erc_synth.classifiers.compm import CompmCollator, CompmModel, prepare, speaker_memory_turns
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.schema import dialogues_dataset
 
 MELD = get_benchmark("meld")

@@ -18,7 +18,7 @@ import yaml
 from datasets import DatasetDict
 from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
 
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 
 MELD = get_benchmark("meld")
 TORCHRUN = Path(sys.executable).with_name("torchrun")

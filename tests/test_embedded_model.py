@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.generation import embedded
 from erc_synth.generation.backends.base import GenerationRequest, Grammar, SamplingParams
 from erc_synth.generation.embedded import EMBEDDED_MODEL, INSTALL_HINT, embedded_model_path, file_sha256, is_embedded

@@ -8,7 +8,7 @@ from helpers.tiny_encoders import TOY_WORDS, build_tokenizer
 
 from erc_synth.classifiers.emoberta import build_input_ids, prepare
 from erc_synth.classifiers.inputs import special_layout
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.schema import dialogues_dataset
 
 MELD = get_benchmark("meld")
@@ -124,7 +124,7 @@ def test_minilm_tokenizer_gets_bert_separators():
     """The offline MiniLM encoder (a BERT tokenizer) gets [CLS] A [SEP] B [SEP] C [SEP], not RoBERTa's </s></s>."""
     from transformers import AutoTokenizer
 
-    from erc_synth.classifiers.experiment import minilm_path
+    from erc_synth.classifiers.encoders import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     layout = special_layout(tokenizer)
@@ -138,7 +138,7 @@ def test_real_meld_dialogue_inputs(shared_data):
     from transformers import AutoTokenizer
 
     from erc_synth.classifiers.data import limit_dialogues, load_real
-    from erc_synth.classifiers.experiment import minilm_path
+    from erc_synth.classifiers.encoders import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
     real = limit_dialogues(load_real(MELD, shared_data), {"test": 3})

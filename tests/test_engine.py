@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from erc_synth.dataset_scripts import run_store
-from erc_synth.dataset_scripts.errors import RunDirError
+from erc_synth.dataset_scripts.core.errors import RunDirError
 from erc_synth.dataset_scripts.run_store import RunStore, RunStoreWriteError
 from erc_synth.generation.backends.base import SamplingParams
 from erc_synth.generation.engine import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from erc_synth.dataset_scripts.environment import REAL_DATA_ENV, env_value, real_data_env
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.environment import REAL_DATA_ENV, env_value, real_data_env
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 
 def test_canonical_name_wins_over_the_deprecated_alias(monkeypatch: pytest.MonkeyPatch) -> None:

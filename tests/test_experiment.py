@@ -15,8 +15,8 @@ from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write
 from erc_synth.classifiers.experiment import Experiment, ExperimentConfig
 from erc_synth.classifiers.tables import extended_table, main_table, main_table_markdown
 from erc_synth.cli import main
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.evaluate_metrics.erc_metrics import exact_rank_sum_pvalue, friedman_test
 
 REPO = Path(__file__).resolve().parents[1]

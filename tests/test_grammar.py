@@ -8,7 +8,7 @@ import re
 import pytest
 import xgrammar
 
-from erc_synth.dataset_scripts.registry import BENCHMARKS, get_benchmark
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, get_benchmark
 from erc_synth.generation.grammar import LABEL_FORMATS, dialogue_json_schema, dialogue_regex, escape_literal
 
 MELD = get_benchmark("meld")

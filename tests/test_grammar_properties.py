@@ -16,7 +16,7 @@ import xgrammar
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from erc_synth.dataset_scripts.registry import BENCHMARKS, Benchmark, get_benchmark
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, Benchmark, get_benchmark
 from erc_synth.generation.grammar import LABEL_FORMATS, dialogue_regex
 from erc_synth.generation.parsing import EXTRA_REASONS, REASONS, ParsedDialogue, Rejection, parse_dialogue
 

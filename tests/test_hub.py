@@ -14,7 +14,7 @@ from helpers.hub_support import TOKEN, LocalHub, start_local_hub
 from PIL import Image
 
 from erc_synth.cli import main as erc_synth
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.hub_cards import PublishError, build_folder, push_folder
 
 pytestmark = pytest.mark.slow

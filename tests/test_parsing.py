@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.generation.backends.base import GenerationResult
 from erc_synth.generation.parsing import EXTRA_REASONS, REASONS, ParsedDialogue, Rejection, parse_dialogue
 from erc_synth.generation.validation import judge, make_record

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from helpers.builder_support import make_run_dir
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.pipeline import DatasetOutcome, PipelineReport, _build_all
 from erc_synth.preset import load_preset, parse_preset
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.generation.engine import run_settings
 from erc_synth.pipeline import generation_config
 from erc_synth.preset import BUILTIN_PRESETS, load_preset, parse_preset

@@ -7,8 +7,8 @@ import re
 import pytest
 from helpers.fake_backend import FakeBackend
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES, get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES, get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.generation.engine import GenerationConfig, SettingError, generate, run_settings
 from erc_synth.generation.prompts import PROMPT_VERSION, build_messages, render_prompt, template_text

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from helpers.fake_backend import FakeBackend
 
-from erc_synth.dataset_scripts.errors import ErcSynthError, RunDirError
-from erc_synth.dataset_scripts.registry import BENCHMARKS, get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, RunDirError
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.generation.engine import GenerationConfig, SettingError, generate, run_settings
 from erc_synth.generation.prompts import build_messages, label_permutation, render_prompt

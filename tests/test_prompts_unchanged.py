@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers.fake_backend import FakeBackend
 
-from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES, get_benchmark
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES, get_benchmark
 from erc_synth.generation.engine import GenerationConfig, generate, run_settings
 from erc_synth.generation.grammar import LABEL_FORMATS
 from erc_synth.generation.prompts import TEMPLATE_VERSIONS, build_messages

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from erc_synth.dataset_scripts.registry import BENCHMARKS, MODES
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import shutil
 import pytest
 from datasets import ClassLabel
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.readers import READERS, DialogueIdWarning, SplitSource, load_reference
-from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.dataset_scripts.schema import UNLABELLED
 
 

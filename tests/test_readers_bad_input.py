@@ -10,7 +10,7 @@ import re
 import pytest
 
 from erc_synth.cli import main
-from erc_synth.dataset_scripts.errors import DataFormatError
+from erc_synth.dataset_scripts.core.errors import DataFormatError
 from erc_synth.dataset_scripts.readers import load_reference
 
 

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS
 from erc_synth.dataset_scripts.readers import DialogueIdWarning, load_reference
-from erc_synth.dataset_scripts.registry import BENCHMARKS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VARIANTS = [(b.name, name) for b in BENCHMARKS.values() for name in b.variants]

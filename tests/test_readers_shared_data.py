@@ -55,7 +55,7 @@ COSMIC_VALIDATION_IDS = [  # listed in the data README; the files themselves do 
 
 
 def _canonical(benchmark_name: str, counts: dict[str, int]) -> dict[str, int]:
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     benchmark = get_benchmark(benchmark_name)
     return {benchmark.spellings[spelling]: n for spelling, n in counts.items()}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from erc_synth.dataset_scripts.errors import ErcSynthError, UnknownLabelError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, UnknownLabelError
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, SPLITS, dialogue_lengths, get_benchmark
 from erc_synth.dataset_scripts.readers import READERS
-from erc_synth.dataset_scripts.registry import BENCHMARKS, SPLITS, dialogue_lengths, get_benchmark
 
 CANONICAL_LABELS = {
     "meld": ("neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear"),

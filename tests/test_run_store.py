@@ -14,7 +14,7 @@ import pytest
 from helpers.builder_support import make_run_dir, settings_for
 
 from erc_synth.dataset_scripts import run_store
-from erc_synth.dataset_scripts.errors import RunDirError
+from erc_synth.dataset_scripts.core.errors import RunDirError
 from erc_synth.dataset_scripts.run_store import RunRecord, RunStore, RunStoreWriteError
 from erc_synth.generation.run_report import format_summary, summarize_run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from datasets import ClassLabel, DatasetDict, Value
 
-from erc_synth.dataset_scripts.registry import BENCHMARKS, get_benchmark
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, get_benchmark
 from erc_synth.dataset_scripts.schema import (
     UNLABELLED,
     dialogue_features,

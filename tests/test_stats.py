@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from erc_synth.cli import main
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.readers import load_reference
-from erc_synth.dataset_scripts.registry import get_benchmark
 from erc_synth.dataset_scripts.schema import UNLABELLED, dialogues_dataset
 from erc_synth.dataset_scripts.stats import corpus_stats, render_stats, render_table, split_stats
 

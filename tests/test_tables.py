@@ -18,7 +18,7 @@ import pytest
 from erc_synth.classifiers.paper_reference import TABLE_III, TABLE_IV, TABLE_IV_SYSTEMS
 from erc_synth.classifiers.pooled_table import pooled_table
 from erc_synth.cli import main
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.evaluate_metrics.erc_metrics import friedman_test
 
 SYSTEMS = [f"{a}-{r}" for a, r in TABLE_IV_SYSTEMS]

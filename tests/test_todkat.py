@@ -27,8 +27,8 @@ from erc_synth.classifiers.todkat.knowledge import (
     select_knowledge,
 )
 from erc_synth.classifiers.todkat.topic import TopicEncoder
-from erc_synth.dataset_scripts.errors import DataFormatError, ErcSynthError
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.errors import DataFormatError, ErcSynthError
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.schema import dialogues_dataset
 
 MELD = get_benchmark("meld")

@@ -16,7 +16,7 @@ from helpers.hub_support import LocalHub, start_local_hub
 from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
 
 from erc_synth.cli import main
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent

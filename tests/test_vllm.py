@@ -30,7 +30,7 @@ from helpers.servers.vllm_server import (
     vllm_server,
 )
 
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.generation.backends.base import GenerationRequest, Grammar, SamplingParams
 from erc_synth.generation.backends.openai_compat import OpenAICompatBackend

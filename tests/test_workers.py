@@ -24,7 +24,7 @@ from datasets import DatasetDict
 from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
 
 from erc_synth.classifiers.experiment import ExperimentConfig
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 
 MELD = get_benchmark("meld")
 FAST_CLAIMS = ["--heartbeat", "0.2", "--claim-expiry", "3"]

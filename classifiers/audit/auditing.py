@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import UNLABELLED, Benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import UNLABELLED, Benchmark
 
 from .judges import JUDGE_SPECS, JudgeError, JudgeSettings, load_classifier_judge, train_judge
 from .statistics import agreement_statistics, positional_statistics

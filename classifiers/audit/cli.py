@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from .judges import JUDGE_SPECS
 
@@ -40,8 +40,8 @@ def _number(value: float | None) -> str:
 
 def run_audit(args: argparse.Namespace) -> int:
     from erc_synth.classifiers.data import load_dialogues
-    from erc_synth.dataset_scripts.environment import real_data_env
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.environment import real_data_env
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     from .auditing import audit_dataset
     from .report import write_audit

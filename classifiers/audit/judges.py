@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import SPLITS, Benchmark, get_benchmark
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import SPLITS, Benchmark, get_benchmark
 from erc_synth.generation.embedded import default_cache_dir as project_cache_dir
 from erc_synth.generation.embedded import file_sha256
 
@@ -254,7 +254,7 @@ def train_judge(benchmark: Benchmark, real_data: Path, *, settings: JudgeSetting
     interrupted training never leaves a half-written judge that a later audit would trust.
     """
     from erc_synth.classifiers.data import limit_dialogues, load_real, require_splits
-    from erc_synth.classifiers.experiment import resolve_encoder
+    from erc_synth.classifiers.encoders import resolve_encoder
     from erc_synth.classifiers.training import run_regime
 
     settings = settings or JudgeSettings()

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from erc_synth.dataset_scripts.registry import UNLABELLED, Benchmark
+from erc_synth.dataset_scripts.core.registry import UNLABELLED, Benchmark
 
 from .judges import JudgeError, default_cache_dir
 

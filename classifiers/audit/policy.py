@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
-from erc_synth.dataset_scripts.registry import UNLABELLED
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import UNLABELLED
 
 from .auditing import AuditResult
 

@@ -16,7 +16,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from erc_synth.dataset_scripts.registry import UNLABELLED
+from erc_synth.dataset_scripts.core.registry import UNLABELLED
 
 #: A dialogue needs this many labelled turns before its positional statistics mean anything.
 MIN_POSITIONAL_TURNS = 3

@@ -29,7 +29,7 @@ def _knowledge_dim(options: dict[str, Any]) -> int:
         return 0
     from transformers import AutoConfig
 
-    from erc_synth.dataset_scripts.errors import ErcSynthError
+    from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
     from .knowledge import default_retriever
 

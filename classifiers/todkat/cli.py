@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_train_topics(args: argparse.Namespace) -> int:
     from erc_synth.classifiers.data import load_real
     from erc_synth.classifiers.settings import given_arguments
-    from erc_synth.dataset_scripts.errors import ErcSynthError
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.errors import ErcSynthError
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     from .training import TopicTrainingSettings, train_topics
 

@@ -22,7 +22,7 @@ def _knowledge_table(dialogues: Any, options: dict[str, Any]) -> tuple[Any, int]
     provider = make_provider(options.get("knowledge", "none"), options.get("knowledge_cache"), **options)
     if provider is None:
         return None, 0
-    from erc_synth.dataset_scripts.errors import ErcSynthError
+    from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
     from .knowledge import SentenceEmbedder
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from erc_synth.dataset_scripts.errors import DataFormatError, ErcSynthError
+from erc_synth.dataset_scripts.core.errors import DataFormatError, ErcSynthError
 
 RELATIONS: tuple[str, ...] = ("xIntent", "xReact", "oReact")
 

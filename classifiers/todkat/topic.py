@@ -31,7 +31,7 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import MaskedLMOutput
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 #: ``model_type`` of a topic-pretrained checkpoint folder (what ``erc-synth train-topics`` writes).
 TOPIC_LM_MODEL_TYPE = "todkat-topic-lm"

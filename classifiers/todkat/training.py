@@ -23,7 +23,7 @@ def train_topics(encoder: str, texts: Sequence[str], out_dir: str | Path, settin
     from datasets import Dataset
     from transformers import AutoTokenizer, DataCollatorForLanguageModeling, Trainer, TrainingArguments, set_seed
 
-    from erc_synth.dataset_scripts.errors import ErcSynthError
+    from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
     texts = [t for t in texts if t.strip()]
     if not texts:

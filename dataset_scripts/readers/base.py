@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataFormatError, UnknownLabelError
-from ..registry import Benchmark
+from ..core.errors import DataFormatError, UnknownLabelError
+from ..core.registry import Benchmark
 from ..schema import UNLABELLED
 
 #: C1 control characters never occur in real text; they are cp1252 punctuation decoded as latin-1 (the

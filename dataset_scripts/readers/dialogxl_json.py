@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import DataFormatError
+from ..core.errors import DataFormatError
 from .base import UNLABELLED, Dialogue, SplitSource, check_text, label_index, load_json
 
 

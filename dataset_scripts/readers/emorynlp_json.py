@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import DataFormatError
+from ..core.errors import DataFormatError
 from .base import Dialogue, SplitSource, check_text, label_index, load_json
 
 MULTI_SPEAKER_SEPARATOR = " & "

@@ -13,8 +13,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from ..errors import DataFormatError, ErcSynthError
-from ..registry import SPLITS, Benchmark, Variant, get_benchmark
+from ..core.errors import DataFormatError, ErcSynthError
+from ..core.registry import SPLITS, Benchmark, Variant, get_benchmark
 from ..schema import CONFIGS, dialogues_dataset, dialogues_to_utterances
 from . import dialogue_ids
 from .base import Dialogue, SplitSource

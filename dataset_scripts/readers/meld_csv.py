@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..errors import DataFormatError
+from ..core.errors import DataFormatError
 from .base import Dialogue, SplitSource, check_text, label_index, read_text
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID")

@@ -7,7 +7,7 @@ dialogue ids, so every dialogue comes back with ``dialogue_id=None`` and the loa
 
 from __future__ import annotations
 
-from ..errors import DataFormatError
+from ..core.errors import DataFormatError
 from .base import Dialogue, SplitSource, check_text, label_index, read_text
 
 FIELDS: tuple[str, ...] = ("speaker", "utterance", "emotion")

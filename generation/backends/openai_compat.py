@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from .base import AppliedSettings, BackendError, GenerationRequest, GenerationResult, Grammar, ModelInfo, SamplingParams
 from .endpoint_pool import EndpointPool

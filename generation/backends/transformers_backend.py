@@ -307,7 +307,7 @@ class TransformersBackend:
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=pick_dtype(dtype, device), **kwargs)
         except OSError as error:
-            from erc_synth.dataset_scripts.errors import ErcSynthError
+            from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
             raise ErcSynthError(f"cannot load model {source!r}: {error}") from error
         model.to(device)

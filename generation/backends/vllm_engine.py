@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from .base import AppliedSettings, BackendError, GenerationRequest, GenerationResult, Grammar, ModelInfo, SamplingParams
 

@@ -15,7 +15,7 @@ import asyncio
 import random
 from collections.abc import Callable, Iterable, Sequence
 
-from erc_synth.dataset_scripts.registry import get_benchmark
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.generation.backends.base import BackendError, GenerationRequest, GenerationResult, ModelInfo
 from erc_synth.generation.prompts import build_messages
 

@@ -101,7 +101,7 @@ def _faulty_protocol_class():
 
 def canned_dialogue(benchmark_name: str, as_json: bool) -> str:
     """A valid dialogue of the benchmark using every label once (so any balanced target is present)."""
-    from erc_synth.dataset_scripts.registry import get_benchmark
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     benchmark = get_benchmark(benchmark_name)
     low, high = benchmark.turns

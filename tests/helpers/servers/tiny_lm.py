@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from erc_synth.dataset_scripts.registry import BENCHMARKS
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS
 
 #: Bump when the build changes, so cached folders from an older build are rebuilt.
 BUILD_VERSION = "tiny-lm-v1"
