@@ -23,7 +23,7 @@ import torch
 
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.generation.backends.base import GenerationRequest, SamplingParams
-from erc_synth.generation.embedded import load_embedded_backend
+from erc_synth.generation.backends.embedded import load_embedded_backend
 from erc_synth.generation.prompts import build_messages
 
 

@@ -50,7 +50,7 @@ from erc_synth.generation.backends.base import (
     Grammar,
     SamplingParams,
 )
-from erc_synth.generation.embedded import load_embedded_backend
+from erc_synth.generation.backends.embedded import load_embedded_backend
 from erc_synth.generation.grammar import dialogue_regex
 from erc_synth.generation.prompts import build_messages
 

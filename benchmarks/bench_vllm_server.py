@@ -94,7 +94,7 @@ def main() -> int:
         rows.append((name, seconds, sum(r.generated_tokens or 0 for r in results), clean))
         print(f"{name}: {args.count} dialogues in {seconds:.1f} s", flush=True)
 
-    from erc_synth.generation.embedded import load_embedded_backend
+    from erc_synth.generation.backends.embedded import load_embedded_backend
 
     inprocess = load_embedded_backend(batch_size=args.batch, num_threads=args.threads)
     measure(f"transformers (batch {args.batch})", lambda: asyncio.run(inprocess.generate_batch(requests)))

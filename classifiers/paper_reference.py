@@ -11,18 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-CITATION = (
-    "Kaplan, De Castro Carneiro, Wermter (2025). Can Large Language Models Generate Effective Datasets for "
-    "Emotion Recognition in Conversations? arXiv:2508.05474"
-)
+from erc_synth.dataset_scripts.core.reference_study import BIBTEX, CITATION
 
-BIBTEX = """\
-@article{kaplan2025llmerc,
-  title   = {Can Large Language Models Generate Effective Datasets for Emotion Recognition in Conversations?},
-  author  = {Kaplan and {De Castro Carneiro} and Wermter},
-  journal = {arXiv preprint arXiv:2508.05474},
-  year    = {2025}
-}"""
+__all__ = ["BIBTEX", "CITATION", "TABLE_III", "TABLE_IV", "TABLE_IV_SYSTEMS"]
 
 #: The study's column names -> this project's architecture names.
 ARCHITECTURE_NAMES: Mapping[str, str] = MappingProxyType({"CoMPM": "compm", "EmoOne": "emoberta",

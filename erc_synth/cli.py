@@ -21,6 +21,7 @@ from . import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "erc_synth.dataset_scripts.cli",
     "erc_synth.generation.cli",
+    "erc_synth.build_cli",
     "erc_synth.hub_cards.cli",
     "erc_synth.evaluate_metrics.cli",
     "erc_synth.classifiers.cli",

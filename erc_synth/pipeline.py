@@ -26,6 +26,7 @@ from erc_synth.dataset_scripts.core.environment import real_data_env
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 
+from .label_auditor import ClassifierAuditor
 from .preset import DatasetSpec, Preset
 
 #: Where the licensed benchmark copies usually sit beside a checkout (used for JS divergence and decontamination).
@@ -230,6 +231,7 @@ def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_d
     if preset.audit:
         options["audit"] = preset.audit["judge"]
         options["label_policy"] = preset.audit["label_policy"]
+        options["auditor"] = ClassifierAuditor()
     result = build_all(out / "runs", out / "datasets", **options)
     for outcome in outcomes:
         report = result.folders[f"{outcome.benchmark}-{outcome.mode}"]

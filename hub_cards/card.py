@@ -19,9 +19,9 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from erc_synth.classifiers.paper_reference import BIBTEX as STUDY_BIBTEX
-from erc_synth.classifiers.paper_reference import CITATION as STUDY_CITATION
 from erc_synth.dataset_scripts.builder import BuildReport
+from erc_synth.dataset_scripts.core.reference_study import BIBTEX as STUDY_BIBTEX
+from erc_synth.dataset_scripts.core.reference_study import CITATION as STUDY_CITATION
 from erc_synth.dataset_scripts.core.registry import Benchmark, get_benchmark
 from erc_synth.dataset_scripts.stats import SplitStats, render_stats
 

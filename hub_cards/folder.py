@@ -36,6 +36,7 @@ from erc_synth.dataset_scripts.stats import corpus_stats
 
 from .card import DEFAULT_LICENSE, LABEL_POLICIES, CardInputs, render_card
 from .divergence import counts_vector, js_divergence
+from .label_audit import LabelAuditor
 from .naming import repo_name
 from .plots import ordered_series, save_label_distribution_plot
 
@@ -66,7 +67,8 @@ class PreparedRun:
     built: BuiltDataset
     real: RealComparison | None = None
     label_policy: str = "llm"
-    audit: Any = None  # erc_synth.classifiers.audit.AuditResult when the build ran an audit
+    audit: Any = None  # what the auditor returned, when the build ran an audit
+    auditor: LabelAuditor | None = None
 
 
 @dataclass
@@ -131,16 +133,6 @@ def load_real(benchmark_name: str, real_data_dir: str | Path, variant: str | Non
                           reference=reference)
 
 
-def _run_audit(built: BuiltDataset, judge: str, real_data_dir: str | Path | None, seed: int,
-               cache_dir: str | Path | None, judge_settings: Any) -> Any:
-    from erc_synth.classifiers.audit import audit_dataset  # lazy: torch and transformers only when auditing
-
-    return audit_dataset(built.dialogues, built.benchmark, judge,
-                         real_data=Path(real_data_dir) if real_data_dir is not None else None, seed=seed,
-                         cache_dir=Path(cache_dir) if cache_dir is not None else None, judge_settings=judge_settings,
-                         source=f"the {built.config_name} build")
-
-
 def prepare_run(
     run_dir: str | Path,
     *,
@@ -155,16 +147,21 @@ def prepare_run(
     audit_cache_dir: str | Path | None = None,
     judge_settings: Any = None,
     real_cache: dict[str, RealComparison] | None = None,
+    auditor: LabelAuditor | None = None,
 ) -> PreparedRun:
     """Build RUN_DIR once and, with ``audit``, audit its labels and apply ``label_policy``.
 
-    ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the ``train`` judge. ``real_cache``
+    ``auditor`` runs the audit (``erc_synth.label_auditor.ClassifierAuditor`` is the toolkit's); an ``audit``
+    without one is refused. ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the ``train`` judge.
+    ``real_cache``
     (benchmark name -> ``RealComparison``) lets a caller building several runs read each real benchmark once.
     """
     if label_policy not in LABEL_POLICIES:
         raise ErcSynthError(f"--label-policy {label_policy!r}: choose one of {', '.join(LABEL_POLICIES)}")
     if label_policy != "llm" and not audit:
         raise ErcSynthError(f"--label-policy {label_policy} takes its labels from an audit: add --audit JUDGE")
+    if audit and auditor is None:
+        raise ErcSynthError(f"an audit ({audit}) was asked for, but no auditor was handed to the build")
     run = RunSnapshot.read(run_dir)
     benchmark_name = run.config_name.split("-")[0]
     real = None
@@ -177,13 +174,13 @@ def prepare_run(
     built = build(run, split_seed=split_seed, ratios=ratios, gates=gates or GateOptions(),
                   reference=real.reference if real else None)
     result = None
-    if audit:
-        result = _run_audit(built, audit, real_data_dir, split_seed, audit_cache_dir, judge_settings)
+    if audit and auditor is not None:
+        result = auditor.audit(built, audit, real_data=Path(real_data_dir) if real_data_dir is not None else None,
+                               seed=split_seed, cache_dir=Path(audit_cache_dir) if audit_cache_dir else None,
+                               judge_settings=judge_settings)
         if label_policy != "llm":
-            from erc_synth.classifiers.audit import apply_label_policy
-
-            built = built.with_dialogues(apply_label_policy(built.dialogues, result, label_policy))
-    return PreparedRun(built=built, real=real, label_policy=label_policy, audit=result)
+            built = built.with_dialogues(auditor.apply_policy(built.dialogues, result, label_policy))
+    return PreparedRun(built=built, real=real, label_policy=label_policy, audit=result, auditor=auditor)
 
 
 def own_series(prepared: PreparedRun) -> Series:
@@ -225,10 +222,8 @@ def write_folder(prepared: PreparedRun, out_dir: str | Path, series: Mapping[str
     metadata = write_hub_folder(built.dialogues, out_dir)
     save_label_distribution_plot(series, out_dir / PLOT_FILE)
     fidelity = confusion = None
-    if prepared.audit is not None:
-        from erc_synth.classifiers.audit import write_audit
-
-        written = write_audit(prepared.audit, out_dir / AUDIT_DIR)
+    if prepared.audit is not None and prepared.auditor is not None:
+        written = prepared.auditor.write(prepared.audit, out_dir / AUDIT_DIR)
         fidelity = dict(prepared.audit.summary)
         confusion = next((Path(p).relative_to(out_dir).as_posix() for p in written.values()
                           if str(p).endswith(".png")), None)
@@ -311,6 +306,7 @@ def build_folder(
     label_policy: str = "llm",
     audit_cache_dir: str | Path | None = None,
     judge_settings: Any = None,
+    auditor: LabelAuditor | None = None,
     differences: Sequence[str] = (),
 ) -> FolderReport:
     """Build RUN_DIR into ``out_dir``: parquet for both configs, README.md card, label distribution PNG.
@@ -320,13 +316,14 @@ def build_folder(
     ``decontam_ngram``/``decontam_threshold`` tune that gate (``gates`` overrides every gate setting).
     ``extra_plot_series`` is ``{benchmark: {series: counts}}`` added to the plot, e.g. the other mode's counts
     or other benchmarks. ``audit`` (a judge: ``train``, ``classifier:PATH``, ``llm``...) adds the label
-    fidelity section; ``label_policy`` (``llm``, ``judge``, ``agree``) says which labels the set gets.
+    fidelity section, run by ``auditor``; ``label_policy`` (``llm``, ``judge``, ``agree``) says which labels the
+    set gets.
     """
     options = _prepare_options(real_data_dir=real_data_dir, real_variant=real_variant, split_seed=split_seed,
                                ratios=ratios, near_dup_threshold=near_dup_threshold, decontaminate=decontaminate,
                                decontam_ngram=decontam_ngram, decontam_threshold=decontam_threshold, gates=gates,
                                audit=audit, label_policy=label_policy, audit_cache_dir=audit_cache_dir,
-                               judge_settings=judge_settings)
+                               judge_settings=judge_settings, auditor=auditor)
     prepared = prepare_run(run_dir, **options)
     series = _merge(extra_plot_series or {}, own_series(prepared))
     return write_folder(prepared, out_dir, series, repo_id=repo_id, license=license, differences=differences)

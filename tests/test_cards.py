@@ -316,11 +316,13 @@ def test_build_with_a_real_audit_applies_the_agree_policy_and_shows_it_on_the_ca
     from erc_synth.classifiers.audit import JudgeSettings
     from erc_synth.dataset_scripts.builder import build
     from erc_synth.hub_cards.folder import own_series, prepare_run, write_folder
+    from erc_synth.label_auditor import ClassifierAuditor
 
     run = make_run_dir(tmp_path / "run", "iemocap", "natural", n=12, plant_duplicates=False)
     tiny_judge = JudgeSettings(limit_train=8, limit_validation=4, limit_test=4, max_steps=4, batch_size=8)
     prepared = prepare_run(run, real_data_dir=shared_data, audit="train", label_policy="agree",
-                           judge_settings=tiny_judge, audit_cache_dir=tmp_path / "judges")
+                           judge_settings=tiny_judge, audit_cache_dir=tmp_path / "judges",
+                           auditor=ClassifierAuditor())
     llm = build(run, reference=prepared.real.reference).dialogues
     disagreements = 0
     for split, dataset in prepared.built.dialogues.items():

@@ -12,9 +12,15 @@ import torch
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
-from erc_synth.generation import embedded
+from erc_synth.generation.backends import embedded
 from erc_synth.generation.backends.base import GenerationRequest, Grammar, SamplingParams
-from erc_synth.generation.embedded import EMBEDDED_MODEL, INSTALL_HINT, embedded_model_path, file_sha256, is_embedded
+from erc_synth.generation.backends.embedded import (
+    EMBEDDED_MODEL,
+    INSTALL_HINT,
+    embedded_model_path,
+    file_sha256,
+    is_embedded,
+)
 from erc_synth.generation.grammar import dialogue_regex
 
 

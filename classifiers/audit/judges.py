@@ -27,8 +27,8 @@ import numpy as np
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import SPLITS, Benchmark, get_benchmark
-from erc_synth.generation.embedded import default_cache_dir as project_cache_dir
-from erc_synth.generation.embedded import file_sha256
+from erc_synth.generation.backends.embedded import default_cache_dir as project_cache_dir
+from erc_synth.generation.backends.embedded import file_sha256
 
 TRAINING_RECORD = "erc_synth_training.json"
 JUDGE_SPECS = "train, classifier:PATH_OR_HUB_ID or llm:BACKEND[:MODEL][@URL[,URL...]][#CHAT_FORMAT]"

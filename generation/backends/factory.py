@@ -69,7 +69,7 @@ def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
                                 "model's chat template")
         return OpenAICompatBackend(endpoints, model=model, timeout=timeout, server=server, **options)
     if name == "transformers":
-        from ..embedded import load_transformers_backend
+        from .embedded import load_transformers_backend
 
         if endpoints:
             raise ErcSynthError("the transformers backend runs in-process and takes no --endpoint")

@@ -137,7 +137,7 @@ class VllmEngineBackend:
 def load_vllm_backend(model: str | None = None, *, chat_format: str = "auto", device: str | None = None,
                       **options: Any) -> VllmEngineBackend:
     """The in-process vLLM backend for a ``--model`` value: the embedded SmolLM2 (default) or a folder/Hub id."""
-    from .. import embedded
+    from . import embedded
 
     if chat_format not in ("auto", "template", None):
         raise ErcSynthError(f"--chat-format {chat_format} does not apply to --backend vllm: vLLM renders the "

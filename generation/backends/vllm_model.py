@@ -19,7 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
-from erc_synth.generation import embedded
+from erc_synth.generation.backends import embedded
 
 _MARKER = "erc_synth_vllm.json"
 

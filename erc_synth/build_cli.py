@@ -1,0 +1,108 @@
+"""Subcommands ``build`` and ``build-all`` (registered into ``erc-synth``).
+
+Why in the top layer: a build may run the label audit, which lives in ``classifiers``; ``hub_cards`` writes the
+folder but must not import ``classifiers``, so the command that joins the two lives above both. Heavy imports
+(datasets, matplotlib, torch) happen inside the handlers so ``erc-synth --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .label_auditor import ClassifierAuditor
+
+
+def _quiet_datasets() -> None:
+    """A build writes a handful of tiny files; per-file progress bars would drown the one-line summary."""
+    import datasets
+
+    datasets.disable_progress_bars()
+
+
+def _build(args: argparse.Namespace) -> int:
+    from erc_synth.hub_cards.folder import build_folder
+
+    _quiet_datasets()
+    report = build_folder(
+        args.run_dir, args.out, real_data_dir=args.real_data, real_variant=args.real_variant,
+        split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
+        decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
+        decontam_threshold=args.decontam_threshold, repo_id=args.repo, license=args.license, audit=args.audit,
+        label_policy=args.label_policy, auditor=ClassifierAuditor(),
+    )
+    gates = report.build["gates"]
+    print(f"built {report.config_name} into {report.folder}: "
+          + ", ".join(f"{split} {n}" for split, n in report.build["split_sizes"].items())
+          + f" dialogues; dropped {gates['exact_duplicates']} exact and {gates['near_duplicates']} near duplicates, "
+          + (f"{gates['contaminated']} contaminated" if gates["decontaminated_against"] else "no decontamination"))
+    if report.divergences:
+        print("JS divergence from the real label distribution: "
+              + ", ".join(f"{k} {v:.4f}" for k, v in report.divergences.items()))
+    if report.label_fidelity:
+        print(f"label fidelity ({report.label_policy} labels): kappa {report.label_fidelity.get('kappa')}, "
+              f"position/label Spearman {report.label_fidelity.get('position_label_spearman')} "
+              f"(real {report.label_fidelity.get('position_label_spearman_real')})")
+    if args.report_json:
+        json.dump(report.to_dict(), sys.stdout, indent=2, sort_keys=True)
+        print()
+    return 0
+
+
+def _build_all(args: argparse.Namespace) -> int:
+    from erc_synth.hub_cards.folder import build_all
+
+    _quiet_datasets()
+    result = build_all(args.runs_root, args.out, real_data_dir=args.real_data, real_variant=args.real_variant,
+                       split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
+                       decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
+                       decontam_threshold=args.decontam_threshold, license=args.license, audit=args.audit,
+                       label_policy=args.label_policy, auditor=ClassifierAuditor())
+    for name, report in result.folders.items():
+        print(f"built {name} into {report.folder}: "
+              + ", ".join(f"{split} {n}" for split, n in report.build["split_sizes"].items()) + " dialogues")
+    return 0
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``build`` and ``build-all``."""
+    parser.add_argument("--real-data", metavar="DIR", help="folder with meld/, emorynlp/, iemocap/ (enables "
+                       "decontamination against the real test split and the comparison in the card)")
+    parser.add_argument("--real-variant", help="benchmark file variant (default: the registry's default)")
+    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test (default 0.8,0.1,0.1)")
+    parser.add_argument("--near-dup-threshold", type=float, default=0.8, help="MinHash Jaccard threshold")
+    parser.add_argument("--no-decontaminate", action="store_true")
+    parser.add_argument("--decontam-ngram", type=int, default=8, help="word n-gram length (default 8)")
+    parser.add_argument("--decontam-threshold", type=float, default=0.0,
+                        help="drop a dialogue when more than this share of its n-grams is in the real test split "
+                             "(default 0: any shared n-gram)")
+    parser.add_argument("--license", default="cc-by-4.0", help="Hub license id of the synthetic text")
+    parser.add_argument("--audit", metavar="JUDGE",
+                        help="audit the labels against a judge (train, classifier:PATH_OR_HUB_ID, llm) and add the "
+                             "label fidelity section to the card; needs --real-data for the train judge")
+    parser.add_argument("--label-policy", default="llm", metavar="llm|judge|agree",
+                        help="which labels the set gets: the LLM's (default, the study's), the judge's, or the "
+                             "LLM's where the judge agrees and -1 elsewhere (needs --audit)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    build = subparsers.add_parser("build", help="build a generation RUN_DIR into a Hub-ready dataset folder",
+                                  description="Build RUN_DIR into DIR: parquet for the dialogues and utterances "
+                                              "configs, a dataset card (README.md) and the label distribution plot.")
+    build.add_argument("run_dir", metavar="RUN_DIR")
+    build.add_argument("--out", required=True, metavar="DIR")
+    _add_build_options(build)
+    build.add_argument("--repo", help="ORG/NAME shown in the card's load snippet (push fills it in otherwise)")
+    build.add_argument("--report-json", action="store_true", help="also print the full build report as JSON")
+    build.set_defaults(func=_build)
+
+    build_all = subparsers.add_parser(
+        "build-all", help="build every RUN_DIR under a folder into ROOT/{benchmark}-synth-{mode}",
+        description="Build each RUN_DIR directly under RUNS_ROOT (one per benchmark and mode) into "
+                    "ROOT/{benchmark}-synth-{mode}, the layout push-all reads; every card gets the full figure.")
+    build_all.add_argument("runs_root", metavar="RUNS_ROOT")
+    build_all.add_argument("--out", required=True, metavar="ROOT")
+    _add_build_options(build_all)
+    build_all.set_defaults(func=_build_all)

@@ -1,0 +1,35 @@
+"""The classifier-backed label audit, handed to the build from the top layer.
+
+``hub_cards`` builds folders and must not import ``classifiers``; the pipeline and the build commands live
+above both, so they make this auditor and pass it in (``hub_cards.label_audit.LabelAuditor``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from erc_synth.dataset_scripts.builder import BuiltDataset
+
+
+class ClassifierAuditor:
+    """``classifiers.audit`` behind the build's ``LabelAuditor`` hook; torch loads only when it is called."""
+
+    def audit(self, built: BuiltDataset, judge: str, *, real_data: Path | None, seed: int,
+              cache_dir: Path | None, judge_settings: Any) -> Any:
+        from erc_synth.classifiers.audit import audit_dataset
+
+        return audit_dataset(built.dialogues, built.benchmark, judge, real_data=real_data, seed=seed,
+                             cache_dir=cache_dir, judge_settings=judge_settings,
+                             source=f"the {built.config_name} build")
+
+    def apply_policy(self, dialogues: Any, result: Any, policy: str) -> Any:
+        from erc_synth.classifiers.audit import apply_label_policy
+
+        return apply_label_policy(dialogues, result, policy)
+
+    def write(self, result: Any, out_dir: Path) -> Mapping[str, Path]:
+        from erc_synth.classifiers.audit import write_audit
+
+        return write_audit(result, out_dir)
