@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -89,7 +91,7 @@ def _dialogues(run_dir: Path):
     from erc_synth.dataset_scripts.run_store import RunStore
     from erc_synth.dataset_scripts.schema import dialogues_dataset
 
-    benchmark = get_benchmark(run_dir.name.split("-")[0])
+    benchmark = get_benchmark(DatasetKey.parse(run_dir.name).benchmark)
     rows = [{"dialogue_id": f"{run_dir.name}-{r.index}", "speakers": list(r.speakers),
              "utterances": list(r.utterances), "emotions": list(r.emotions)}
             for r in RunStore.open(run_dir).accepted()]
@@ -183,7 +185,7 @@ def main() -> None:
               f"{f('position_label_spearman')} ({f('position_label_spearman_real')}) | {f('monotonic_share')} "
               f"({f('monotonic_share_real')}) | {f('all_distinct')} | {r['tokens']} ({rejected}) | "
               f"{r['generation_s']} | {r.get('relabel_s', '-')} |")
-    judges = {r["set"].split("-")[0]: (r["judge"], r["judge_weighted_f1"]) for r in rows}
+    judges = {DatasetKey.parse(r["set"]).benchmark: (r["judge"], r["judge_weighted_f1"]) for r in rows}
     for benchmark, (key, f1) in sorted(judges.items()):
         print(f"judge {benchmark}: {key}, weighted F1 on the real test split {f1}")
     totals = {v: sum((r["generation_s"] or 0) + (r.get("relabel_s") or 0) for r in rows if r["variant"] == v)

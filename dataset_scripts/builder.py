@@ -33,15 +33,16 @@ import numpy as np
 from datasets import ClassLabel, DatasetDict, Value
 from datasets.info import DatasetInfosDict
 
+from .core.dataset_key import DatasetKey, all_keys
 from .core.errors import DataFormatError, ErcSynthError, RunDirError
-from .core.registry import BENCHMARKS, MODES, SPLITS, Benchmark, get_benchmark
+from .core.registry import SPLITS, Benchmark, get_benchmark
 from .gates import GateOptions, GateReport, apply_gates
 from .run_store import RunRecord, RunStore, RunSummary
 from .schema import dialogue_features, dialogues_to_utterances, utterance_features, utterance_rows
 from .stats import SplitStats, corpus_stats
 
 DEFAULT_RATIOS: tuple[float, float, float] = (0.8, 0.1, 0.1)
-CONFIG_NAMES: tuple[str, ...] = tuple(f"{b}-{m}" for b in BENCHMARKS for m in MODES)
+CONFIG_NAMES: tuple[str, ...] = tuple(key.config_name for key in all_keys())
 #: Layout of a built folder, the one a Hub dataset repo uses for several configs.
 DATA_FILE = "data/{config}/{split}-00000-of-00001.parquet"
 HUB_CONFIGS: tuple[str, ...] = ("dialogues", "utterances")
@@ -230,12 +231,16 @@ class SyntheticConfig(datasets.BuilderConfig):
     reference_fingerprint: str | None = None
 
     @property
+    def key(self) -> DatasetKey:
+        return DatasetKey.parse(self.name)
+
+    @property
     def benchmark(self) -> Benchmark:
-        return get_benchmark(self.name.split("-")[0])
+        return get_benchmark(self.key.benchmark)
 
     @property
     def mode(self) -> str:
-        return self.name.split("-")[1]
+        return self.key.mode
 
 
 class SyntheticDialogues(datasets.GeneratorBasedBuilder):
@@ -359,12 +364,16 @@ class BuiltDataset:
     label_counts: dict[str, int]
 
     @property
+    def key(self) -> DatasetKey:
+        return DatasetKey.parse(self.config_name)
+
+    @property
     def benchmark(self) -> Benchmark:
-        return get_benchmark(self.config_name.split("-")[0])
+        return get_benchmark(self.key.benchmark)
 
     @property
     def mode(self) -> str:
-        return self.config_name.split("-")[1]
+        return self.key.mode
 
     def with_dialogues(self, dialogues: DatasetDict) -> BuiltDataset:
         """The same build with other labels (a label policy applied): statistics and counts follow the data."""
@@ -417,7 +426,7 @@ def build(
     assert builder.build_report is not None  # set by _split_generators
     dialogues = DatasetDict({split: prepared[split] for split in SPLITS if split in prepared})
     statistics = corpus_stats(dialogues)
-    counts = total_label_counts(statistics, get_benchmark(name.split("-")[0]))
+    counts = total_label_counts(statistics, get_benchmark(DatasetKey.parse(name).benchmark))
     return BuiltDataset(config_name=name, dialogues=dialogues, report=builder.build_report, manifest=run.manifest,
                         statistics=statistics, label_counts=counts)
 

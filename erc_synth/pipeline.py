@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
 from erc_synth.dataset_scripts.core.environment import real_data_env
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
@@ -234,7 +235,7 @@ def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_d
         options["auditor"] = ClassifierAuditor()
     result = build_all(out / "runs", out / "datasets", **options)
     for outcome in outcomes:
-        report = result.folders[f"{outcome.benchmark}-{outcome.mode}"]
+        report = result.folders[DatasetKey(outcome.benchmark, outcome.mode).config_name]
         outcome.label_counts = report.label_counts
         outcome.js_divergence = report.divergences.get(outcome.mode)
         gates = report.build.get("gates", {})

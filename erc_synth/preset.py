@@ -13,23 +13,14 @@ from typing import Any
 
 import yaml
 
+from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
-from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES, get_benchmark
-from erc_synth.generation.backends.factory import BACKENDS
-from erc_synth.generation.engine import default_of
-from erc_synth.generation.grammar import LABEL_FORMATS
-from erc_synth.generation.prompts import LABEL_ORDERS, TEMPLATE_VERSIONS, check_version
-from erc_synth.generation.validation import TARGET_POLICIES
+from erc_synth.dataset_scripts.core.registry import get_benchmark
 
-#: ``turns: benchmark`` asks each benchmark's typical real dialogue length (``Benchmark.real_lengths``).
-TURNS_OF_BENCHMARK = "benchmark"
-#: Generation settings a preset may set, with their choices; passed to ``GenerationConfig`` as they are.
-_GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
-    "prompt_version": tuple(TEMPLATE_VERSIONS),
-    "label_format": LABEL_FORMATS,
-    "label_order": LABEL_ORDERS,
-    "target_policy": TARGET_POLICIES,
-}
+from .preset_schema import TURNS_OF_BENCHMARK, validate_preset
+
+#: The generation settings a preset passes to ``GenerationConfig`` as they are, where it sets them.
+GENERATION_KEYS: tuple[str, ...] = ("prompt_version", "label_format", "label_order", "target_policy")
 
 BUILTIN_PRESETS: tuple[str, ...] = ("quickstart", "paper", "cpu-study")
 
@@ -45,7 +36,7 @@ class DatasetSpec:
     @property
     def name(self) -> str:
         """The dataset's name, also its Hub repo name: ``{benchmark}-synth-{mode}``."""
-        return f"{self.benchmark}-synth-{self.mode}"
+        return DatasetKey(self.benchmark, self.mode).repo_name
 
 
 @dataclass(frozen=True)
@@ -88,133 +79,33 @@ class Preset:
         return self.turns  # type: ignore[return-value]
 
 
-def _require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str) -> Any:
-    if key not in data:
-        raise ErcSynthError(f"{source}: preset lacks the field {key!r}")
-    value = data[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ErcSynthError(f"{source}: field {key!r} has value {value!r}, expected {getattr(kind, '__name__', kind)}")
-    return value
-
-
-def _optional_positive_int(data: dict[str, Any], key: str, source: str) -> int | None:
-    value = data.get(key)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ErcSynthError(f"{source}: field {key!r} must be a positive integer, got {value!r}")
-    return value
-
-
-def _dataset_spec(entry: Any, position: int, source: str) -> DatasetSpec:
-    where = f"{source}: datasets[{position}]"
-    if not isinstance(entry, dict):
-        raise ErcSynthError(f"{where} must be a mapping with benchmark, mode, num_dialogues; got {entry!r}")
-    benchmark = entry.get("benchmark")
-    if benchmark not in BENCHMARKS:
-        known = ", ".join(BENCHMARKS)
-        raise ErcSynthError(f"{where}: field 'benchmark' has unknown value {benchmark!r}; known: {known}")
-    mode = entry.get("mode")
-    if mode not in MODES:
-        raise ErcSynthError(f"{where}: field 'mode' has unknown value {mode!r}; known: {', '.join(MODES)}")
-    count = entry.get("num_dialogues")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ErcSynthError(f"{where}: field 'num_dialogues' must be a positive integer, got {count!r}")
-    return DatasetSpec(benchmark=benchmark, mode=mode, num_dialogues=count)
-
-
-def _audit(data: dict[str, Any], source: str) -> dict[str, Any] | None:
-    """The optional ``audit:`` mapping; the judge spec itself is checked when the build resolves it."""
-    audit = data.get("audit")
-    if audit is None:
-        return None
-    if not isinstance(audit, dict) or not isinstance(audit.get("judge"), str) or not audit["judge"]:
-        raise ErcSynthError(f"{source}: field 'audit' must be a mapping with a 'judge' (e.g. train), got {audit!r}")
-    unknown = sorted(set(audit) - {"judge", "label_policy"})
-    if unknown:
-        raise ErcSynthError(f"{source}: field 'audit' has unknown key(s) {', '.join(unknown)}; known: judge, "
-                            "label_policy")
-    policy = audit.get("label_policy", "llm")
-    if policy not in ("llm", "judge", "agree"):
-        raise ErcSynthError(f"{source}: field 'audit.label_policy' has unknown value {policy!r}; known: llm, judge, "
-                            "agree")
-    return {"judge": audit["judge"], "label_policy": policy}
-
-
-def _generation(data: dict[str, Any], source: str) -> dict[str, str]:
-    """``prompt_version``, ``label_format``, ``label_order`` and ``target_policy``, each checked against its
-    choices."""
-    chosen = {}
-    for key, choices in _GENERATION_CHOICES.items():
-        if key in data:
-            if data[key] not in choices:
-                raise ErcSynthError(f"{source}: field {key!r} has unknown value {data[key]!r}; known: "
-                                    f"{', '.join(choices)}")
-            chosen[key] = data[key]
-    try:
-        check_version(chosen.get("prompt_version", default_of("prompt_version")),
-                      chosen.get("label_format", default_of("label_format")))
-    except ErcSynthError as exc:
-        raise ErcSynthError(f"{source}: fields 'prompt_version' and 'label_format': {exc}") from None
-    return chosen
-
-
 def parse_preset(data: Any, source: str) -> Preset:
-    """Validate a preset mapping; every error names the file and the field."""
-    if not isinstance(data, dict):
-        raise ErcSynthError(f"{source}: a preset must be a YAML mapping, got {type(data).__name__}")
-    backend = _require(data, "backend", str, source)
-    if backend not in BACKENDS:
-        raise ErcSynthError(f"{source}: field 'backend' has unknown value {backend!r}; known: {', '.join(BACKENDS)}")
-    entries = _require(data, "datasets", list, source)
-    if not entries:
-        raise ErcSynthError(f"{source}: field 'datasets' is empty")
-    specs = tuple(_dataset_spec(entry, i, source) for i, entry in enumerate(entries))
-    names = [spec.name for spec in specs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ErcSynthError(f"{source}: field 'datasets' lists {', '.join(duplicates)} more than once")
-    turns = data.get("turns")
-    if turns is not None and turns != TURNS_OF_BENCHMARK:
-        if (not isinstance(turns, list) or len(turns) != 2 or not all(isinstance(t, int) for t in turns)
-                or not 1 <= turns[0] <= turns[1]):
-            raise ErcSynthError(f"{source}: field 'turns' must be [min, max] with 1 <= min <= max, or "
-                                f"{TURNS_OF_BENCHMARK!r}, got {turns!r}")
-        turns = (turns[0], turns[1])
-    sampling = data.get("sampling") or {}
-    if not isinstance(sampling, dict):
-        raise ErcSynthError(f"{source}: field 'sampling' must be a mapping, got {sampling!r}")
-    concurrency = _optional_positive_int(data, "concurrency", source)
-    build = data.get("build") or {}
-    if not isinstance(build, dict):
-        raise ErcSynthError(f"{source}: field 'build' must be a mapping, got {build!r}")
-    backend_options = data.get("backend_options") or {}
-    if not isinstance(backend_options, dict):
-        raise ErcSynthError(f"{source}: field 'backend_options' must be a mapping, got {backend_options!r}")
-    generation = _generation(data, source)
-    differences = data.get("differences") or []
-    if not isinstance(differences, list) or not all(isinstance(d, str) and d.strip() for d in differences):
-        raise ErcSynthError(f"{source}: field 'differences' must be a list of sentences, got {differences!r}")
+    """Validate a preset mapping (``preset_schema.PresetSettings``); every error names the file and the key."""
+    settings = validate_preset(data, source)
+    given = settings.model_dump(exclude_unset=True)
+    turns = settings.turns
     return Preset(
-        name=str(data.get("name") or Path(source).stem),
-        description=str(data.get("description") or ""),
+        name=settings.name or Path(source).stem,
+        description=settings.description,
         source=source,
-        backend=backend,
-        model=str(_require(data, "model", str, source)),
-        endpoints=tuple(str(e) for e in data.get("endpoints") or ()),
-        chat_format=str(data.get("chat_format") or "auto"),
-        grammar=bool(data.get("grammar", True)),
-        seed=int(_require(data, "seed", int, source)),
-        concurrency=concurrency,
-        max_attempts=int(data.get("max_attempts", default_of("max_attempts"))),
-        steer=bool(data.get("steer", False)),
-        turns=turns,
-        max_utterance_chars=_optional_positive_int(data, "max_utterance_chars", source),
-        sampling=dict(sampling),
-        datasets=specs,
-        build=dict(build),
-        backend_options=dict(backend_options),
-        audit=_audit(data, source),
-        generation=generation,
-        differences=tuple(differences),
+        backend=settings.backend,
+        model=settings.model,
+        endpoints=tuple(settings.endpoints),
+        chat_format=settings.chat_format,
+        grammar=settings.grammar,
+        seed=settings.seed,
+        concurrency=settings.concurrency,
+        max_attempts=settings.max_attempts,
+        steer=settings.steer,
+        turns=tuple(turns) if isinstance(turns, tuple) else turns,
+        max_utterance_chars=settings.max_utterance_chars,
+        sampling=settings.sampling.model_dump(exclude_unset=True),
+        datasets=tuple(DatasetSpec(d.benchmark, d.mode, d.num_dialogues) for d in settings.datasets),
+        build=settings.build.model_dump(exclude_unset=True),
+        backend_options=dict(settings.backend_options),
+        audit=settings.audit.model_dump() if settings.audit is not None else None,
+        generation={key: given[key] for key in GENERATION_KEYS if given.get(key) is not None},
+        differences=tuple(settings.differences),
     )
 
 
@@ -230,8 +121,11 @@ def load_preset(name_or_path: str) -> Preset:
                 f"no preset named {name_or_path!r}: built-in presets are {', '.join(BUILTIN_PRESETS)}, "
                 "or give the path of a YAML file"
             )
-        text = path.read_text(encoding="utf-8")
         source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ErcSynthError(f"{source}: not UTF-8 text (byte {exc.start}); save the preset as UTF-8") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

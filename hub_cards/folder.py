@@ -28,6 +28,7 @@ from erc_synth.dataset_scripts.builder import (
     config_name_of,
     write_hub_folder,
 )
+from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.gates import GateOptions
@@ -37,7 +38,6 @@ from erc_synth.dataset_scripts.stats import corpus_stats
 from .card import DEFAULT_LICENSE, LABEL_POLICIES, CardInputs, render_card
 from .divergence import counts_vector, js_divergence
 from .label_audit import LabelAuditor
-from .naming import repo_name
 from .plots import ordered_series, save_label_distribution_plot
 
 PLOT_FILE = "label_distribution.png"
@@ -163,7 +163,7 @@ def prepare_run(
     if audit and auditor is None:
         raise ErcSynthError(f"an audit ({audit}) was asked for, but no auditor was handed to the build")
     run = RunSnapshot.read(run_dir)
-    benchmark_name = run.config_name.split("-")[0]
+    benchmark_name = DatasetKey.parse(run.config_name).benchmark
     real = None
     if real_data_dir is not None:
         key = f"{benchmark_name}/{real_variant}/{decontaminate}"
@@ -369,7 +369,7 @@ def build_all(runs_root: str | Path, out_root: str | Path, *, repo_org: str | No
     series = _merge(*(own_series(p) for p in prepared.values()))
     folders = {}
     for name, run in prepared.items():
-        target = repo_name(*name.split("-"))
+        target = DatasetKey.parse(name).repo_name
         folders[name] = write_folder(run, out_root / target, series,
                                      repo_id=f"{repo_org}/{target}" if repo_org else None, license=license,
                                      differences=differences)

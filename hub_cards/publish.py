@@ -19,10 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from erc_synth.dataset_scripts.core.dataset_key import all_keys
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
-from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
-
-from .naming import repo_name
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 #: Remote paths a push owns: stale ones are deleted when the local folder no longer has them.
@@ -115,10 +113,8 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
 def built_folders(root: str | Path) -> Iterator[tuple[str, Path]]:
     """``(repo name, folder)`` for the six ``{benchmark}-synth-{mode}`` folders under ROOT, in registry order."""
     root = Path(root)
-    for benchmark in BENCHMARKS:
-        for mode in MODES:
-            name = repo_name(benchmark, mode)
-            yield name, root / name
+    for key in all_keys():
+        yield key.repo_name, root / key.folder_name
 
 
 def push_all(root: str | Path, org: str, *, private: bool = False, revision: str | None = None,

@@ -1,0 +1,284 @@
+"""The preset's typed schema: every key of a preset YAML, at every nesting level, with its type and choices.
+
+Why pydantic: a preset is a nested mapping that users write by hand, so a misspelt key must be refused where it
+is, not ignored (``build: {split_sed: 3}``) or carried along until a constructor fails with a traceback
+(``sampling: {temprature: 0.7}``). Each model forbids unknown keys; ``validate_preset`` turns pydantic's first
+error into one line that names the file, the key path and, for a misspelt key, the key that was probably meant.
+
+The sampling model is derived from the engine's ``SamplingParams`` fields, and its ranges are the engine's own
+rules (``generation.engine.SAMPLING_RULES``), so a preset, the ``generate`` flags and the Python API accept
+exactly the same values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
+from erc_synth.generation.backends.base import SamplingParams
+from erc_synth.generation.backends.factory import BACKENDS
+from erc_synth.generation.chat_format import CHAT_FORMATS
+from erc_synth.generation.engine import SAMPLING_RULES, default_of
+from erc_synth.generation.grammar import LABEL_FORMATS
+from erc_synth.generation.prompts import LABEL_ORDERS, TEMPLATE_VERSIONS, check_version
+from erc_synth.generation.validation import TARGET_POLICIES
+
+#: ``turns: benchmark`` asks each benchmark's typical real dialogue length (``Benchmark.real_lengths``).
+TURNS_OF_BENCHMARK = "benchmark"
+LABEL_POLICIES: tuple[str, ...] = ("llm", "judge", "agree")
+
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+#: YAML scalars keep their type: ``"3"`` is not an integer, ``1`` is not a string, ``yes`` is a bool only.
+_SCALAR_TYPES: dict[str, Any] = {"float": StrictFloat, "int": StrictInt, "str": StrictStr, "bool": StrictBool}
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors; scalar fields are strict (lists still read as tuples)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _choice(value: Any, choices: tuple[str, ...]) -> Any:
+    if value not in choices:
+        raise ValueError(f"has unknown value {value!r}; known: {', '.join(choices)}")
+    return value
+
+
+class DatasetEntry(_Strict):
+    """One generation run: ``{benchmark: meld, mode: natural, num_dialogues: 16}``."""
+
+    benchmark: StrictStr
+    mode: StrictStr
+    num_dialogues: PositiveInt
+
+    @field_validator("benchmark")
+    @classmethod
+    def _benchmark(cls, value: str) -> str:
+        return _choice(value, tuple(BENCHMARKS))
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        return _choice(value, MODES)
+
+
+class AuditSettings(_Strict):
+    """``audit: {judge: train, label_policy: llm}``: audit each built set's labels against a judge."""
+
+    judge: Annotated[StrictStr, Field(min_length=1)]
+    label_policy: StrictStr = "llm"
+
+    @field_validator("label_policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        return _choice(value, LABEL_POLICIES)
+
+
+class BuildSettings(_Strict):
+    """``build:``: how each run becomes a dataset (``erc-synth build``'s options)."""
+
+    split_seed: Annotated[StrictInt, Field(ge=0)] = 0
+    ratios: tuple[StrictFloat, StrictFloat, StrictFloat] = (0.8, 0.1, 0.1)
+    near_dup_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = 0.8
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(r < 0 for r in value) or abs(sum(value) - 1) > 1e-6 or value[0] <= 0:
+            raise ValueError(f"must be three shares train, validation, test that sum to 1, got {list(value)}")
+        return value
+
+
+def _sampling_model() -> type[BaseModel]:
+    """A model with one optional field per ``SamplingParams`` field; unset fields keep the engine's default."""
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(SamplingParams):
+        kind = str(f.type)
+        annotation = list[StrictStr] if kind.startswith("tuple") else _SCALAR_TYPES.get(kind, Any)
+        fields[f.name] = (annotation | None, None)
+    model = create_model("SamplingSettings", __base__=_SamplingBase, **fields)
+    model.__doc__ = "``sampling:``: the decoder's sampling parameters (the engine's ``SamplingParams``)."
+    return model
+
+
+class _SamplingBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _engine_range(cls, value: Any, info: ValidationInfo) -> Any:
+        rule = SAMPLING_RULES.get(info.field_name or "")
+        checked = tuple(value) if isinstance(value, list) else value
+        if value is not None and rule is not None and not rule[0](checked):
+            raise ValueError(f"must be {rule[1]}, got {value!r}")
+        return value
+
+
+SamplingSettings = _sampling_model()
+
+
+class PresetSettings(_Strict):
+    """A whole preset file: six generation runs, how they are built, audited and published."""
+
+    name: StrictStr | None = None
+    description: StrictStr = ""
+    backend: StrictStr
+    model: StrictStr
+    endpoints: list[StrictStr] = []
+    chat_format: StrictStr = "auto"
+    grammar: StrictBool = True
+    seed: Annotated[StrictInt, Field(ge=0)]
+    concurrency: PositiveInt | None = None
+    max_attempts: PositiveInt = Field(default_factory=lambda: default_of("max_attempts"))
+    steer: StrictBool = False
+    turns: tuple[PositiveInt, PositiveInt] | Literal["benchmark"] | None = None
+    max_utterance_chars: PositiveInt | None = None
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)  # type: ignore[valid-type]
+    datasets: Annotated[list[DatasetEntry], Field(min_length=1)]
+    build: BuildSettings = BuildSettings()
+    #: Keyword arguments for the backend's constructor; each backend checks its own (engine rules).
+    backend_options: dict[str, Any] = {}
+    audit: AuditSettings | None = None
+    prompt_version: StrictStr | None = None
+    label_format: StrictStr | None = None
+    label_order: StrictStr | None = None
+    target_policy: StrictStr | None = None
+    #: What still differs from the reference study (the card lists it).
+    differences: list[Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]] = []
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        return _choice(value, tuple(BACKENDS))
+
+    @field_validator("chat_format")
+    @classmethod
+    def _chat_format(cls, value: str) -> str:
+        return _choice(value, ("auto", *CHAT_FORMATS))
+
+    @field_validator("prompt_version")
+    @classmethod
+    def _prompt_version(cls, value: str | None) -> str | None:
+        return value if value is None else _choice(value, tuple(TEMPLATE_VERSIONS))
+
+    @field_validator("label_format")
+    @classmethod
+    def _label_format(cls, value: str | None) -> str | None:
+        return value if value is None else _choice(value, LABEL_FORMATS)
+
+    @field_validator("label_order")
+    @classmethod
+    def _label_order(cls, value: str | None) -> str | None:
+        return value if value is None else _choice(value, LABEL_ORDERS)
+
+    @field_validator("target_policy")
+    @classmethod
+    def _target_policy(cls, value: str | None) -> str | None:
+        return value if value is None else _choice(value, TARGET_POLICIES)
+
+    @field_validator("turns", mode="before")
+    @classmethod
+    def _turns_shape(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != TURNS_OF_BENCHMARK:
+            raise ValueError(f"must be [min, max] with 1 <= min <= max, or {TURNS_OF_BENCHMARK!r}, got {value!r}")
+        return value
+
+    @field_validator("turns")
+    @classmethod
+    def _turns(cls, value: Any) -> Any:
+        if isinstance(value, tuple) and value[0] > value[1]:
+            raise ValueError(f"must be [min, max] with min <= max, or {TURNS_OF_BENCHMARK!r}, got {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PresetSettings:
+        names = [f"{d.benchmark}-{d.mode}" for d in self.datasets]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"datasets lists {', '.join(duplicates)} more than once")
+        try:
+            check_version(self.prompt_version or default_of("prompt_version"),
+                          self.label_format or default_of("label_format"))
+        except ErcSynthError as exc:
+            raise ValueError(f"fields 'prompt_version' and 'label_format': {exc}") from None
+        return self
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that holds the key at ``loc`` (the last element), walking lists and optionals."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return None
+        current = _unwrap(current.model_fields[part].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _unwrap(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not str(part).startswith(("function-", "tuple[", "literal[", "list[", "int", "str", "float", "bool",
+                                        "none")):
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def describe_error(error: dict[str, Any], source: str, model: type[BaseModel] = PresetSettings) -> str:
+    """One line for pydantic's first error: the file, the key path, what is wrong, and a suggestion."""
+    loc = tuple(error.get("loc", ()))
+    path = _key_path(loc)
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        holder = _model_at(model, loc)
+        known = sorted(holder.model_fields) if holder is not None else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {'.'.join([*path.split('.')[:-1], close[0]])!r}?" if close else ""
+        return f"{source}: unknown key {path!r}{hint} (known here: {', '.join(known)})"
+    if kind == "missing":
+        return f"{source}: preset lacks the field {path!r}"
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    if not path:
+        return f"{source}: {message}"
+    if message.startswith(("has unknown value", "must be")):
+        return f"{source}: field {path!r} {message}"
+    return f"{source}: field {path!r} has value {error.get('input')!r}: {message}"
+
+
+def validate_preset(data: Any, source: str) -> PresetSettings:
+    """The preset mapping as ``PresetSettings``; the first problem is raised as one ``ErcSynthError`` line."""
+    if not isinstance(data, dict):
+        raise ErcSynthError(f"{source}: a preset must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return PresetSettings.model_validate(data)
+    except ValidationError as exc:
+        raise ErcSynthError(describe_error(exc.errors()[0], source)) from None
