@@ -93,7 +93,7 @@ def _generate_smaller_count(tmp: Path) -> tuple[list[str], str]:
 
     config = GenerationConfig(benchmark="meld", num_dialogues=5, out=tmp / "run", backend="tgi",
                               endpoints=["http://127.0.0.1:9"])
-    RunStore.create_or_open(tmp / "run", run_settings(config, get_benchmark("meld")))
+    RunStore.create_or_open(tmp / "run", run_settings(config, get_benchmark("meld"))).close()
     return _generate_argv(tmp, count=3), "refusing to shrink it to 3"
 
 
