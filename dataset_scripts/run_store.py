@@ -30,6 +30,14 @@ Layout of a RUN_DIR:
     an interrupted append can only leave a truncated last line, which ``create_or_open`` cuts off (that request
     was never acknowledged, so it is regenerated with the same derived seed and gives the same result).
 
+``writer.lock``
+    Held (``fcntl.flock``, exclusive) by the one process that writes the RUN_DIR, from the moment it opens it
+    for writing until that process ends (or calls ``store.close()``; ``generate`` does when it returns), and
+    holding that process's PID. Why an OS lock: two writers would
+    request and store every (index, attempt) twice and double the counted rejections; the kernel drops the
+    lock when its holder dies however it dies, so a stale file never blocks. A second writer is refused with
+    one line naming the holder's PID. Readers take no lock.
+
 Durability: every ``os.write`` is checked and looped until all bytes are down; a write or fsync that fails
 (a full disk, an I/O error) truncates the file back to where the batch began and raises ``RunStoreWriteError``,
 so nothing is reported durable that is not, and the RUN_DIR reopens cleanly once space is freed. A line that
@@ -56,6 +64,7 @@ Keys of ``settings`` that readers (builder, cards) rely on: ``benchmark`` (regis
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 from collections import Counter
@@ -72,6 +81,7 @@ from .core.errors import RunDirError
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 RECORDS = "records.jsonl"
+LOCK = "writer.lock"
 REQUIRED_FIELDS = ("index", "attempt", "seed", "status")
 STATUSES = ("accepted", "rejected")
 #: The only setting that may differ when a RUN_DIR is reopened: a larger value grows the run.
@@ -86,6 +96,72 @@ class RunStoreWriteError(RunDirError):
     """
 
     exit_code = 3
+
+
+class RunDirLocked(RunDirError):
+    """Another live process writes this RUN_DIR; one writer at a time (exit 2: wait for it, or stop it)."""
+
+
+#: The writer locks this process holds: resolved RUN_DIR -> the open lock file's descriptor. Kept open for the
+#: process's life (the kernel releases them when it ends), and reused when the process reopens a RUN_DIR.
+_HELD_LOCKS: dict[Path, int] = {}
+
+
+def _holds_lock(run_dir: Path) -> bool:
+    fd = _HELD_LOCKS.get(run_dir)
+    if fd is None:
+        return False
+    try:  # the RUN_DIR may have been deleted and made again: then the held descriptor locks nothing there
+        held, current = os.fstat(fd), os.stat(run_dir / LOCK)
+        return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
+    except OSError:
+        return False
+
+
+def lock_run_dir(run_dir: str | Path) -> None:
+    """Make this process the RUN_DIR's one writer, for the rest of its life; refuse while another holds it."""
+    run_dir = Path(run_dir).resolve()
+    if _holds_lock(run_dir):
+        return
+    path = run_dir / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _write_failed(path, exc) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+        finally:
+            os.close(fd)
+        raise RunDirLocked(f"{run_dir} is being written by another process (PID {holder}); one writer per "
+                           "RUN_DIR: wait for that process to end (or stop it), then rerun the same command") from None
+    except OSError as exc:
+        os.close(fd)
+        raise _write_failed(path, exc) from exc
+    try:
+        os.ftruncate(fd, 0)
+        write_all(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:
+        os.close(fd)
+        raise _write_failed(path, exc) from exc
+    stale = _HELD_LOCKS.pop(run_dir, None)
+    if stale is not None:
+        os.close(stale)
+    _HELD_LOCKS[run_dir] = fd
+
+
+def release_run_dir(run_dir: str | Path) -> None:
+    """Give up this process's writer lock of RUN_DIR, if it holds one (the file stays; it locks nothing)."""
+    fd = _HELD_LOCKS.pop(Path(run_dir).resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the only descriptor of the open file releases its flock
+
+
+def _has_content(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds anything besides a writer lock."""
+    return any(entry.name != LOCK for entry in run_dir.iterdir())
 
 
 # -- records ---------------------------------------------------------------------------------------------------
@@ -347,12 +423,13 @@ def check_run_dir_target(run_dir: str | Path, settings: Mapping[str, Any]) -> No
         raise RunDirError(f"{run_dir} is a file, not a folder; give --out a new or existing RUN_DIR folder")
     manifest_path = run_dir / MANIFEST
     if manifest_path.exists():
+        lock_run_dir(run_dir)
         try:
             normalised = json.loads(json.dumps(dict(settings), sort_keys=True, allow_nan=False))
         except ValueError as exc:
             raise RunDirError(f"{manifest_path}: settings hold a value JSON cannot store ({exc})") from exc
         _settings_change(RunStore.open(run_dir).settings, normalised, True, manifest_path)
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and _has_content(run_dir):
         raise RunDirError(f"{run_dir} exists, is not empty and has no {MANIFEST}; refusing to write there")
     existing = run_dir
     while not existing.exists() and existing != existing.parent:
@@ -390,18 +467,22 @@ class RunStore:
         if run_dir.exists() and not run_dir.is_dir():
             raise RunDirError(f"{run_dir} is a file, not a folder; give --out a new or existing RUN_DIR folder")
         if manifest_path.exists():
+            lock_run_dir(run_dir)
             store = cls.open(run_dir)
             store._check_settings(settings, allow_growth)
             store.writable = True
             store._require_write_access()
             store._repair_truncated_tail()
             return store
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and _has_content(run_dir):
             raise RunDirError(f"{run_dir} exists, is not empty and has no {MANIFEST}; refusing to write there")
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _write_failed(run_dir, exc) from exc
+        lock_run_dir(run_dir)
+        if manifest_path.exists():  # another writer created it between our look and our lock
+            return cls.create_or_open(run_dir, settings, provenance, allow_growth=allow_growth)
         manifest = {"format_version": FORMAT_VERSION, "settings": settings, "provenance": dict(provenance or {}),
                     "history": [{GROWABLE_SETTING: settings.get(GROWABLE_SETTING), "time": _now()}]}
         _atomic_write_json(manifest_path, manifest)
@@ -556,6 +637,12 @@ class RunStore:
         return summarize(self.records() if records is None else records,
                          requested if _is_int(requested) else None,
                          max_attempts if _is_int(max_attempts) else None)
+
+    def close(self) -> None:
+        """Stop writing: release the writer lock so that another process may write the RUN_DIR."""
+        if self.writable:
+            release_run_dir(self.run_dir)
+            self.writable = False
 
     # -- internals -------------------------------------------------------------------------------------
     def _require_writable(self) -> None:

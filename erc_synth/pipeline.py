@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
-from erc_synth.dataset_scripts.core.environment import real_data_env
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
+from erc_synth.dataset_scripts.real_data import resolve_real_data
 
 from .label_auditor import ClassifierAuditor
 from .preset import DatasetSpec, Preset
@@ -112,20 +112,13 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def resolve_real_data_dir(explicit: str | Path | None) -> Path | None:
-    """``--real-data`` when given (it must exist), else ``$ERC_SYNTH_REAL_DATA``, else ``../shared/data``."""
-    if explicit is not None:
-        path = Path(explicit)
-        if not path.is_dir():
-            raise ErcSynthError(f"--real-data {path} is not a folder")
-        return path
-    env = real_data_env()
-    candidates = [env] if env else list(DEFAULT_REAL_DATA_CANDIDATES)
-    for candidate in candidates:
-        path = Path(candidate)
-        if path.is_dir():
-            return path
-    return None
+def resolve_real_data_dir(explicit: str | Path | None, benchmarks: Sequence[str] = ()) -> Path | None:
+    """``--real-data`` when given, else ``$ERC_SYNTH_REAL_DATA``, else ``../shared/data`` if present.
+
+    The flag and the variable are checked alike before anything is generated: a folder with every file of
+    each of the preset's benchmarks, or one line naming the flag or the variable.
+    """
+    return resolve_real_data(explicit, benchmarks, defaults=DEFAULT_REAL_DATA_CANDIDATES)
 
 
 def _require_token_for_push(org: str | None) -> str | None:
@@ -257,10 +250,10 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     """Run a preset end to end into ``out_dir``; resumable by calling it again with the same arguments."""
     preset = _with_overrides(preset, num_dialogues, model, endpoints)
     token = _require_token_for_push(org)
-    real = resolve_real_data_dir(real_data_dir)
     out = Path(out_dir)
     for spec in preset.datasets:
         get_benchmark(spec.benchmark)
+    real = resolve_real_data_dir(real_data_dir, [spec.benchmark for spec in preset.datasets])
     outcomes = [
         DatasetOutcome(name=s.name, benchmark=s.benchmark, mode=s.mode, run_dir=str(out / "runs" / s.name),
                        folder=str(out / "datasets" / s.name), requested=s.num_dialogues)

@@ -32,7 +32,7 @@ from typing import Any
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError, RunDirError
 from erc_synth.dataset_scripts.core.registry import MODES, Benchmark, get_benchmark
-from erc_synth.dataset_scripts.run_store import RunRecord, RunStore, check_run_dir_target
+from erc_synth.dataset_scripts.run_store import RunRecord, RunStore, check_run_dir_target, release_run_dir
 
 from .backends.base import (
     Backend,
@@ -468,6 +468,7 @@ async def generate_async(config: GenerationConfig, backend: Backend | None = Non
                            progress_bar=_progress_bar(benchmark, config.num_dialogues, progress))
         await pool.run()
     finally:
+        release_run_dir(config.out)  # the writer lock, taken by the target check, held while this call wrote
         if own_backend:
             await backend.aclose()
     return _report(pool, config, time.perf_counter() - started)

@@ -2,7 +2,8 @@
 
 Each probe runs the real ``erc-synth`` console script in a subprocess, as a user would. A probe is a function
 of a scratch folder that prepares whatever files it needs and returns ``(argv, fragment)``: the arguments, and
-the text the one-line error must contain (the flag, file, line, field or value at fault). Probes are grouped by
+the text the one-line error must contain (the flag, file, line, field or value at fault); a probe of an
+environment variable returns ``(argv, fragment, {name: value})``, set for that run only. Probes are grouped by
 area; add new ones to the area's section.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-Probe = Callable[[Path], tuple[list[str], str]]
+Probe = Callable[[Path], tuple]
 PROBES: dict[str, Probe] = {}
 #: Probes whose console-script run imports torch, datasets or evaluate before failing: the slow tier.
 SLOW_PROBES: set[str] = set()
@@ -93,7 +94,7 @@ def _generate_smaller_count(tmp: Path) -> tuple[list[str], str]:
 
     config = GenerationConfig(benchmark="meld", num_dialogues=5, out=tmp / "run", backend="tgi",
                               endpoints=["http://127.0.0.1:9"])
-    RunStore.create_or_open(tmp / "run", run_settings(config, get_benchmark("meld")))
+    RunStore.create_or_open(tmp / "run", run_settings(config, get_benchmark("meld"))).close()
     return _generate_argv(tmp, count=3), "refusing to shrink it to 3"
 
 
@@ -118,6 +119,36 @@ def _run_preset_unknown_label_format(tmp: Path) -> tuple[list[str], str]:
     preset.write_text("backend: transformers\nmodel: embedded\nseed: 1\nlabel_format: emoji\n"
                       "datasets:\n  - {benchmark: meld, mode: natural, num_dialogues: 1}\n")
     return ["run", "--preset", str(preset), "--out", str(tmp / "out")], "field 'label_format' has unknown value"
+
+
+def _quickstart_argv(tmp: Path, *extra: str) -> list[str]:
+    return ["run", "--preset", "quickstart", "--out", str(tmp / "out"), *extra]
+
+
+@probe("run-real-data-variable-is-a-file")
+def _run_real_data_variable_is_a_file(tmp: Path) -> tuple:
+    (tmp / "data.txt").write_text("not a folder")
+    return (_quickstart_argv(tmp), "environment variable ERC_SYNTH_REAL_DATA=",
+            {"ERC_SYNTH_REAL_DATA": str(tmp / "data.txt")})
+
+
+@probe("run-real-data-variable-without-the-benchmark")
+def _run_real_data_variable_without_the_benchmark(tmp: Path) -> tuple:
+    (tmp / "empty").mkdir()
+    return (_quickstart_argv(tmp), f"environment variable ERC_SYNTH_REAL_DATA={tmp / 'empty'}: has no MELD files",
+            {"ERC_SYNTH_REAL_DATA": str(tmp / "empty")})
+
+
+@probe("run-real-data-variable-empty")
+def _run_real_data_variable_empty(tmp: Path) -> tuple:
+    return (_quickstart_argv(tmp), "environment variable ERC_SYNTH_REAL_DATA is set but empty",
+            {"ERC_SYNTH_REAL_DATA": ""})
+
+
+@probe("run-real-data-flag-without-the-benchmark")
+def _run_real_data_flag_without_the_benchmark(tmp: Path) -> tuple:
+    (tmp / "empty").mkdir()
+    return _quickstart_argv(tmp, "--real-data", str(tmp / "empty")), f"--real-data {tmp / 'empty'}: has no MELD"
 
 
 # --- build, cards and push -------------------------------------------------------------------------------------
@@ -223,6 +254,13 @@ def _audit_judge_hub_id_not_found(tmp: Path) -> tuple[list[str], str]:
 @probe("audit-unknown-judge-kind", slow=True)
 def _audit_unknown_judge_kind(tmp: Path) -> tuple[list[str], str]:
     return _audit_argv(_audit_set(tmp), "oracle", tmp), "unknown judge 'oracle'"
+
+
+@probe("audit-real-data-variable-is-a-file", slow=True)
+def _audit_real_data_variable_is_a_file(tmp: Path) -> tuple:
+    (tmp / "data.txt").write_text("not a folder")
+    return (_audit_argv(_audit_set(tmp), "train", tmp), "environment variable ERC_SYNTH_REAL_DATA=",
+            {"ERC_SYNTH_REAL_DATA": str(tmp / "data.txt")})
 
 
 @probe("audit-real-data-folder-missing", slow=True)
@@ -374,8 +412,8 @@ def _friedman_unknown_compare(tmp: Path) -> tuple[list[str], str]:
     "name", [pytest.param(name, marks=[pytest.mark.slow] if name in SLOW_PROBES else []) for name in sorted(PROBES)]
 )
 def test_user_error_is_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
-    argv, fragment = PROBES[name](tmp_path)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    argv, fragment, *overrides = PROBES[name](tmp_path)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", **(overrides[0] if overrides else {})}
     done = subprocess.run(
         [sys.executable, "-m", "erc_synth.cli", *argv],
         capture_output=True,

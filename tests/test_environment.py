@@ -30,3 +30,16 @@ def test_unset_is_none_and_empty_is_an_error_naming_the_variable(monkeypatch: py
     monkeypatch.setenv(REAL_DATA_ENV, "  ")
     with pytest.raises(ErcSynthError, match=r"config benchmarks\.meld: environment variable ERC_SYNTH_REAL_DATA is"):
         env_value(REAL_DATA_ENV, where="config benchmarks.meld")
+
+
+def test_the_endpoint_token_is_read_from_its_own_variable_only(monkeypatch) -> None:
+    from erc_synth.dataset_scripts.core.environment import ENDPOINT_TOKEN_ENV, endpoint_token
+
+    monkeypatch.setenv("HF_TOKEN", "hf_hub_token")
+    monkeypatch.delenv(ENDPOINT_TOKEN_ENV, raising=False)
+    assert endpoint_token() is None  # the Hub token is never taken for it
+    monkeypatch.setenv(ENDPOINT_TOKEN_ENV, " sk-local \n")
+    assert endpoint_token() == "sk-local"
+    monkeypatch.setenv(ENDPOINT_TOKEN_ENV, "tok\u00e9n")
+    with pytest.raises(ErcSynthError, match="ERC_SYNTH_ENDPOINT_TOKEN must be one word of printable ASCII"):
+        endpoint_token()

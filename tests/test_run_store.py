@@ -246,7 +246,11 @@ def tiny_filesystem(tmp_path: Path):
     try:
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], check=False)
+        from erc_synth.dataset_scripts import run_store
+
+        for held in [p for p in run_store._HELD_LOCKS if p.is_relative_to(mount.resolve())]:
+            run_store.release_run_dir(held)  # an open lock file keeps the mount busy
+        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_a_real_full_disk_loses_nothing_reported_durable(tiny_filesystem: Path) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
-
 from .judges import JUDGE_SPECS
 
 
@@ -40,18 +38,16 @@ def _number(value: float | None) -> str:
 
 def run_audit(args: argparse.Namespace) -> int:
     from erc_synth.classifiers.data import load_dialogues
-    from erc_synth.dataset_scripts.core.environment import real_data_env
     from erc_synth.dataset_scripts.core.registry import get_benchmark
+    from erc_synth.dataset_scripts.real_data import resolve_real_data
 
     from .auditing import audit_dataset
     from .report import write_audit
 
     benchmark = get_benchmark(args.benchmark)
-    real_data = args.real_data or real_data_env()
-    if real_data is not None and not Path(real_data).is_dir():
-        raise ErcSynthError(f"--real-data {real_data}: no such folder")
+    real_data = resolve_real_data(args.real_data, [benchmark.name])
     dialogues = load_dialogues(args.dataset)
-    result = audit_dataset(dialogues, benchmark, args.judge, real_data=Path(real_data) if real_data else None,
+    result = audit_dataset(dialogues, benchmark, args.judge, real_data=real_data,
                            seed=args.seed, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
                            source=args.dataset)
     paths = write_audit(result, Path(args.out))

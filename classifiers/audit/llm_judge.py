@@ -206,6 +206,7 @@ class LlmJudge:
         items = self._items(dialogues)
         backend = create_backend(backend=self.spec.backend, endpoints=list(self.spec.endpoints), model=self.spec.model,
                                  chat_format=self.spec.chat_format)
+        store = None
         try:
             info = await backend.info()
             grammar_kind = backend.grammar_kind if backend.supports_grammar else None
@@ -221,6 +222,8 @@ class LlmJudge:
                                                  len(self.spec.endpoints))
             self.details["server_faults_retried"] = retried
         finally:
+            if store is not None:
+                store.close()  # the writer lock of the judge's cache
             await backend.aclose()
         self.details["unknown"] = sum(1 for i in items if i.index not in answers)
         out = {split: [np.zeros((len(e), self.benchmark.num_labels), dtype=np.float32) for e in dataset["emotions"]]

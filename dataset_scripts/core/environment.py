@@ -15,6 +15,10 @@ from .errors import ErcSynthError
 
 #: Folder holding the benchmarks' original files (``meld/``, ``emorynlp/``, ``iemocap/``).
 REAL_DATA_ENV = "ERC_SYNTH_REAL_DATA"
+#: A token to send, as ``Authorization: Bearer``, to the generation servers (``--endpoint``) and to the ``llm``
+#: judge's server. Why a variable of its own: the Hub token (``HF_TOKEN``, ``hf auth login``) belongs to the Hub
+#: alone, and a generation server, a colleague's or a cloud one, must never receive it unasked.
+ENDPOINT_TOKEN_ENV = "ERC_SYNTH_ENDPOINT_TOKEN"
 #: Old names of the same variable, still read (with a ``FutureWarning``) when the canonical one is unset.
 DEPRECATED_ALIASES: dict[str, str] = {"ERC_SYNTH_SHARED_DATA": REAL_DATA_ENV}
 
@@ -41,3 +45,15 @@ def env_value(name: str, *, where: str = "environment") -> str | None:
 def real_data_env() -> str | None:
     """``$ERC_SYNTH_REAL_DATA`` (or its deprecated alias), ``None`` when unset."""
     return env_value(REAL_DATA_ENV)
+
+
+def endpoint_token() -> str | None:
+    """``$ERC_SYNTH_ENDPOINT_TOKEN``: the one token generation servers may receive; ``None`` when unset."""
+    value = env_value(ENDPOINT_TOKEN_ENV)
+    if value is None:
+        return None
+    token = value.strip()
+    if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
+        raise ErcSynthError(f"environment variable {ENDPOINT_TOKEN_ENV} must be one word of printable ASCII "
+                            "(it is sent as an HTTP header)")
+    return token

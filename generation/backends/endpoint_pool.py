@@ -1,7 +1,7 @@
 """Round-robin over a backend's endpoints, with one HTTP client per endpoint and event loop.
 
 Shared by the ``tgi`` and ``openai`` backends. Why clients are tied to an event loop: ``generate`` runs a fresh
-loop per call, and an ``AsyncInferenceClient`` created in a closed loop cannot be reused, so the cache is
+loop per call, and an httpx ``AsyncClient`` created in a closed loop cannot be reused, so the cache is
 emptied whenever it is used from another loop.
 """
 
@@ -41,7 +41,6 @@ class EndpointPool:
         """Close every client created so far."""
         clients, self._clients = self._clients, {}
         for client in clients.values():
-            # httpx clients close with aclose(), huggingface_hub's AsyncInferenceClient with close()
-            close = getattr(client, "aclose", None) or client.close
+            close = getattr(client, "aclose", None) or client.close  # httpx: aclose(); other clients: close()
             with contextlib.suppress(RuntimeError):  # its event loop is already closed: nothing to release
                 await close()

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from erc_synth.dataset_scripts.core.environment import endpoint_token
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from .base import Backend
@@ -57,6 +58,9 @@ def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
     server = options.pop("server", None)
     if server is not None and name != "openai":
         raise ErcSynthError(f"--server applies to --backend openai only, not to --backend {name}")
+    if name in ("tgi", "openai"):
+        # the server gets the user's explicit endpoint token, never the Hub token (HF_TOKEN, hf auth login)
+        options.setdefault("token", endpoint_token())
     if name == "tgi":
         from .tgi import TgiBackend
 

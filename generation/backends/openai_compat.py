@@ -11,6 +11,9 @@ Why the body is posted with httpx and not through ``huggingface_hub``'s ``chat_c
 client rewrites OpenAI's ``{"type": "json_schema", ...}`` response format into TGI's ``{"type": "json_object",
 "value": schema}``, which vLLM and SGLang read as plain JSON mode, so the schema would not be enforced.
 
+The Hub token never travels: httpx attaches no credentials of its own, and the one header sent is the token of
+``ERC_SYNTH_ENDPOINT_TOKEN`` when the user sets it.
+
 Constraints: vLLM and SGLang get the same line regex as TGI and the in-process backend (so every backend writes
 ``Speaker: utterance (N)`` lines); TGI's Messages API and llama.cpp get the dialogue JSON schema (TGI's
 ``{"type": "json"}`` shape, OpenAI's ``json_schema`` shape for llama.cpp and unknown servers). The SGLang and
@@ -28,7 +31,7 @@ from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from .base import AppliedSettings, BackendError, GenerationRequest, GenerationResult, Grammar, ModelInfo, SamplingParams
 from .endpoint_pool import EndpointPool
-from .tgi import as_backend_error
+from .tgi import as_backend_error, auth_headers
 
 #: Values of ``--server``: the kinds with a dialect; ``openai`` means "only the OpenAI API's own fields".
 SERVER_KINDS: tuple[str, ...] = ("vllm", "sglang", "tgi", "llamacpp", "openai")
@@ -152,7 +155,7 @@ class OpenAICompatBackend:
     supports_grammar = True
     preferred_batch_size = 1
 
-    def __init__(self, endpoints: Sequence[str], *, model: str | None = None, api_key: str | None = None,
+    def __init__(self, endpoints: Sequence[str], *, model: str | None = None, token: str | None = None,
                  timeout: float = 600.0, server: str | None = None) -> None:
         if not endpoints:
             raise ErcSynthError("the openai backend needs at least one --endpoint URL (the server's base URL)")
@@ -162,7 +165,8 @@ class OpenAICompatBackend:
         self._pool = EndpointPool(endpoints, self._new_client)
         self.endpoints = self._pool.endpoints
         self.model = model
-        self.api_key = api_key
+        #: The explicit endpoint token (``ERC_SYNTH_ENDPOINT_TOKEN``); never the Hub token.
+        self.token = token
         self.timeout = timeout
         self.requested_server = server
         self.dialect: ServerDialect | None = DIALECTS[server] if server else None
@@ -184,7 +188,7 @@ class OpenAICompatBackend:
         return self.dialect.applied()
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        return auth_headers(self.token)
 
     def _new_client(self, endpoint: str):
         import httpx2

@@ -1,8 +1,13 @@
-"""The ``tgi`` backend: TGI's native ``/generate`` API through ``huggingface_hub.AsyncInferenceClient``.
+"""The ``tgi`` backend: TGI's native ``/generate`` API, posted with httpx.
 
 Why the native API and not TGI's Messages API: the reference model (Vicuna-13B v1.5) has no chat template, so
 the client renders the prompt (``generation.chat_format``) and posts raw text, which also lets it send every
 sampling parameter TGI knows (typical_p, top_k, repetition_penalty) and a ``grammar`` (regex by default).
+
+Why httpx and not ``huggingface_hub``'s ``AsyncInferenceClient``: that client attaches the user's Hub token
+(``HF_TOKEN`` or the one ``hf auth login`` saved) to every request, whatever server the URL names, and cannot be
+told not to (``token=False`` is refused). A generation server must never receive the Hub token; it gets the
+token of ``ERC_SYNTH_ENDPOINT_TOKEN`` when the user sets one, and no ``Authorization`` header otherwise.
 
 Several endpoints (replicas of one model) are taken round-robin; ``info`` checks that they all serve the same
 model, because a run mixing models would not be reproducible.
@@ -61,10 +66,9 @@ def _server_message(exc: BaseException) -> str:
 def as_backend_error(exc: BaseException, what: str) -> BackendError:
     """Classify a client exception: transport faults, timeouts, 429 and 5xx are retryable, the rest are not.
 
-    Shared by the ``tgi`` and ``openai`` backends, which both go through ``huggingface_hub``'s httpx client.
+    Shared by the ``tgi`` and ``openai`` backends and the ``llm`` judge's servers, which all post with httpx.
     """
     import httpx2
-    from huggingface_hub.errors import InferenceTimeoutError, OverloadedError
 
     if isinstance(exc, BackendError):
         return exc
@@ -73,11 +77,16 @@ def as_backend_error(exc: BaseException, what: str) -> BackendError:
     said = _server_message(exc)
     status_text = f" HTTP {status}" if status is not None else ""
     message = f"{what}:{status_text} {type(exc).__name__}: {first_line}{'' if said[15:-1] in first_line else said}"
-    if isinstance(exc, httpx2.TransportError | InferenceTimeoutError | asyncio.TimeoutError | OverloadedError):
+    if isinstance(exc, httpx2.TransportError | asyncio.TimeoutError):
         return BackendError(message, retryable=True, status=status)
     if status is not None:
         return BackendError(message, retryable=status in RETRYABLE_STATUSES, status=status)
     return BackendError(message, retryable=False)
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The headers that carry ``token`` (the user's explicit endpoint token), none without one."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def tgi_parameters(params: SamplingParams, seed: int, grammar: Grammar | None) -> dict[str, Any]:
@@ -116,9 +125,11 @@ class TgiBackend:
     preferred_batch_size = 1
 
     def __init__(self, endpoints: Sequence[str], *, chat_format: str = "auto", model: str | None = None,
-                 timeout: float = 600.0) -> None:
+                 timeout: float = 600.0, token: str | None = None) -> None:
         if not endpoints:
             raise ErcSynthError("the tgi backend needs at least one --endpoint URL")
+        #: The explicit endpoint token (``ERC_SYNTH_ENDPOINT_TOKEN``); never the Hub token.
+        self.token = token
         self._pool = EndpointPool(endpoints, self._new_client)
         self.endpoints = self._pool.endpoints
         self.chat_format_name = chat_format
@@ -128,15 +139,15 @@ class TgiBackend:
         self._info: ModelInfo | None = None
 
     def _new_client(self, endpoint: str):
-        from huggingface_hub import AsyncInferenceClient
+        import httpx2
 
-        return AsyncInferenceClient(model=endpoint, timeout=self.timeout)
+        return httpx2.AsyncClient(timeout=self.timeout, headers=auth_headers(self.token))
 
     async def _server_info(self, endpoint: str) -> dict[str, Any]:
         import httpx2
 
         try:
-            async with httpx2.AsyncClient(timeout=30) as http:
+            async with httpx2.AsyncClient(timeout=30, headers=auth_headers(self.token)) as http:
                 response = await http.get(f"{endpoint}/info")
                 response.raise_for_status()
                 return response.json()
@@ -200,16 +211,25 @@ class TgiBackend:
         assert self._format is not None
         endpoint = self._pool.next_endpoint()
         prompt = self._format.render(request.messages)
+        parameters = {k: v for k, v in tgi_parameters(request.params, request.seed, request.grammar).items()
+                      if v is not None}
         try:
-            output = await self._pool.client(endpoint).text_generation(
-                prompt, **tgi_parameters(request.params, request.seed, request.grammar))
+            response = await self._pool.client(endpoint).post(f"{endpoint}/generate",
+                                                              json={"inputs": prompt, "parameters": parameters})
+            response.raise_for_status()
+            output = response.json()
+            if isinstance(output, list):  # the compat route's shape, which some proxies return
+                output = output[0]
+            text = output["generated_text"]
+            if not isinstance(text, str):
+                raise TypeError(f"generated_text is {type(text).__name__}, not a string")
         except Exception as exc:
-            raise as_backend_error(exc, f"POST {endpoint}") from exc
-        details = output.details
+            raise as_backend_error(exc, f"POST {endpoint}/generate") from exc
+        details = output.get("details") if isinstance(output.get("details"), dict) else {}
         return GenerationResult(
-            text=output.generated_text,
-            finish_reason=str(details.finish_reason) if details and details.finish_reason else None,
-            generated_tokens=details.generated_tokens if details else None,
+            text=text,
+            finish_reason=str(details["finish_reason"]) if details.get("finish_reason") else None,
+            generated_tokens=details.get("generated_tokens"),
             endpoint=endpoint,
         )
 
@@ -217,4 +237,4 @@ class TgiBackend:
         await self._pool.aclose()
 
 
-__all__ = ["BackendError", "TgiBackend", "tgi_parameters"]
+__all__ = ["BackendError", "TgiBackend", "auth_headers", "tgi_parameters"]

@@ -94,4 +94,5 @@ def make_run_dir(path: Path, benchmark: str = "meld", mode: str = "balanced", n:
                         "raw_text": "{...}", "speakers": speakers, "utterances": utterances, "emotions": emotions})
     rng.shuffle(records)  # completion order varies in real runs; readers must not depend on it
     store.append(records)
+    store.close()  # a RUN_DIR made for a test is handed to other processes: no writer lock held
     return path

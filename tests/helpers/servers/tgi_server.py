@@ -19,6 +19,9 @@ server process and starting it again on the same port.
 ``--reject-field NAME`` (repeatable) refuses chat requests carrying that body field with OpenAI's HTTP 400, as a
 server that does not know a structured-output field does.
 
+``--log-headers PATH`` appends one JSON line per request (method, path, the ``Authorization`` header or null),
+so that a test can prove which credentials a client sent.
+
 ``--instant`` answers every request at once with a canned dialogue valid for ``--instant-benchmark`` (no
 model), so that a benchmark measures the client and engine alone.
 
@@ -222,6 +225,15 @@ def create_app(args: argparse.Namespace) -> FastAPI:
         state["backend"] = backend
         model_id, model_sha, tokenizer = args.model_id, backend.model_sha(), backend.tokenizer
 
+    if args.log_headers:
+        @app.middleware("http")
+        async def log_headers(request: Request, call_next):
+            entry = {"method": request.method, "path": request.url.path,
+                     "authorization": request.headers.get("authorization")}
+            with open(args.log_headers, "a", encoding="utf-8") as log:
+                log.write(json.dumps(entry) + "\n")
+            return await call_next(request)
+
     def error(status: int, message: str, error_type: str) -> JSONResponse:
         return JSONResponse({"error": message, "error_type": error_type}, status_code=status)
 
@@ -404,6 +416,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--instant-latency-s", type=float, default=0.0, help="--instant: seconds per answer")
     parser.add_argument("--reject-field", action="append", default=[], metavar="NAME",
                         help="answer /v1/chat/completions requests carrying this body field with OpenAI's 400")
+    parser.add_argument("--log-headers", metavar="PATH", help="append each request's Authorization header here")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--faults", default=",".join(FAULT_KINDS), help=f"comma list from {FAULT_KINDS}")
     parser.add_argument("--fault-seed", type=int, default=0)
