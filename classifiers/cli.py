@@ -29,6 +29,25 @@ def _named_dataset(text: str) -> tuple[str, str]:
     return name, spec
 
 
+#: Flags of the file-claim scheduler the Ray engine replaced, and what to use instead.
+REMOVED_FLAGS = {
+    "--worker": "start the grid once, on a Ray cluster every node joined (`ray start`), with --ray-address auto",
+    "--heartbeat": "Ray notices a dead worker or node itself and retries its cell; nothing to tune",
+    "--claim-expiry": "Ray notices a dead worker or node itself and retries its cell; nothing to tune",
+}
+
+
+class _RemovedFlag(argparse.Action):
+    """Accept a removed flag while parsing, so that the command can refuse it with one line (exit 2)."""
+
+    def __init__(self, *args, replacement: str, **kwargs) -> None:
+        self.replacement = replacement
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        namespace.removed_flag = (option_string, self.replacement)
+
+
 def register(subparsers) -> None:
     train = subparsers.add_parser(
         "train", help="train one ERC classifier (org, or synthetic pre-training then real fine-tuning)",
@@ -72,16 +91,15 @@ def register(subparsers) -> None:
                                                          "runs/<name>)")
     experiment.add_argument("--tables-only", action="store_true", help="rebuild the tables from finished cells")
     experiment.add_argument("--workers", type=int, default=None, metavar="N",
-                            help="start N worker processes on this machine, one cell each (one GPU each on a GPU "
-                                 "machine; default: the number of GPUs, 1 on CPU)")
-    experiment.add_argument("--worker", action="store_true",
-                            help="join the grid as one worker (e.g. one per node or SLURM array task) sharing --out "
-                                 "with other workers; the last one to finish writes the tables")
-    experiment.add_argument("--heartbeat", type=float, default=30.0, metavar="SECONDS",
-                            help="how often a worker refreshes its claim on the cell it trains (default 30)")
-    experiment.add_argument("--claim-expiry", type=float, default=300.0, metavar="SECONDS",
-                            help="a claim not refreshed for this long counts as a dead worker's and is taken over "
-                                 "(default 300)")
+                            help="cells in flight at once (default: as many as the Ray cluster's CPUs and GPUs "
+                                 "hold, given the config's resources per cell)")
+    experiment.add_argument("--ray-address", default=None, metavar="auto|HOST:PORT",
+                            help="join a running Ray cluster (`ray start --head`); default: $RAY_ADDRESS, or a "
+                                 "local Ray instance started for this run")
+    for flag, replacement in REMOVED_FLAGS.items():
+        experiment.add_argument(flag, nargs="?" if flag != "--worker" else 0, action=_RemovedFlag,
+                                help=argparse.SUPPRESS, default=None, dest=f"removed{flag.replace('-', '_')}",
+                                replacement=replacement)
     experiment.add_argument("--compare-paper", action="store_true",
                             help="also print (and write paper_comparison.md) the main table beside the study's "
                                  "Table III")
@@ -161,6 +179,10 @@ def run_train(args: argparse.Namespace) -> int:
 def run_experiment(args: argparse.Namespace) -> int:
     from .experiment import Experiment, ExperimentConfig
 
+    removed = getattr(args, "removed_flag", None)
+    if removed:
+        flag, replacement = removed
+        raise ErcSynthError(f"{flag} was removed: the grid runs on Ray now; {replacement} (see docs/scale-out.md)")
     config = ExperimentConfig.load(args.config)
     out = args.out or config.output_dir or str(Path("runs") / config.name)
     experiment = Experiment(config, out)
@@ -169,7 +191,7 @@ def run_experiment(args: argparse.Namespace) -> int:
     else:
         from .workers import run_grid
 
-        written = run_grid(experiment, args.config, args.workers, args.worker, args.heartbeat, args.claim_expiry)
+        written = run_grid(experiment, args.ray_address, args.workers)
     if args.compare_paper:
         written["paper_comparison"] = experiment.write_paper_comparison()
     for name, path in written.items():

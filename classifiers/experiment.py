@@ -20,6 +20,7 @@ Config (YAML; relative paths are relative to the config file; ``${VAR}`` is read
     topic_pretraining: {epochs: 1}      # optional; TODKAT's masked-LM topic stage, once per benchmark, cached
     friedman_design: pooled             # pooled (the study's Table IV) or per_benchmark (the default)
     save_models: false
+    resources: {cpu: 1, gpu: 1}         # optional; what one cell asks of Ray (default: 1 CPU, 1 GPU where there are)
     benchmarks:
       meld:
         real_data: ${ERC_SYNTH_REAL_DATA}   # original files (folder with meld/) or a built dataset folder
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator, Mapping
@@ -54,10 +56,11 @@ from .training import REGIME_MODES, REGIMES, TrainSettings
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOP_KEYS = {"name", "encoder", "architectures", "regimes", "seeds", "options", "training", "pretraining",
              "architecture_training", "topic_pretraining", "friedman_design", "save_models", "benchmarks",
-             "output_dir"}
+             "output_dir", "resources"}
 #: Extended-table designs (kept here so a config is checked without importing pandas).
 DESIGNS = ("pooled", "per_benchmark")
 _BENCHMARK_KEYS = {"real_data", "variant", "synthetic", "limit", "synthetic_limit"}
+GRID_RECORD = "grid.json"
 
 
 def _expand(value: Any, base: Path, where: str) -> Any:
@@ -84,6 +87,39 @@ def _path(value: str | None, base: Path) -> str | None:
     if value.startswith(("./", "../")):
         return str((base / value).resolve())
     return value
+
+
+@dataclass(frozen=True)
+class CellResources:
+    """What one cell asks of the engine. ``gpu`` None: one GPU on a cluster that has GPUs, none otherwise.
+
+    Why not part of the fingerprint: where a cell runs does not change what it computes (the seed does).
+    """
+
+    cpu: float = 1.0
+    gpu: float | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Any, source: str) -> CellResources:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise ErcSynthError(f"{source}: resources: expected a mapping like {{cpu: 8, gpu: 1}}, got {raw!r}")
+        unknown = sorted(set(raw) - {"cpu", "gpu"})
+        if unknown:
+            raise ErcSynthError(f"{source}: resources: unknown key(s) {', '.join(map(str, unknown))} "
+                                "(known: cpu, gpu)")
+        values = {}
+        for key in ("cpu", "gpu"):
+            if key not in raw:
+                continue
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ErcSynthError(f"{source}: resources.{key}: expected a number >= 0, got {value!r}")
+            values[key] = float(value)
+        if values.get("cpu", 1.0) == 0 and not values.get("gpu"):
+            raise ErcSynthError(f"{source}: resources: a cell needs at least one CPU or one GPU")
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -150,6 +186,7 @@ class ExperimentConfig:
                                 f"{', '.join(DESIGNS)}")
         self.save_models = bool(raw.get("save_models", False))
         self.output_dir = _path(raw.get("output_dir"), base)
+        self.resources = CellResources.from_mapping(raw.get("resources"), source)
         self.benchmarks: dict[str, dict[str, Any]] = {}
         for name, entry in (raw["benchmarks"] or {}).items():
             get_benchmark(name)
@@ -294,6 +331,9 @@ class Experiment:
         mode = REGIME_MODES[cell.regime]
         test_sets = {f"synthetic_{m}": d["test"] for m, d in data["synthetic"].items() if "test" in d}
         work = self.out_dir / "work" / cell.key
+        if ranks.is_main_process():  # left by an interrupted attempt: a retry starts clean
+            shutil.rmtree(work, ignore_errors=True)
+        ranks.barrier()
         encoder, options = self._cell_encoder_and_options(cell, data)
         result = run_regime(
             cell.architecture, encoder, data["benchmark"], cell.regime, data["real"],
@@ -313,11 +353,36 @@ class Experiment:
                 shutil.rmtree(work, ignore_errors=True)
         return payload
 
-    def run(self, log=print, timing=None, progress: bool = True) -> dict[str, Path]:
-        """Run as one worker (see :mod:`.workers`): other workers on the same folder share the grid."""
-        from .workers import ClaimTiming, run_worker
+    def check_grid_record(self) -> Path:
+        """Create ``OUT/grid.json`` for this config, or refuse a folder that another config's grid started.
 
-        return run_worker(self, timing or ClaimTiming(), log=log, progress=progress)
+        Why a grid record: it holds every cell's settings fingerprint, written once, so a run started with another
+        config on the same folder is refused before it trains anything, and two configs never mix their cells in
+        one set of tables.
+        """
+        config = self.config
+        cells = {cell.key: config.fingerprint(cell) for cell in config.cells()}
+        record = self.out_dir / GRID_RECORD
+        record.parent.mkdir(parents=True, exist_ok=True)
+        if not record.exists():
+            draft = record.with_name(f".{GRID_RECORD}.{os.getpid()}.tmp")
+            draft.write_text(json.dumps({"name": config.name, "config": config.source, "cells": cells},
+                                        indent=2, sort_keys=True) + "\n")
+            try:
+                os.link(draft, record)  # atomic create-if-absent, NFS included; the record is whole when it appears
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        stored = json.loads(record.read_text())
+        if stored["cells"] != cells:
+            differing = sorted(set(cells) ^ set(stored["cells"])) or sorted(
+                k for k in cells if cells[k] != stored["cells"][k])
+            raise ErcSynthError(
+                f"{self.out_dir} was started with other settings than {config.source} (config "
+                f"{stored['config']}; {len(differing)} cell(s) differ, e.g. {differing[0]}); use another output "
+                f"folder, or delete {record} to extend the grid (finished cells with the same settings are kept)")
+        return record
 
     def long_results(self):
         """One row per (cell, test set) from every result file present."""

@@ -1,83 +1,45 @@
-"""The experiment's run loop: one worker, N workers on one machine, or workers on many nodes, one output folder.
+"""The experiment grid's engine: every unfinished cell as a Ray task, or one cell at a time in this process.
 
-Why claims rather than a scheduler: a lab's GPUs come as one machine with several cards, a SLURM array, or
-both, and the only thing every setting shares is a filesystem. Each worker repeatedly claims an unfinished cell
-(see :mod:`.cell_claims`), trains it, writes its result atomically, and drops the claim; a worker that dies
-leaves a claim whose heartbeat stops, and another worker takes the cell over after the expiry. When no cell is
-left, the first worker to claim the tables assembles them; ``--tables-only`` does it by hand.
+Why Ray: placing a cell on a free GPU, retrying it when its worker process or node dies, and queueing the rest
+is what a distributed engine does and has tested on many clusters; labs that run grids of Trainer runs already
+run Ray on a workstation, a cluster, SLURM or Kubernetes. The grid joins such a cluster (``--ray-address``) or
+starts a local instance for the run.
 
-Why a grid record: ``OUT/grid.json`` holds every cell's settings fingerprint, written once by the first worker.
-A worker started with another config on the same folder is refused before it trains anything, so two configs
-can never mix their cells in one set of tables.
+Why plain tasks rather than Ray Tune: a cell's only state is its result file under ``OUT/cells`` (written
+atomically by :meth:`Experiment.run_cell`), and a rerun skips every cell that has one. Tune would keep a second
+record of the same grid (its trials, its experiment state, ``Tuner.restore``) that can disagree with the files,
+and its search and scheduling features have nothing to do in a fixed grid. A task per cell with
+``max_retries`` gives exactly the needed control: which cells are submitted, how many at once, what is retried.
+
+Why the driver checks the cluster first: Ray queues a task whose resources no node has (it waits for an
+autoscaler), so a cell asking for a GPU on a GPU-less cluster would hang; the driver refuses it with one line.
+
+Under a data-parallel launcher (``torchrun``, ``accelerate launch``) the grid runs in this process, one cell at a
+time, every rank training each cell together; rank 0 decides which cell and broadcasts it (see :mod:`.ranks`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
+import shutil
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from . import ranks
-from .cell_claims import CellClaims
+from .experiment import Cell, Experiment, ExperimentConfig
 
-if TYPE_CHECKING:
-    from .experiment import Cell, Experiment
-
-GRID_RECORD = "grid.json"
-TABLES_KEY = "_tables"
-#: Set by ``--workers N`` on the worker processes it starts: the worker's index (logs, no progress bar of its own).
-WORKER_INDEX_ENV = "ERC_SYNTH_WORKER_INDEX"
-
-
-@dataclass(frozen=True)
-class ClaimTiming:
-    """Seconds between heartbeats, and of silence after which a claim counts as its worker's death."""
-
-    heartbeat: float = 30.0
-    expiry: float = 300.0
-
-    def check(self) -> ClaimTiming:
-        if self.heartbeat <= 0:
-            raise ErcSynthError(f"--heartbeat must be positive, got {self.heartbeat:g}")
-        if self.expiry <= 2 * self.heartbeat:
-            raise ErcSynthError(f"--claim-expiry ({self.expiry:g} s) must be more than twice --heartbeat "
-                                f"({self.heartbeat:g} s), or a slow heartbeat would pass for a dead worker")
-        return self
-
-
-def check_grid_record(experiment: Experiment) -> Path:
-    """Create ``OUT/grid.json`` for this config, or refuse a folder that another config's workers started."""
-    config = experiment.config
-    cells = {cell.key: config.fingerprint(cell) for cell in config.cells()}
-    record = experiment.out_dir / GRID_RECORD
-    record.parent.mkdir(parents=True, exist_ok=True)
-    if not record.exists():
-        draft = record.with_name(f".{GRID_RECORD}.{os.getpid()}.tmp")
-        draft.write_text(json.dumps({"name": config.name, "config": config.source, "cells": cells},
-                                    indent=2, sort_keys=True) + "\n")
-        try:
-            os.link(draft, record)  # atomic create-if-absent, NFS included; the record is whole when it appears
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    stored = json.loads(record.read_text())
-    if stored["cells"] != cells:
-        differing = sorted(set(cells) ^ set(stored["cells"])) or sorted(
-            k for k in cells if cells[k] != stored["cells"][k])
-        raise ErcSynthError(
-            f"{experiment.out_dir} was started with other settings than {config.source} (config "
-            f"{stored['config']}; {len(differing)} cell(s) differ, e.g. {differing[0]}); use another output folder, "
-            f"or delete {record} to extend the grid (finished cells with the same settings are kept)")
-    return record
+#: Ray re-runs a cell whose worker process or node died this many times (an exception in the cell is not retried).
+MAX_RETRIES = 3
+#: Seconds the driver waits between looks at its cells in flight (the progress bar's refresh).
+POLL_SECONDS = 0.5
+_TABLES = {"long": "results_long.csv", "main_md": "main_table.md", "extended_md": "extended_table.md"}
+Log = Callable[[str], None]
 
 
 def _estimate(bar, completed_here: int) -> None:
@@ -90,196 +52,284 @@ def _estimate(bar, completed_here: int) -> None:
         bar.set_postfix_str(f"grid total ~{tqdm.format_interval(elapsed + (bar.total - bar.n) / rate)}")
 
 
-def run_worker(experiment: Experiment, timing: ClaimTiming = ClaimTiming(), log: Callable[[str], None] = print,
-               progress: bool = True) -> dict[str, Path]:
-    """Claim and train cells until none is left; returns the tables' paths if this worker assembled them.
+def _announce(experiment: Experiment, log: Log, where: str) -> tuple[list[Cell], list[Cell]]:
+    """Print the grid's size before anything trains; returns (all cells, cells still to run)."""
+    cells = list(experiment.config.cells())
+    pending = []
+    for number, cell in enumerate(cells, 1):
+        if experiment.finished(cell):
+            log(f"[{number}/{len(cells)}] {cell.key}: done earlier, skipped")
+        else:
+            pending.append(cell)
+    log(f"{experiment.config.name}: {len(cells)} cells, {len(cells) - len(pending)} done earlier, {len(pending)} to "
+        f"run{where}, in {experiment.out_dir}")
+    return cells, pending
 
-    Under a data-parallel launcher only rank 0 runs this logic; the other ranks follow its broadcasts.
+
+def _progress_bar(cells: list[Cell], pending: list[Cell], progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=len(cells), initial=len(cells) - len(pending), unit="cell", dynamic_ncols=True,
+                disable=not progress)
+
+
+def run_in_process(experiment: Experiment, log: Log = print, progress: bool = True) -> dict[str, Path]:
+    """Train the unfinished cells one after another in this process, then write the tables.
+
+    The reference the Ray engine is measured against, the path without Ray installed, and the loop every rank
+    of a data-parallel launcher runs (rank 0 chooses each cell and broadcasts it; the others follow).
     """
     ranks.start()
     if not ranks.is_main_process():
         _follow(experiment)
         return {}
-    from tqdm import tqdm
-
-    timing.check()
-    check_grid_record(experiment)
-    index = os.environ.get(WORKER_INDEX_ENV)
-    prefix = f"[worker {index}] " if index is not None else ""
-    cells = list(experiment.config.cells())
-    done_before = [cell for cell in cells if experiment.finished(cell)]
-    for number, cell in enumerate(cells, 1):
-        if cell in done_before:
-            log(f"{prefix}[{number}/{len(cells)}] {cell.key}: done earlier, skipped")
-    log(f"{prefix}{experiment.config.name}: {len(cells)} cells, {len(done_before)} done earlier, "
-        f"{len(cells) - len(done_before)} to run, in {experiment.out_dir}")
-    claims = CellClaims(experiment.out_dir / "claims", timing.heartbeat, timing.expiry)
-    previous_handler = _exit_on_sigterm()
-    bar = tqdm(total=len(cells), initial=len(done_before), unit="cell", dynamic_ncols=True,
-               disable=not progress or index is not None)
+    experiment.check_grid_record()
+    cells, pending = _announce(experiment, log, " one at a time in this process")
+    bar = _progress_bar(cells, pending, progress)
     say = log if bar.disable else (lambda line: bar.write(line, file=sys.stdout))
-    completed_here = 0
     try:
-        while True:
-            pending = [cell for cell in cells if not experiment.finished(cell)]
-            bar.n = len(cells) - len(pending)
-            _estimate(bar, completed_here)
-            bar.refresh()
-            if not pending:
-                break
-            picked = _claim_one(experiment, claims, pending)
-            if picked is None:  # every unfinished cell is held by a live worker: wait, then look again
-                ranks.broadcast("")
-                time.sleep(timing.heartbeat)
-                continue
-            cell, claim = picked
+        for done, cell in enumerate(pending, 1):
             number = cells.index(cell) + 1
-            taken = f" (taken over from a silent worker, claim generation {claim.generation})" \
-                if claim.generation > 1 else ""
-            say(f"{prefix}[{number}/{len(cells)}] {cell.key}: training{taken}")
+            say(f"[{number}/{len(cells)}] {cell.key}: training")
             ranks.broadcast(cell.key)
-            finished = False
-            try:
-                payload = experiment.run_cell(cell)
-                finished = True
-            finally:
-                claim.release(done=finished)
-            completed_here += 1
-            real = payload["scores"]["real"]["weighted_f1"]
-            say(f"{prefix}[{number}/{len(cells)}] {cell.key}: real test weighted F1 {real * 100:.2f}")
+            payload = experiment.run_cell(cell)
+            say(f"[{number}/{len(cells)}] {cell.key}: real test weighted F1 "
+                f"{payload['scores']['real']['weighted_f1'] * 100:.2f}")
+            bar.update(1)
+            _estimate(bar, done)
     finally:
         bar.close()
-        _restore_sigterm(previous_handler)
     ranks.broadcast(None)
-    if not completed_here and _tables_current(experiment, cells):
-        log(f"{prefix}every cell is finished and the tables in {experiment.out_dir} are up to date")
-        return {}
-    tables = claims.try_claim(TABLES_KEY)
-    if tables is None:
-        log(f"{prefix}every cell is finished; {claims.holder(TABLES_KEY)} is assembling the tables")
-        return {}
-    try:
-        return experiment.write_tables()
-    finally:
-        tables.release(done=True)
-
-
-def _exit_on_sigterm():
-    """SIGTERM (a SLURM preemption, ``kill``) unwinds like Ctrl-C, so the cell's claim is dropped at once instead of
-    waiting out its expiry. Returns the handler it replaced (None off the main thread, where none can be set)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
-
-
-def _restore_sigterm(handler) -> None:
-    import signal
-
-    if handler is not None:
-        signal.signal(signal.SIGTERM, handler)
-
-
-def _tables_current(experiment: Experiment, cells: list[Cell]) -> bool:
-    """Whether the tables were written after the newest cell (another worker assembled them already)."""
-    long = experiment.out_dir / "results_long.csv"
-    if not long.is_file():
-        return False
-    newest = max(experiment.cell_path(cell).stat().st_mtime_ns for cell in cells)
-    return long.stat().st_mtime_ns >= newest
-
-
-def _claim_one(experiment: Experiment, claims: CellClaims, pending: list[Cell]):
-    for cell in pending:
-        claim = claims.try_claim(cell.key)
-        if claim is None:
-            continue
-        if experiment.finished(cell):  # finished by another worker between the listing and the claim
-            claim.release(done=True)
-            continue
-        return cell, claim
-    return None
+    return experiment.write_tables()
 
 
 def _follow(experiment: Experiment) -> None:
-    """Ranks other than 0: train each cell rank 0 broadcasts ("" means wait, None means the grid is done)."""
+    """Ranks other than 0: train each cell rank 0 broadcasts (None means the grid is done)."""
     by_key = {cell.key: cell for cell in experiment.config.cells()}
     while (key := ranks.broadcast(None)) is not None:
-        if key:
-            experiment.run_cell(by_key[key])
+        experiment.run_cell(by_key[key])
 
 
-def default_worker_count() -> int:
-    """One worker per visible GPU; one on a CPU-only machine."""
-    import torch
+# --- the Ray engine --------------------------------------------------------------------------------------------
 
-    return max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+#: One Experiment per (config, folder) in each Ray worker process: a reused worker keeps the benchmark's data
+#: loaded between the cells it trains.
+_WORKER_EXPERIMENTS: dict[tuple, Experiment] = {}
 
 
-def run_local_workers(experiment: Experiment, config_path: str, count: int, timing: ClaimTiming,
-                      progress: bool = True) -> int:
-    """Start ``count`` worker processes on this machine (one GPU each when there are GPUs) and wait for them.
+def train_cell(config: ExperimentConfig, out_dir: str, key: str) -> dict[str, Any]:
+    """The Ray task: train one cell into ``out_dir`` (atomic result file) and return a short summary.
 
-    The workers claim cells from the shared output folder exactly as workers on other nodes would; this process
-    only shows the grid's progress and reports a worker that failed.
+    A retried attempt whose predecessor had already written the result (it died after the rename) returns the
+    stored result instead of training the cell again.
     """
-    from tqdm import tqdm
+    import json
 
-    timing.check()
-    check_grid_record(experiment)
-    import torch
+    slot = (out_dir, config.source, tuple(config.fingerprint(cell) for cell in config.cells()))
+    experiment = _WORKER_EXPERIMENTS.get(slot)
+    if experiment is None:
+        _WORKER_EXPERIMENTS.clear()
+        experiment = _WORKER_EXPERIMENTS[slot] = Experiment(config, out_dir)
+    cell = next(cell for cell in config.cells() if cell.key == key)
+    if experiment.finished(cell):
+        payload, trained = json.loads(experiment.cell_path(cell).read_text()), False
+    else:
+        payload, trained = experiment.run_cell(cell), True
+    return {"key": key, "real_weighted_f1": payload["scores"]["real"]["weighted_f1"], "trained": trained,
+            "pid": os.getpid()}
 
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    # The user's own CUDA_VISIBLE_DEVICES (e.g. "2,3") names the cards to spread over; default: every card.
-    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()] or \
-        [str(i) for i in range(gpus)]
-    cells = list(experiment.config.cells())
-    done = sum(experiment.finished(cell) for cell in cells)
-    print(f"{experiment.config.name}: {len(cells)} cells, {done} done earlier, {len(cells) - done} to run, "
-          f"{count} workers{f' on {gpus} GPU(s)' if gpus else ' on CPU'}, in {experiment.out_dir}", flush=True)
-    processes = []
-    for index in range(count):
-        env = {**os.environ, WORKER_INDEX_ENV: str(index), "PYTHONUNBUFFERED": "1"}
-        if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = visible[index % len(visible)]
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "erc_synth.cli", "experiment", config_path, "--out", str(experiment.out_dir),
-             "--worker", "--heartbeat", str(timing.heartbeat), "--claim-expiry", str(timing.expiry)], env=env))
-    bar = tqdm(total=len(cells), initial=done, unit="cell", dynamic_ncols=True, disable=not progress)
+
+def _connect(address: str | None, log: Log) -> bool:
+    """Join the cluster at ``address`` (``auto`` or ``HOST:PORT``) or start a local instance; True if started here.
+
+    A caller that initialised Ray itself (a notebook, a test) keeps its instance.
+    """
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return False
     try:
-        while any(process.poll() is None for process in processes):
-            time.sleep(1.0)
-            bar.n = sum(experiment.cell_path(cell).is_file() for cell in cells)
-            _estimate(bar, bar.n - done)
-            bar.refresh()
-    except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them drop their claims
-        for process in processes:
-            process.wait()
-        raise
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
+            return True
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+    except ConnectionError as exc:
+        raise ErcSynthError(f"--ray-address {address}: cannot join a Ray cluster there ({exc}); start one with "
+                            "`ray start --head` or check the address `ray status` prints") from None
+    log("started a local Ray instance for this run (join a running cluster with --ray-address auto|HOST:PORT)")
+    return True
+
+
+def _cluster(experiment: Experiment, workers: int | None) -> tuple[dict[str, float], int, str]:
+    """The resources one cell asks (Ray's names), how many cells to keep in flight, and a line on the cluster.
+
+    Refuses a cell that no live node can hold, instead of letting Ray wait for it forever.
+    """
+    import ray
+
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    cpus = sum(node.get("CPU", 0) for node in nodes)
+    gpus = sum(node.get("GPU", 0) for node in nodes)
+    wanted = experiment.config.resources
+    gpu = wanted.gpu if wanted.gpu is not None else (1.0 if gpus else 0.0)
+    ask = {"CPU": wanted.cpu, "GPU": gpu}
+    names = {"CPU": "cpu", "GPU": "gpu"}
+    for resource, amount in ask.items():
+        largest = max((node.get(resource, 0) for node in nodes), default=0)
+        if amount > largest:
+            total = cpus if resource == "CPU" else gpus
+            raise ErcSynthError(
+                f"{experiment.config.source}: resources.{names[resource]}: each cell asks for {amount:g} "
+                f"{resource}(s), but no node of the Ray cluster has that many ({len(nodes)} node(s), {total:g} "
+                f"{resource}(s) in all, at most {largest:g} on one); lower resources.{names[resource]} in the "
+                "config or join a cluster that has them (--ray-address)")
+    fits = min(int(sum(node.get(r, 0) // a for node in nodes)) for r, a in ask.items() if a > 0) or 1
+    in_flight = workers if workers is not None else fits
+    line = (f" on Ray ({len(nodes)} node(s), {cpus:g} CPU(s), {gpus:g} GPU(s); {wanted.cpu:g} CPU and {gpu:g} "
+            f"GPU a cell; {in_flight} at a time)")
+    return ask, in_flight, line
+
+
+def _discard_attempt(experiment: Experiment, cell: Cell) -> None:
+    """What a cancelled or crashed attempt may leave: its scratch folder and a staged result never renamed."""
+    if experiment.finished(cell):
+        return
+    shutil.rmtree(experiment.out_dir / "work" / cell.key, ignore_errors=True)
+    path = experiment.cell_path(cell)
+    for staged in path.parent.glob(f".{path.name}.*.tmp"):
+        staged.unlink(missing_ok=True)
+
+
+def _failure_reason(error: BaseException) -> tuple[str, bool]:
+    """(one line on why a cell failed, whether it is the user's error): a cell's exception or Ray's own."""
+    import ray.exceptions
+
+    cause = error.cause if isinstance(error, ray.exceptions.RayTaskError) else error
+    if isinstance(cause, ErcSynthError):
+        return str(cause), True
+    first = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {first[-1] if first else ''}", False
+
+
+def run_on_ray(experiment: Experiment, address: str | None = None, workers: int | None = None, log: Log = print,
+               progress: bool = True) -> dict[str, Path]:
+    """Run every unfinished cell as a Ray task (at most ``workers`` at once), then write the tables.
+
+    Ctrl-C cancels the cells in flight (their workers are stopped; no result file is half-written, since a
+    result appears only by rename, and their scratch folders are removed) and re-raises KeyboardInterrupt.
+    """
+    import ray
+    import ray.exceptions
+
+    experiment.check_grid_record()  # before Ray starts: another config's folder costs nothing
+    started = _connect(address, log)
+    try:
+        ask, in_flight_limit, where = _cluster(experiment, workers)
+        cells, pending = _announce(experiment, log, where)
+        remote = ray.remote(train_cell).options(num_cpus=ask["CPU"], num_gpus=ask["GPU"], max_retries=MAX_RETRIES,
+                                                name="erc_synth_cell")
+        config_ref = ray.put(experiment.config)
+        out_dir = str(experiment.out_dir.resolve())
+        queue, in_flight, failures = deque(pending), {}, []
+        bar = _progress_bar(cells, pending, progress)
+        say = log if bar.disable else (lambda line: bar.write(line, file=sys.stdout))
+        completed = 0
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < in_flight_limit:
+                    cell = queue.popleft()
+                    in_flight[remote.remote(config_ref, out_dir, cell.key)] = cell
+                    say(f"[{cells.index(cell) + 1}/{len(cells)}] {cell.key}: training")
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_SECONDS)
+                for ref in ready:
+                    cell = in_flight.pop(ref)
+                    number = f"[{cells.index(cell) + 1}/{len(cells)}] {cell.key}"
+                    try:
+                        summary = ray.get(ref)
+                    except ray.exceptions.RayError as error:
+                        reason = _failure_reason(error)[0]
+                        failures.append((cell, error))
+                        _discard_attempt(experiment, cell)
+                        say(f"{number}: failed: {reason}")
+                        continue
+                    completed += 1
+                    say(f"{number}: real test weighted F1 {summary['real_weighted_f1'] * 100:.2f}")
+                    bar.update(1)
+                    _estimate(bar, completed)
+        except KeyboardInterrupt:
+            _cancel(experiment, in_flight, say)
+            raise
+        finally:
+            bar.close()
     finally:
-        bar.close()
-    failed = [(index, process.returncode) for index, process in enumerate(processes) if process.returncode]
-    if failed:
-        index, status = failed[0]
-        raise ErcSynthError(f"worker {index} exited with status {status} ({len(failed)} of {count} failed; their "
-                            "errors are above); rerun the same command to resume")
-    return 0
+        if started:
+            ray.shutdown()
+    if failures:
+        cell, error = failures[0]
+        reason, user = _failure_reason(error)
+        if not user:
+            print(error, file=sys.stderr)  # the cell's own traceback, as Ray relayed it
+        raise GridIncomplete(f"{len(failures)} of {len(pending)} cell(s) failed, the first {cell.key}: {reason}; the "
+                             f"other cells' results are kept; rerun the same command to retry the failed ones",
+                             user=user)
+    return experiment.write_tables()
 
 
-def run_grid(experiment: Experiment, config_path: str, workers: int | None, worker: bool, heartbeat: float,
-             expiry: float) -> dict[str, Path]:
-    """``erc-synth experiment``: one in-process worker, ``--workers N`` processes, or ``--worker`` joining others."""
-    timing = ClaimTiming(heartbeat, expiry).check()
-    if workers is not None and worker:
-        raise ErcSynthError("--workers and --worker exclude each other: --workers N starts N workers here, "
-                            "--worker makes this process one of them")
+class GridIncomplete(ErcSynthError):
+    """Some cells failed: exit 2 when a cell met a user error, 1 when it met a bug (its traceback is printed)."""
+
+    def __init__(self, message: str, user: bool) -> None:
+        super().__init__(message)
+        self.exit_code = 2 if user else 1
+
+
+def _cancel(experiment: Experiment, in_flight: dict, say: Log) -> None:
+    import ray
+
+    if not in_flight:
+        return
+    say(f"interrupted: cancelling {len(in_flight)} cell(s) in flight "
+        f"({', '.join(cell.key for cell in in_flight.values())}); rerun the same command to resume")
+    for ref in in_flight:
+        ray.cancel(ref, force=True)
+    deadline = time.monotonic() + 30
+    waiting = list(in_flight)
+    while waiting and time.monotonic() < deadline:
+        _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=1.0)
+    for cell in in_flight.values():
+        _discard_attempt(experiment, cell)
+
+
+# --- the command -----------------------------------------------------------------------------------------------
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run_grid(experiment: Experiment, ray_address: str | None = None, workers: int | None = None,
+             log: Log = print, progress: bool = True) -> dict[str, Path]:
+    """``erc-synth experiment``: the grid on Ray; in this process under a data-parallel launcher or without Ray."""
     if workers is not None and workers < 1:
         raise ErcSynthError(f"--workers must be at least 1, got {workers}")
-    count = workers if workers is not None else default_worker_count()
-    if worker or count == 1 or ranks.world_size() > 1:
-        return experiment.run(timing=timing)
-    run_local_workers(experiment, config_path, count, timing)
-    tables = {"long": "results_long.csv", "main_md": "main_table.md", "extended_md": "extended_table.md"}
-    return {name: experiment.out_dir / file for name, file in tables.items() if (experiment.out_dir / file).is_file()}
+    if ranks.world_size() > 1:
+        if ray_address or workers is not None:
+            raise ErcSynthError("--ray-address and --workers do not apply under torchrun/accelerate launch: every "
+                                "rank trains each cell together, one cell at a time")
+        return run_in_process(experiment, log=log, progress=progress)
+    if not ray_available():
+        if ray_address or workers is not None:
+            raise ErcSynthError("--ray-address and --workers need Ray: pip install 'erc-synth[ray]'")
+        log("Ray is not installed (pip install 'erc-synth[ray]'): the cells run one at a time in this process")
+        return run_in_process(experiment, log=log, progress=progress)
+    address = ray_address or os.environ.get("RAY_ADDRESS") or None
+    return run_on_ray(experiment, address, workers, log=log, progress=progress)
+
+
+def tables_present(experiment: Experiment) -> dict[str, Path]:
+    return {name: experiment.out_dir / file for name, file in _TABLES.items() if (experiment.out_dir / file).is_file()}

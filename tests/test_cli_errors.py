@@ -376,20 +376,32 @@ def _experiment_zero_workers(tmp: Path) -> tuple[list[str], str]:
         "--workers must be at least 1, got 0"
 
 
-@probe("experiment-claim-expiry-within-heartbeat")
-def _experiment_claim_expiry_within_heartbeat(tmp: Path) -> tuple[list[str], str]:
-    return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--heartbeat", "10",
-            "--claim-expiry", "5"], "--claim-expiry (5 s) must be more than twice --heartbeat"
+@probe("experiment-removed-claim-expiry-flag")
+def _experiment_removed_claim_expiry_flag(tmp: Path) -> tuple[list[str], str]:
+    return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--claim-expiry", "300"], \
+        "--claim-expiry was removed: the grid runs on Ray now; Ray notices a dead worker"
 
 
-@probe("experiment-worker-on-another-configs-folder", slow=True)
-def _experiment_worker_on_another_configs_folder(tmp: Path) -> tuple[list[str], str]:
+@probe("experiment-removed-worker-flag")
+def _experiment_removed_worker_flag(tmp: Path) -> tuple[list[str], str]:
+    return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--worker"], \
+        "--worker was removed: the grid runs on Ray now; start the grid once"
+
+
+@probe("experiment-resources-unknown-key")
+def _experiment_resources_unknown_key(tmp: Path) -> tuple[list[str], str]:
+    path = _grid_config(tmp)
+    path.write_text(path.read_text() + "resources: {gpus: 1}\n")
+    return ["experiment", str(path), "--out", str(tmp / "run")], "resources: unknown key(s) gpus"
+
+
+@probe("experiment-on-another-configs-folder", slow=True)
+def _experiment_on_another_configs_folder(tmp: Path) -> tuple[list[str], str]:
     from erc_synth.classifiers.experiment import Experiment, ExperimentConfig
-    from erc_synth.classifiers.workers import check_grid_record
 
-    check_grid_record(Experiment(ExperimentConfig.load(_grid_config(tmp)), tmp / "run"))  # first worker's
+    Experiment(ExperimentConfig.load(_grid_config(tmp)), tmp / "run").check_grid_record()  # the first run's
     other = _grid_config(tmp, "other.yaml", seeds=(0, 1))
-    return ["experiment", str(other), "--out", str(tmp / "run"), "--worker"], "was started with other settings"
+    return ["experiment", str(other), "--out", str(tmp / "run")], "was started with other settings"
 
 
 # --- metrics ---------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The experiment: tables against the metric on a known matrix; a smoke-config run interrupted and resumed."""
+"""The experiment: tables against the metric on a known matrix; a smoke-config run interrupted and resumed in this
+process (the Ray engine has its own tests in tests/test_workers.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pytest
 import torch
 import yaml
 from datasets import DatasetDict
+from helpers.experiment_configs import smoke_ci_config
 from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
 
 from erc_synth.classifiers.experiment import Experiment, ExperimentConfig
 from erc_synth.classifiers.tables import extended_table, main_table, main_table_markdown
+from erc_synth.classifiers.workers import run_in_process
 from erc_synth.cli import main
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
@@ -79,32 +82,10 @@ def test_main_table_mean_std_and_best():
 
 @pytest.fixture(scope="module")
 def smoke_config(tmp_path_factory) -> Path:
-    """classifiers/configs/smoke.yaml made CI-sized: a tiny encoder, one seed, MELD only, toy built folders.
-
-    Architectures, options and training settings stay those of the shipped smoke config; the regimes gain ``syn``
-    and the tables use the study's pooled design.
-    """
-    root = tmp_path_factory.mktemp("smoke")
-    encoder = build_encoder(root / "encoder", TOY_WORDS, "roberta")
-    real = write_built_folder(DatasetDict(train=toy_dialogues(MELD, 16, 1), validation=toy_dialogues(MELD, 6, 2),
-                                          test=toy_dialogues(MELD, 6, 3)), root / "real")
-    for number, mode in enumerate(("natural", "balanced")):
-        splits = {"train": toy_dialogues(MELD, 12, 10 + number), "test": toy_dialogues(MELD, 6, 20 + number)}
-        if mode == "natural":  # the syn regime selects its checkpoint on the synthetic validation split
-            splits["validation"] = toy_dialogues(MELD, 4, 30)
-        write_built_folder(DatasetDict(splits), root / "synthetic" / f"meld-synth-{mode}")
-    config = yaml.safe_load((REPO / "classifiers" / "configs" / "smoke.yaml").read_text())
-    meld = config["benchmarks"]["meld"]
-    meld["real_data"] = str(real)
-    meld["synthetic"] = {mode: spec.replace("${ERC_SYNTH_SMOKE_SYNTHETIC}", str(root / "synthetic"))
-                         for mode, spec in meld["synthetic"].items()}
-    config.update(encoder=str(encoder), seeds=[0], benchmarks={"meld": meld}, regimes=["org", "nat", "bal", "syn"],
-                  friedman_design="pooled")
-    for name in config["options"]:
-        config["options"][name]["max_length"] = 32
-    path = root / "smoke-ci.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    """classifiers/configs/smoke.yaml made CI-sized (one seed, MELD only); the regimes gain ``syn`` and the tables
+    use the study's pooled design."""
+    return smoke_ci_config(tmp_path_factory.mktemp("smoke"), regimes=["org", "nat", "bal", "syn"], seeds=[0],
+                           friedman_design="pooled")
 
 
 def test_smoke_experiment_is_interrupted_and_resumed(smoke_config, tmp_path, monkeypatch, capsys):
@@ -131,15 +112,17 @@ def _interrupt_and_resume(config_path: Path, out: Path, monkeypatch, capsys) -> 
         return original(self, cell)
 
     monkeypatch.setattr(Experiment, "run_cell", crash_on_third)
-    assert main(["experiment", str(config_path), "--out", str(out)]) == 130
+    with pytest.raises(KeyboardInterrupt):
+        run_in_process(Experiment(config, out), progress=False)
     finished = sorted(p for p in (out / "cells").rglob("*.json"))
     assert len(finished) == 2
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in finished}
 
     monkeypatch.setattr(Experiment, "run_cell", original)
     capsys.readouterr()
-    assert main(["experiment", str(config_path), "--out", str(out), "--compare-paper"]) == 0
+    run_in_process(Experiment(config, out), progress=False)
     log = capsys.readouterr().out
+    assert main(["experiment", str(config_path), "--out", str(out), "--tables-only", "--compare-paper"]) == 0
     assert log.count("done earlier, skipped") == 2
     assert all((p.stat().st_mtime_ns, p.read_bytes()) == before[p] for p in finished)  # not rerun
     assert len(list((out / "cells").rglob("*.json"))) == 12
@@ -172,7 +155,7 @@ def _interrupt_and_resume(config_path: Path, out: Path, monkeypatch, capsys) -> 
     other = config_path.with_name("changed.yaml")
     other.write_text(yaml.safe_dump(changed))
     with pytest.raises(ErcSynthError, match="other settings"):
-        Experiment(ExperimentConfig.load(other), out).run(log=lambda _: None)
+        run_in_process(Experiment(ExperimentConfig.load(other), out), log=lambda _: None)
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -198,6 +181,10 @@ def test_config_errors_name_the_key(tmp_path):
                                                    r"setting; did you mean 'topic_dim'"),
         ({"friedman_design": "pooling"}, r"friedman_design: unknown 'pooling'"),
         ({"friedman_desing": "pooled"}, r"unknown key 'friedman_desing'; did you mean 'friedman_design'"),
+        ({"resources": {"gpus": 1}}, r"resources: unknown key\(s\) gpus \(known: cpu, gpu\)"),
+        ({"resources": {"gpu": -1}}, r"resources\.gpu: expected a number >= 0, got -1"),
+        ({"resources": {"cpu": "eight"}}, r"resources\.cpu: expected a number >= 0, got 'eight'"),
+        ({"resources": 8}, r"resources: expected a mapping like \{cpu: 8, gpu: 1\}, got 8"),
     ):
         path.write_text(yaml.safe_dump({**base, **changes}))
         with pytest.raises(ErcSynthError, match=message):
@@ -213,6 +200,7 @@ def test_shipped_configs_parse(monkeypatch, tmp_path):
         monkeypatch.setenv(name, str(tmp_path))
     smoke = ExperimentConfig.load(REPO / "classifiers" / "configs" / "smoke.yaml")
     assert len(list(smoke.cells())) == 3 * 4 * 3 * 1 and smoke.encoder == "minilm"
+    assert (smoke.resources.cpu, smoke.resources.gpu) == (1.0, None)  # one CPU; one GPU where the cluster has one
     assert smoke.benchmarks["iemocap"]["synthetic"]["balanced"] == f"{tmp_path}/iemocap-synth-balanced"
     paper = ExperimentConfig.load(REPO / "classifiers" / "configs" / "paper.yaml")
     assert len(list(paper.cells())) == 3 * 3 * 3 * 5 and paper.encoder == "roberta-large"

@@ -1,13 +1,14 @@
-"""Workers sharing one output folder: real ``erc-synth experiment --worker`` processes on a tiny encoder.
+"""The experiment grid on a real local Ray cluster (2 CPUs, no dashboard), started once for the module.
 
-Each worker is the console script in its own process, as on a node of a cluster; they coordinate only through
-claim files in the shared folder. Short heartbeat and expiry settings make a dead worker's claim expire in
-seconds instead of minutes.
+The grid is classifiers/configs/smoke.yaml made CI-sized: its three architectures x org and nat, one seed, six
+cells on the tiny encoder. The reference is the same grid trained one cell at a time in this process; every Ray
+run must write the same tables byte for byte.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -20,128 +21,189 @@ from pathlib import Path
 
 import pytest
 import yaml
-from datasets import DatasetDict
-from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
+from helpers.experiment_configs import smoke_ci_config
 
-from erc_synth.classifiers.experiment import ExperimentConfig
-from erc_synth.dataset_scripts.core.registry import get_benchmark
+from erc_synth.classifiers.experiment import Experiment, ExperimentConfig
+from erc_synth.classifiers.workers import run_in_process, run_on_ray
+from erc_synth.cli import main
 
-MELD = get_benchmark("meld")
-FAST_CLAIMS = ["--heartbeat", "0.2", "--claim-expiry", "3"]
-TRAINING = re.compile(r"\] (\S+): training")
+ray = pytest.importorskip("ray", reason="the Ray engine needs the ray extra: pip install 'erc-synth[ray]'")
+
+TRAINING = re.compile(r"\] (\S+): training$")
 FINISHED = re.compile(r"\] (\S+): real test weighted F1")
+TABLES = ("results_long.csv", "main_table.md", "main_table.csv", "extended_table.md", "extended_table.csv")
+#: The title Ray gives a worker process while it runs a cell (``ray::IDLE`` between tasks).
+CELL_TITLE = b"ray::erc_synth_cell"
 
 
 @pytest.fixture(scope="module")
-def grid_config(tmp_path_factory) -> Path:
-    """Six cells (EmoBERTa-style, org and nat, three seeds) on toy MELD-shaped data and a tiny encoder."""
-    root = tmp_path_factory.mktemp("grid")
-    encoder = build_encoder(root / "encoder", TOY_WORDS, "roberta")
-    real = write_built_folder(DatasetDict(train=toy_dialogues(MELD, 24, 1), validation=toy_dialogues(MELD, 6, 2),
-                                          test=toy_dialogues(MELD, 6, 3)), root / "real")
-    natural = write_built_folder(DatasetDict(train=toy_dialogues(MELD, 24, 4), test=toy_dialogues(MELD, 6, 5)),
-                                 root / "meld-synth-natural")
-    config = {
-        "name": "workers-ci", "encoder": str(encoder), "architectures": ["emoberta"], "regimes": ["org", "nat"],
-        "seeds": [0, 1, 2], "options": {"emoberta": {"max_length": 32}},
-        "training": {"epochs": 2, "learning_rate": 1e-3, "batch_size": 8, "early_stopping_patience": None},
-        "benchmarks": {"meld": {"real_data": str(real), "synthetic": {"natural": str(natural)}}},
-    }
-    path = root / "grid.yaml"
+def cluster():
+    """A real local Ray cluster; its workers inherit this environment (one thread, offline, no tqdm bars)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (("HF_HUB_OFFLINE", "1"), ("TQDM_DISABLE", "1"), ("OMP_NUM_THREADS", "1")):
+            patch.setenv(name, value)
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+        try:
+            yield ray.get_runtime_context().gcs_address
+        finally:
+            ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory) -> Path:
+    return smoke_ci_config(tmp_path_factory.mktemp("grid"), regimes=["org", "nat"], seeds=[0])
+
+
+@pytest.fixture(scope="module")
+def keys(grid) -> list[str]:
+    return [cell.key for cell in ExperimentConfig.load(grid).cells()]
+
+
+@pytest.fixture(scope="module")
+def reference(grid, tmp_path_factory) -> dict[str, bytes]:
+    """The tables of the grid trained one cell at a time in this process."""
+    out = tmp_path_factory.mktemp("reference")
+    run_in_process(Experiment(ExperimentConfig.load(grid), out), log=lambda _: None, progress=False)
+    return tables(out)
+
+
+def tables(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in TABLES}
+
+
+def matches(lines: list[str], pattern: re.Pattern) -> list[str]:
+    return [m.group(1) for line in lines if (m := pattern.search(line))]
+
+
+def leftovers(out: Path) -> list[Path]:
+    """Half-written or scratch files a run must not leave behind."""
+    return list(out.rglob(".*.tmp")) + list((out / "work").glob("*/*/*/*"))
+
+
+def wait_for(condition, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def running_cell_pids() -> list[int]:
+    """Ray worker processes of this machine that are running a cell now (their process title says so)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(CELL_TITLE):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_six_cells_each_run_once_and_write_the_tables_of_one_at_a_time(cluster, grid, keys, reference, tmp_path):
+    out, lines = tmp_path / "ray", []
+    written = run_on_ray(Experiment(ExperimentConfig.load(grid), out), workers=2, log=lines.append, progress=False)
+
+    announce = next(i for i, line in enumerate(lines) if "6 cells, 0 done earlier, 6 to run on Ray" in line)
+    assert "(1 node(s), 2 CPU(s), 0 GPU(s); 1 CPU and 0 GPU a cell; 2 at a time)" in lines[announce]
+    assert announce < next(i for i, line in enumerate(lines) if TRAINING.search(line))
+    assert Counter(matches(lines, TRAINING)) == Counter(keys)  # submitted once each
+    assert Counter(matches(lines, FINISHED)) == Counter(keys)  # finished once each
+    assert sorted(json.loads(p.read_text())["cell"] for p in (out / "cells").rglob("*.json")) == sorted(keys)
+    assert tables(out) == reference
+    assert written["main_md"] == out / "main_table.md" and not leftovers(out)
+
+
+def test_a_cell_whose_worker_is_killed_mid_training_is_retried_and_finished(cluster, grid, keys, reference,
+                                                                            tmp_path):
+    out, lines, finished = tmp_path / "ray", [], []
+    experiment = Experiment(ExperimentConfig.load(grid), out)
+    driver = threading.Thread(target=lambda: finished.append(run_on_ray(experiment, workers=1, log=lines.append,
+                                                                        progress=False)))
+    driver.start()
+    wait_for(lambda: len(matches(lines, TRAINING)) >= 2, "the second cell to start")
+    victim = matches(lines, TRAINING)[1]  # the first cell is done: one cell in flight, on a warm worker
+    result = out / "cells" / f"{victim}.json"
+    wait_for(lambda: any((out / "work" / victim).rglob("*")) and running_cell_pids(), f"{victim}'s Trainer")
+    pids = running_cell_pids()
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+    assert not result.exists(), "the cell finished before its worker was killed: nothing was retried"
+
+    driver.join(timeout=300)
+    assert finished, "the grid did not finish after the kill"
+    assert not Path(f"/proc/{pids[0]}").exists()
+    assert Counter(matches(lines, TRAINING)) == Counter(keys)  # the driver submitted it once; Ray retried it
+    assert Counter(matches(lines, FINISHED)) == Counter(keys)
+    assert json.loads(result.read_text())["cell"] == victim
+    assert tables(out) == reference and not leftovers(out)
+
+
+def test_an_interrupted_driver_cancels_its_cell_and_a_rerun_resumes(cluster, grid, keys, reference, tmp_path,
+                                                                     capsys):
+    """SIGINT to the driver (this process, as Ctrl-C sends it) while a cell trains; then the same command again."""
+    out, lines, in_flight = tmp_path / "ray", [], []
+
+    def interrupt_the_second_cell() -> None:
+        wait_for(lambda: len(matches(lines, TRAINING)) >= 2, "the second cell")
+        in_flight.append(matches(lines, TRAINING)[-1])
+        wait_for(lambda: any((out / "work" / in_flight[0]).rglob("*")), f"{in_flight[0]}'s Trainer")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_the_second_cell, daemon=True)
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_on_ray(Experiment(ExperimentConfig.load(grid), out), workers=1, log=lines.append, progress=False)
+    interrupter.join(timeout=10)
+    assert any(f"cancelling 1 cell(s) in flight ({in_flight[0]})" in line for line in lines), "\n".join(lines)
+    done_first = matches(lines, FINISHED)
+    assert done_first and in_flight[0] not in done_first
+    assert not (out / "cells" / f"{in_flight[0]}.json").exists() and not leftovers(out)
+    assert not (out / "work" / in_flight[0]).exists()
+    assert not running_cell_pids()  # the cancelled cell's worker was stopped
+    kept = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "cells").rglob("*.json")}
+    assert len(kept) == len(done_first)
+
+    capsys.readouterr()
+    assert main(["experiment", str(grid), "--out", str(out), "--workers", "2"]) == 0  # the command, rerun
+    rerun = capsys.readouterr().out.splitlines()
+    assert sorted(matches(rerun, re.compile(r"\] (\S+): done earlier, skipped"))) == sorted(done_first)
+    assert sorted(matches(rerun, FINISHED) + done_first) == sorted(keys)  # none trained twice to completion
+    assert all((p.stat().st_mtime_ns, p.read_bytes()) == stamp for p, stamp in kept.items())
+    assert tables(out) == reference and not leftovers(out)
+
+
+@pytest.mark.timeout(120)
+def test_a_cell_asking_for_a_gpu_on_a_cluster_without_one_gets_one_line(cluster, grid, tmp_path):
+    """The console script joins the module's cluster (--ray-address) and refuses before submitting anything."""
+    config = yaml.safe_load(grid.read_text())
+    config["resources"] = {"gpu": 1, "cpu": 1}
+    path = tmp_path / "gpu.yaml"
     path.write_text(yaml.safe_dump(config))
-    return path
+    done = subprocess.run([sys.executable, "-m", "erc_synth.cli", "experiment", str(path), "--out",
+                           str(tmp_path / "run"), "--ray-address", cluster], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=100)
+    errors = [line for line in done.stderr.splitlines() if "erc-synth experiment: error:" in line]
+    assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"{path}: resources.gpu: each cell asks for 1 GPU(s), but no node of the Ray cluster has that many " \
+           "(1 node(s), 0 GPU(s) in all, at most 0 on one)" in errors[0]
+    assert not (tmp_path / "run" / "cells").exists() and "training" not in done.stdout
 
 
-class Worker:
-    """One ``erc-synth experiment --worker`` process whose output is collected line by line as it comes."""
-
-    def __init__(self, config: Path, out: Path, *extra: str) -> None:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1",
-               "HF_HUB_OFFLINE": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "erc_synth.cli", "experiment", str(config), "--out", str(out), "--worker",
-             *FAST_CLAIMS, *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, pattern: re.Pattern, timeout: float = 300) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if match := pattern.search(line):
-                    return match
-            if self.process.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"no line matching {pattern.pattern!r}; output:\n" + "\n".join(self.lines))
-
-    def finish(self, timeout: float = 300) -> int:
-        status = self.process.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        return status
-
-    def keys(self, pattern: re.Pattern) -> list[str]:
-        return [m.group(1) for line in self.lines if (m := pattern.search(line))]
-
-
-def cell_files(out: Path) -> list[Path]:
-    return sorted((out / "cells").rglob("*.json"))
-
-
-@pytest.mark.slow  # worker processes train a grid
-def test_two_workers_compute_every_cell_exactly_once(grid_config, tmp_path):
-    out = tmp_path / "shared"
-    keys = [cell.key for cell in ExperimentConfig.load(grid_config).cells()]
-    first, second = Worker(grid_config, out), Worker(grid_config, out)  # both race for the same cells
-    assert first.finish() == 0, "\n".join(first.lines)
-    assert second.finish() == 0, "\n".join(second.lines)
-
-    announced = [i for i, line in enumerate(first.lines) if "workers-ci: 6 cells, 0 done earlier, 6 to run" in line]
-    first_training = next(i for i, line in enumerate(first.lines) if TRAINING.search(line))
-    assert announced and announced[0] < first_training  # the grid's size is told before any training
-    trained = Counter(first.keys(TRAINING) + second.keys(TRAINING))
-    assert sorted(trained) == sorted(keys) and set(trained.values()) == {1}
-    assert sorted(first.keys(FINISHED) + second.keys(FINISHED)) == sorted(keys)
-    assert second.keys(TRAINING), "the second worker found no cell left: the test did not exercise sharing"
-    assert [json.loads(p.read_text())["cell"] for p in cell_files(out)] == sorted(keys)
-    long_rows = (out / "results_long.csv").read_text().strip().splitlines()
-    assert len(long_rows) == 1 + len(keys) * 2  # header + real and synthetic_natural test sets per cell
-    assert not list((out / "claims").rglob("gen-*"))  # every claim dropped
-    assert not list(out.rglob(".*.tmp"))
-
-
-@pytest.mark.slow  # worker processes train a grid
-def test_a_killed_workers_cell_is_taken_over_and_finished(grid_config, tmp_path):
-    out = tmp_path / "shared"
-    keys = [cell.key for cell in ExperimentConfig.load(grid_config).cells()]
-    victim = Worker(grid_config, out)
-    victim.wait_for(FINISHED)  # one cell done ...
-    deadline = time.monotonic() + 300
-    while len(victim.keys(TRAINING)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(victim.process.pid, signal.SIGKILL)  # ... and killed as soon as it starts the next one
-    assert victim.finish() == -signal.SIGKILL
-    lost_key = victim.keys(TRAINING)[1]
-    assert not (out / "cells" / f"{lost_key}.json").exists(), "the victim finished its cell before the kill"
-    assert list((out / "claims" / lost_key).glob("gen-000001"))  # its claim stays behind, its heartbeat stopped
-
-    rescuer = Worker(grid_config, out)
-    assert rescuer.finish() == 0, "\n".join(rescuer.lines)
-    taken_over = [line for line in rescuer.lines if "taken over" in line]
-    assert len(taken_over) == 1 and lost_key in taken_over[0] and "generation 2" in taken_over[0]
-
-    finished = victim.keys(FINISHED) + rescuer.keys(FINISHED)
-    assert sorted(finished) == sorted(keys)  # none missing, none finished twice
-    assert lost_key not in victim.keys(FINISHED)
-    assert [json.loads(p.read_text())["cell"] for p in cell_files(out)] == sorted(keys)
-    assert not list((out / "claims").rglob("gen-*"))
-    assert (out / "main_table.md").is_file()
+def test_another_config_on_the_same_folder_is_refused_before_any_cell_starts(cluster, grid, tmp_path, capsys):
+    out = tmp_path / "run"
+    Experiment(ExperimentConfig.load(grid), out).check_grid_record()  # this folder belongs to the grid's config
+    config = yaml.safe_load(grid.read_text())
+    config["seeds"] = [0, 1]
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(config))
+    assert main(["experiment", str(other), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert f"{out} was started with other settings than {other}" in captured.err
+    assert "6 cell(s) differ, e.g. meld/compm/nat/seed1" in captured.err
+    assert not (out / "cells").exists() and not (out / "work").exists() and "training" not in captured.out
 
 
 def test_progress_bar_shows_the_grids_estimated_total_once_a_cell_is_done():
@@ -158,33 +220,3 @@ def test_progress_bar_shows_the_grids_estimated_total_once_a_cell_is_done():
     bar.n = 4
     _estimate(bar, completed_here=2)
     assert bar.postfix == "grid total ~04:00"
-
-
-@pytest.mark.slow  # worker processes train a grid
-def test_workers_2_starts_two_processes_that_share_the_grid(grid_config, tmp_path):
-    out = tmp_path / "local"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "erc_synth.cli", "experiment", str(grid_config), "--out", str(out),
-                           "--workers", "2", *FAST_CLAIMS], capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "workers-ci: 6 cells, 0 done earlier, 6 to run, 2 workers on CPU" in done.stdout
-    trained = [line for line in done.stdout.splitlines() if TRAINING.search(line)]
-    assert sorted(TRAINING.search(line).group(1) for line in trained) == sorted(
-        cell.key for cell in ExperimentConfig.load(grid_config).cells())
-    assert {line.split("]")[0] for line in trained} <= {"[worker 0", "[worker 1"}
-    assert len(cell_files(out)) == 6 and (out / "main_table.md").is_file()
-    assert f"main_md: {out / 'main_table.md'}" in done.stdout
-
-
-@pytest.mark.slow  # worker processes train a grid
-def test_a_terminated_worker_drops_its_claim_at_once(grid_config, tmp_path):
-    out = tmp_path / "shared"
-    worker = Worker(grid_config, out)
-    worker.wait_for(TRAINING)
-    worker.process.send_signal(signal.SIGTERM)  # a SLURM preemption, mid-cell
-    assert worker.finish() == 128 + signal.SIGTERM
-    assert not list((out / "claims").rglob("gen-*"))  # released, not left to expire
-    successor = Worker(grid_config, out)
-    assert successor.finish() == 0, "\n".join(successor.lines)
-    assert not [line for line in successor.lines if "taken over" in line]
-    assert len(cell_files(out)) == 6
