@@ -27,6 +27,7 @@ from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.real_data import resolve_real_data
 
+from .generation_workers import applied_workers
 from .label_auditor import ClassifierAuditor
 from .preset import DatasetSpec, Preset
 
@@ -74,11 +75,14 @@ class PipelineReport:
     real_data_dir: str | None
     datasets: list[DatasetOutcome]
     combined_plot: str | None = None
+    #: Worker processes the generation ran in (1: one run after another in this process).
+    generation_workers: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "out_dir": self.out_dir, "preset": self.preset, "real_data_dir": self.real_data_dir,
-            "combined_plot": self.combined_plot, "datasets": [d.__dict__ for d in self.datasets],
+            "combined_plot": self.combined_plot, "generation_workers": self.generation_workers,
+            "datasets": [d.__dict__ for d in self.datasets],
         }
 
     def summary_markdown(self) -> str:
@@ -174,37 +178,71 @@ def _with_overrides(preset: Preset, num_dialogues: int | None, model: str | None
     return preset
 
 
+def _record_run(outcome: DatasetOutcome, report: Any) -> None:
+    """Copy one generation run's result into its dataset's outcome; a stopped or empty run ends the job."""
+    outcome.requested = report.requested
+    outcome.accepted = report.accepted
+    outcome.generated_now = report.finished_now
+    outcome.rejected_by_reason = dict(sorted(report.rejected_by_reason.items()))
+    outcome.status = report.status
+    if report.status == "stopped":
+        raise ErcSynthError(f"generation of {outcome.name} stopped: {report.error}. Everything generated so far "
+                            f"is kept in {outcome.run_dir}; rerun the same command to resume.")
+    if report.accepted == 0:
+        raise ErcSynthError(f"{outcome.name}: no dialogue was accepted ({outcome.rejected_by_reason}); "
+                            f"see `erc-synth inspect {outcome.run_dir}`")
+
+
 def _generate_all(preset: Preset, outcomes: list[DatasetOutcome], progress: bool,
-                  log: Callable[[str], None]) -> None:
+                  log: Callable[[str], None], workers: int) -> None:
+    """Generate every dataset's run: one after another in this process, or side by side in ``workers``
+    processes (``generation_workers``); the records are the same bytes either way."""
+    configs = [generation_config(preset, spec, Path(outcome.run_dir))  # every setting checked before any work
+               for spec, outcome in zip(preset.datasets, outcomes, strict=True)]
+    if workers > 1:
+        _generate_side_by_side(preset, outcomes, configs, progress, log, workers)
+        return
     from erc_synth.generation.backends.factory import create_backend
     from erc_synth.generation.engine import generate
 
     backend = None
     try:
-        for spec, outcome in zip(preset.datasets, outcomes, strict=True):
-            config = generation_config(preset, spec, Path(outcome.run_dir))
+        for config, outcome in zip(configs, outcomes, strict=True):
             if backend is None:  # one backend (one loaded model) serves all runs
                 log(f"loading backend {preset.backend} ({preset.model}) ...")
                 backend = create_backend(config)
-            log(f"generating {spec.name}: {spec.num_dialogues} dialogues")
+            log(f"generating {outcome.name}: {config.num_dialogues} dialogues")
             report = generate(config, backend=backend, progress=progress)
-            outcome.requested = report.requested
-            outcome.accepted = report.accepted
-            outcome.generated_now = report.finished_now
-            outcome.rejected_by_reason = dict(sorted(report.rejected_by_reason.items()))
-            outcome.status = report.status
             log(report.summary())
-            if report.status == "stopped":
-                raise ErcSynthError(f"generation of {spec.name} stopped: {report.error}. Everything generated so far "
-                                    f"is kept in {outcome.run_dir}; rerun the same command to resume.")
-            if report.accepted == 0:
-                raise ErcSynthError(f"{spec.name}: no dialogue was accepted ({outcome.rejected_by_reason}); "
-                                    f"see `erc-synth inspect {outcome.run_dir}`")
+            _record_run(outcome, report)
     finally:
         if backend is not None:
             import asyncio
 
             asyncio.run(backend.aclose())
+
+
+def _generate_side_by_side(preset: Preset, outcomes: list[DatasetOutcome], configs: list[Any], progress: bool,
+                           log: Callable[[str], None], workers: int) -> None:
+    from erc_synth.generation.embedded import dequantised_model_folder, is_embedded
+
+    from .generation_workers import generate_side_by_side
+
+    if preset.backend == "transformers" and (preset.model is None or is_embedded(preset.model)):
+        dequantised_model_folder()  # converted once here, not by every worker at the same time
+    threads = int(preset.backend_options.get("num_threads") or 1)
+    log(f"generating {len(configs)} datasets in {workers} worker processes ({threads} torch thread each), "
+        f"backend {preset.backend} ({preset.model})")
+    results = generate_side_by_side([(o.name, c) for o, c in zip(outcomes, configs, strict=True)], workers,
+                                    threads, progress, log)
+    for outcome in outcomes:  # the preset's order: the first failure in it is the one reported
+        result = results.get(outcome.name)
+        if result is None:
+            raise ErcSynthError(f"generation of {outcome.name} was not started because another dataset failed; "
+                                "rerun the same command to resume")
+        if isinstance(result, BaseException):
+            raise result
+        _record_run(outcome, result)
 
 
 def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_data_dir: Path | None,
@@ -246,8 +284,12 @@ def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_d
 def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, private: bool = False,
                real_data_dir: str | Path | None = None, num_dialogues: int | None = None, model: str | None = None,
                endpoints: Sequence[str] | None = None, progress: bool = True,
-               log: Callable[[str], None] = print) -> PipelineReport:
-    """Run a preset end to end into ``out_dir``; resumable by calling it again with the same arguments."""
+               log: Callable[[str], None] = print, workers: int | None = None) -> PipelineReport:
+    """Run a preset end to end into ``out_dir``; resumable by calling it again with the same arguments.
+
+    ``workers``: generation processes for an in-process backend (default: one per core, at most one per
+    dataset); the number applied is in the report.
+    """
     preset = _with_overrides(preset, num_dialogues, model, endpoints)
     token = _require_token_for_push(org)
     out = Path(out_dir)
@@ -261,7 +303,8 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     ]
     log(f"real benchmark data: {real}" if real else
         "real benchmark data: none found (give --real-data DIR for JS divergence and decontamination)")
-    _generate_all(preset, outcomes, progress, log)
+    applied = applied_workers(workers, preset.backend, len(preset.datasets))
+    _generate_all(preset, outcomes, progress, log, applied)
     combined = _build_all(preset, out, outcomes, real, org, log)
     if org:
         from erc_synth.hub_cards import push_folder
@@ -270,7 +313,7 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
             result = push_folder(outcome.folder, f"{org}/{outcome.name}", private=private, token=token)
             outcome.pushed = result.url if result.committed else f"{result.url} (unchanged)"
     report = PipelineReport(out_dir=str(out), preset=preset.name, real_data_dir=str(real) if real else None,
-                            datasets=outcomes, combined_plot=combined)
+                            datasets=outcomes, combined_plot=combined, generation_workers=applied)
     (out / SUMMARY_MD).write_text(report.summary_markdown(), encoding="utf-8")
     (out / SUMMARY_JSON).write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return report

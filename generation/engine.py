@@ -396,10 +396,12 @@ class _DialogueSource:
 
 
 def _progress_bar(benchmark: Benchmark, total: int, enabled: bool):
+    """The run's bar; ``smoothing=0`` makes its rate (and estimate) the mean rate of dialogues finished so
+    far: rows of a continuous batch finish in bursts, which an exponential average reads as a stall."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="dlg", desc=f"generate {benchmark.name}", disable=not enabled, dynamic_ncols=True,
-                smoothing=0.1)
+                smoothing=0)
 
 
 def _report(pool: RequestPool, config: GenerationConfig, elapsed: float) -> RunReport:
@@ -439,8 +441,11 @@ def _check_and_record_model(store: RunStore, info: ModelInfo) -> None:
 
 
 async def generate_async(config: GenerationConfig, backend: Backend | None = None,
-                         progress: bool = True) -> RunReport:
+                         progress: bool | Any = True) -> RunReport:
     """``generate`` for callers that already run an event loop.
+
+    ``progress``: True for the run's own tqdm bar, False for none, or a bar-like object (``update``,
+    ``set_postfix``, ``close``, ``n``, ``initial``) that several runs share.
 
     Order matters for the user: the settings and the RUN_DIR target are checked before a model is loaded or a
     server contacted, and RUN_DIR is created (or grown) only once the server has answered.
@@ -465,7 +470,8 @@ async def generate_async(config: GenerationConfig, backend: Backend | None = Non
         pool = RequestPool(source, store, backend,
                            concurrency=config.concurrency or default_concurrency(backend, len(config.endpoints)),
                            retry=RetryPolicy(config.max_retries, config.retry_base_delay, config.retry_max_delay),
-                           progress_bar=_progress_bar(benchmark, config.num_dialogues, progress))
+                           progress_bar=_progress_bar(benchmark, config.num_dialogues, progress)
+                           if isinstance(progress, bool) else progress)
         await pool.run()
     finally:
         release_run_dir(config.out)  # the writer lock, taken by the target check, held while this call wrote
@@ -474,7 +480,7 @@ async def generate_async(config: GenerationConfig, backend: Backend | None = Non
     return _report(pool, config, time.perf_counter() - started)
 
 
-def generate(config: GenerationConfig, backend: Backend | None = None, progress: bool = True) -> RunReport:
+def generate(config: GenerationConfig, backend: Backend | None = None, progress: bool | Any = True) -> RunReport:
     """Generate ``config.num_dialogues`` dialogues into ``config.out`` (resuming it if it exists).
 
     ``backend`` lets a caller reuse one loaded model for several runs; it is not closed here.

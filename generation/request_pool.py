@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -178,7 +178,7 @@ class RequestPool:
     # -- coordinator -------------------------------------------------------------------------------------
     async def run(self) -> None:
         """Process every unfinished index; returns when all are finished or the pool stopped (``error``)."""
-        self._update_bar(len(self.accepted) + len(self.exhausted))
+        self._start_bar(len(self.accepted) + len(self.exhausted))
         workers = [asyncio.create_task(self._worker()) for _ in range(-(-self.concurrency // self.batch_size))]
         clean = False
         try:
@@ -238,12 +238,60 @@ class RequestPool:
 
     async def _process(self, items: list[_Item]) -> None:
         requests = [self.source.request(item.index, item.attempt) for item in items]
+        if self.batch_size > 1 and hasattr(self.backend, "stream_batch"):
+            await self._process_streamed(items, requests)
+            return
         results = await self._generate_with_retries(requests)
         records = [self.source.assess(item.index, item.attempt, request, result)
                    for item, request, result in zip(items, requests, results, strict=True)]
         await self.writer.write(records)
         for item, record in zip(items, records, strict=True):
             self._settle(item, record)
+
+    async def _process_streamed(self, items: list[_Item], requests: list[GenerationRequest]) -> None:
+        """Store and account for each answer the moment the backend finishes it, not when the call returns.
+
+        The progress bar then moves row by row, its rate is the rate of finished rows, and a killed process
+        loses only the rows still decoding. The next call still starts only when this one is done, so which
+        rows share a forward pass stays a function of the run.
+        """
+        async with contextlib.aclosing(self._stream_with_retries(requests)) as answers:
+            async for position, result in answers:
+                item, request = items[position], requests[position]
+                record = self.source.assess(item.index, item.attempt, request, result)
+                await self.writer.write([record])
+                self._settle(item, record)
+
+    async def _stream_with_retries(self, requests: list[GenerationRequest],
+                                   ) -> AsyncIterator[tuple[int, GenerationResult]]:
+        """``(position, result)`` as the backend finishes them; a server fault retries the unfinished ones."""
+        waiting = list(range(len(requests)))
+        done: set[int] = set()
+        for failures in range(self.retry.max_retries + 1):
+            try:
+                stream = self.backend.stream_batch([requests[p] for p in waiting])
+                async with contextlib.aclosing(stream):
+                    async for offset, result in stream:
+                        done.add(waiting[offset])
+                        yield waiting[offset], result
+                return
+            except BackendError as exc:
+                waiting = [p for p in waiting if p not in done]
+                await self._after_fault(exc, failures)
+        raise AssertionError("unreachable")
+
+    async def _after_fault(self, exc: BackendError, failures: int) -> None:
+        """Stop on a fault that retrying cannot fix or on the last allowed one; else back off before retrying."""
+        if not exc.retryable:
+            raise _StopPool(f"backend error that retrying cannot fix: {exc}") from exc
+        if failures == self.retry.max_retries or self.stop.is_set():
+            raise _StopPool(f"gave up after {failures + 1} consecutive server faults; last: {exc}") from exc
+        self.retried += 1
+        self._update_bar(0)
+        ceiling = min(self.retry.max_delay, self.retry.base_delay * 2**failures)
+        delay = random.uniform(0, ceiling)  # full jitter: affects timing only, never the text
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=delay)
 
     def _settle(self, item: _Item, record: Mapping[str, Any]) -> None:
         """Account for one durable record: finish the index, or queue its next attempt."""
@@ -263,6 +311,17 @@ class RequestPool:
         if self.outstanding == 0:
             self.group_done.set()
 
+    def _start_bar(self, resumed: int) -> None:
+        """Count the indices a resumed run already has as the bar's start, not as progress of this run, so
+        the bar's rate (and so its estimate) is that of the rows finished now."""
+        if self._bar is None:
+            return
+        if resumed and hasattr(self._bar, "initial"):
+            self._bar.initial = self._bar.n = resumed
+        elif resumed:
+            self._bar.update(resumed)
+        self._update_bar(0)
+
     def _update_bar(self, finished: int) -> None:
         if self._bar is None:
             return
@@ -276,14 +335,5 @@ class RequestPool:
             try:
                 return await self.backend.generate_batch(requests)
             except BackendError as exc:
-                if not exc.retryable:
-                    raise _StopPool(f"backend error that retrying cannot fix: {exc}") from exc
-                if failures == self.retry.max_retries or self.stop.is_set():
-                    raise _StopPool(f"gave up after {failures + 1} consecutive server faults; last: {exc}") from exc
-                self.retried += 1
-                self._update_bar(0)
-                ceiling = min(self.retry.max_delay, self.retry.base_delay * 2**failures)
-                delay = random.uniform(0, ceiling)  # full jitter: affects timing only, never the text
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=delay)
+                await self._after_fault(exc, failures)
         raise AssertionError("unreachable")

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -412,6 +413,43 @@ class TransformersBackend:
         )
         self._scheduler.submit(rows)
         return list(await asyncio.gather(*(asyncio.wrap_future(row.future) for row in rows)))
+
+    async def stream_batch(self, requests: Sequence[GenerationRequest]) -> AsyncIterator[tuple[int, GenerationResult]]:
+        """``generate_batch`` that yields ``(position, result)`` for each request the moment its row finishes.
+
+        Why: a continuously batched call of many requests returns only when its slowest row is done, so a
+        caller that waits for the whole call cannot show progress or store a dialogue before then, and a
+        killed process loses every row of the call. Rows are yielded in the order the decode thread finishes
+        them (by step, then by slot), which is a function of the call alone, so it is the same on every run.
+        Closing the iterator early (``contextlib.aclosing``) withdraws the rows that have not finished.
+        """
+        prompts = [self.chat_format.render(request.messages) for request in requests]
+        rows = await asyncio.to_thread(
+            self._prepare_rows,
+            prompts,
+            [request.seed for request in requests],
+            [request.params for request in requests],
+            [request.grammar for request in requests],
+            self.chat_format.add_special_tokens,
+        )
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Queue[tuple[int, Future[GenerationResult]]] = asyncio.Queue()
+
+        def announce(position: int, future: Future[GenerationResult]) -> None:
+            # runs on the decode thread (or here, for a cancelled row); FIFO keeps the finishing order
+            with contextlib.suppress(RuntimeError):  # the caller's event loop has closed meanwhile
+                loop.call_soon_threadsafe(finished.put_nowait, (position, future))
+
+        for position, row in enumerate(rows):
+            row.future.add_done_callback(functools.partial(announce, position))
+        self._scheduler.submit(rows)
+        try:
+            for _ in rows:
+                position, future = await finished.get()
+                yield position, future.result()
+        finally:
+            for row in rows:
+                row.future.cancel()  # no-op for finished rows; the others leave the batch at the next step
 
     async def aclose(self) -> None:
         self._scheduler.close()
