@@ -138,8 +138,8 @@ def _require_token_for_push(org: str | None) -> str | None:
     return token
 
 
-def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path) -> Any:
-    """The ``GenerationConfig`` of one dataset of a preset."""
+def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path, real_data_dir: Path | None = None) -> Any:
+    """The ``GenerationConfig`` of one dataset of a preset; ``real_data_dir`` feeds ``few_shot``."""
     from erc_synth.generation.backends.base import SamplingParams
     from erc_synth.generation.engine import GenerationConfig
 
@@ -161,6 +161,7 @@ def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path) -> Any:
         turns=preset.turns_for(spec.benchmark),
         steer=preset.steer,
         backend_options=dict(preset.backend_options),
+        real_data=real_data_dir,
         **preset.generation,
         **optional,
     )
@@ -180,14 +181,14 @@ def _with_overrides(preset: Preset, num_dialogues: int | None, model: str | None
 
 
 def _generate_all(preset: Preset, outcomes: list[DatasetOutcome], progress: bool,
-                  log: Callable[[str], None]) -> None:
+                  log: Callable[[str], None], real_data_dir: Path | None = None) -> None:
     from erc_synth.generation.backends.factory import create_backend
     from erc_synth.generation.engine import generate
 
     backend = None
     try:
         for spec, outcome in zip(preset.datasets, outcomes, strict=True):
-            config = generation_config(preset, spec, Path(outcome.run_dir))
+            config = generation_config(preset, spec, Path(outcome.run_dir), real_data_dir)
             if backend is None:  # one backend (one loaded model) serves all runs
                 log(f"loading backend {preset.backend} ({preset.model}) ...")
                 backend = create_backend(config)
@@ -265,7 +266,9 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     ]
     log(f"real benchmark data: {real}" if real else
         "real benchmark data: none found (give --real-data DIR for JS divergence and decontamination)")
-    _generate_all(preset, outcomes, progress, log)
+    for spec in preset.datasets:  # a setting that cannot run is refused before any model is loaded
+        generation_config(preset, spec, out / "runs" / spec.name, real)
+    _generate_all(preset, outcomes, progress, log, real)
     combined = _build_all(preset, out, outcomes, real, org, log)
     if org:
         from erc_synth.hub_cards import push_folder

@@ -16,8 +16,9 @@ import yaml
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES, get_benchmark
 from erc_synth.generation.backends.factory import BACKENDS
-from erc_synth.generation.engine import default_of
+from erc_synth.generation.engine import CONFIG_RULES, default_of
 from erc_synth.generation.grammar import LABEL_FORMATS
+from erc_synth.generation.label_plan import LABEL_PLANS
 from erc_synth.generation.prompts import LABEL_ORDERS, TEMPLATE_VERSIONS, check_version
 from erc_synth.generation.validation import TARGET_POLICIES
 
@@ -29,7 +30,10 @@ _GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
     "label_format": LABEL_FORMATS,
     "label_order": LABEL_ORDERS,
     "target_policy": TARGET_POLICIES,
+    "label_plan": LABEL_PLANS,
 }
+#: Numeric generation settings a preset may set, checked by the engine's own rule (``CONFIG_RULES``).
+_GENERATION_NUMBERS: tuple[str, ...] = ("few_shot",)
 
 BUILTIN_PRESETS: tuple[str, ...] = ("quickstart", "paper", "cpu-study")
 
@@ -75,8 +79,9 @@ class Preset:
     #: ``{"judge": JUDGE, "label_policy": "llm" | "judge" | "agree"}``: audit each built set's labels against a judge
     #: (as ``erc-synth build --audit JUDGE --label-policy POLICY``); None builds without an audit.
     audit: dict[str, Any] | None = None
-    #: ``prompt_version``, ``label_format``, ``label_order``, ``target_policy`` where the preset sets them.
-    generation: dict[str, str] = field(default_factory=dict)
+    #: ``prompt_version``, ``label_format``, ``label_order``, ``target_policy``, ``label_plan`` and ``few_shot``
+    #: where the preset sets them.
+    generation: dict[str, Any] = field(default_factory=dict)
     #: What still differs from the reference study (the card lists it under "Differences from the reference study").
     differences: tuple[str, ...] = ()
 
@@ -139,10 +144,16 @@ def _audit(data: dict[str, Any], source: str) -> dict[str, Any] | None:
     return {"judge": audit["judge"], "label_policy": policy}
 
 
-def _generation(data: dict[str, Any], source: str) -> dict[str, str]:
-    """``prompt_version``, ``label_format``, ``label_order`` and ``target_policy``, each checked against its
-    choices."""
-    chosen = {}
+def _generation(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``prompt_version``, ``label_format``, ``label_order``, ``target_policy`` and ``label_plan``, each checked
+    against its choices, and ``few_shot``, checked by the rule the ``generate`` flag shares."""
+    chosen: dict[str, Any] = {}
+    for key in _GENERATION_NUMBERS:
+        if key in data:
+            ok, valid = CONFIG_RULES[key]
+            if not ok(data[key]):
+                raise ErcSynthError(f"{source}: field {key!r} must be {valid}, got {data[key]!r}")
+            chosen[key] = data[key]
     for key, choices in _GENERATION_CHOICES.items():
         if key in data:
             if data[key] not in choices:
