@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.generation.backends.base import GenerationRequest, Grammar, SamplingParams
-from erc_synth.generation.embedded import load_embedded_backend
+from erc_synth.generation.backends.embedded import load_embedded_backend
 from erc_synth.generation.grammar import dialogue_regex
 from erc_synth.generation.prompts import build_messages
 

@@ -9,8 +9,10 @@ Three gates, applied in this order to dialogues sorted by generation index:
    confirmed by the estimated Jaccard similarity. The MinHash seed is fixed, so the same corpus always loses
    the same dialogues.
 3. **Decontamination**: a dialogue sharing word n-grams (n=8 by default) with the real benchmark's *test*
-   split beyond a threshold is dropped, so a classifier pre-trained on synthetic data cannot have seen test
-   text that the LLM memorised.
+   and *train* splits beyond a threshold is dropped, so a classifier pre-trained on synthetic data cannot have
+   seen test text that the LLM memorised, and no line copied from a few-shot exemplar (always a train
+   dialogue) or any other real line reaches a built set. The whole dialogue goes, not the line: a dialogue
+   with a line cut out is no longer the one whose labels were generated.
 
 In every gate the dialogue with the lowest index is the one kept, which makes the outcome independent of
 the order in which records were written. Every dropped dialogue is reported with its gate and evidence; the
@@ -128,7 +130,7 @@ def apply_gates(
 ) -> tuple[list[int], GateReport]:
     """Run the gates over ``(index, utterances)`` pairs; return the kept indices (ascending) and the report.
 
-    ``reference_dialogues`` are the utterance lists of the real benchmark's test split; without them the
+    ``reference_dialogues`` are the utterance lists of the real benchmark's test and train splits; without them the
     decontamination gate is skipped and the report says so (``decontaminated_against`` stays ``None``).
     """
     options = options or GateOptions()

@@ -137,8 +137,8 @@ def _require_token_for_push(org: str | None) -> str | None:
     return token
 
 
-def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path) -> Any:
-    """The ``GenerationConfig`` of one dataset of a preset."""
+def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path, real_data_dir: Path | None = None) -> Any:
+    """The ``GenerationConfig`` of one dataset of a preset; ``real_data_dir`` feeds ``few_shot``."""
     from erc_synth.generation.backends.base import SamplingParams
     from erc_synth.generation.engine import GenerationConfig
 
@@ -160,6 +160,7 @@ def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path) -> Any:
         turns=preset.turns_for(spec.benchmark),
         steer=preset.steer,
         backend_options=dict(preset.backend_options),
+        real_data=real_data_dir,
         **preset.generation,
         **optional,
     )
@@ -194,10 +195,11 @@ def _record_run(outcome: DatasetOutcome, report: Any) -> None:
 
 
 def _generate_all(preset: Preset, outcomes: list[DatasetOutcome], progress: bool,
-                  log: Callable[[str], None], workers: int) -> None:
+                  log: Callable[[str], None], workers: int, real_data_dir: Path | None = None) -> None:
     """Generate every dataset's run: one after another in this process, or side by side in ``workers``
-    processes (``generation_workers``); the records are the same bytes either way."""
-    configs = [generation_config(preset, spec, Path(outcome.run_dir))  # every setting checked before any work
+    processes (``generation_workers``); the records are the same bytes either way. ``real_data_dir`` feeds
+    ``few_shot``."""
+    configs = [generation_config(preset, spec, Path(outcome.run_dir), real_data_dir)  # all checked before any work
                for spec, outcome in zip(preset.datasets, outcomes, strict=True)]
     if workers > 1:
         _generate_side_by_side(preset, outcomes, configs, progress, log, workers)
@@ -224,7 +226,7 @@ def _generate_all(preset: Preset, outcomes: list[DatasetOutcome], progress: bool
 
 def _generate_side_by_side(preset: Preset, outcomes: list[DatasetOutcome], configs: list[Any], progress: bool,
                            log: Callable[[str], None], workers: int) -> None:
-    from erc_synth.generation.embedded import dequantised_model_folder, is_embedded
+    from erc_synth.generation.backends.embedded import dequantised_model_folder, is_embedded
 
     from .generation_workers import generate_side_by_side
 
@@ -304,7 +306,7 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     log(f"real benchmark data: {real}" if real else
         "real benchmark data: none found (give --real-data DIR for JS divergence and decontamination)")
     applied = applied_workers(workers, preset.backend, len(preset.datasets))
-    _generate_all(preset, outcomes, progress, log, applied)
+    _generate_all(preset, outcomes, progress, log, applied, real)
     combined = _build_all(preset, out, outcomes, real, org, log)
     if org:
         from erc_synth.hub_cards import push_folder

@@ -20,7 +20,8 @@ from erc_synth.dataset_scripts.core.registry import get_benchmark
 from .preset_schema import TURNS_OF_BENCHMARK, validate_preset
 
 #: The generation settings a preset passes to ``GenerationConfig`` as they are, where it sets them.
-GENERATION_KEYS: tuple[str, ...] = ("prompt_version", "label_format", "label_order", "target_policy")
+GENERATION_KEYS: tuple[str, ...] = ("prompt_version", "label_format", "label_order", "target_policy", "label_plan",
+                                     "few_shot")
 
 BUILTIN_PRESETS: tuple[str, ...] = ("quickstart", "paper", "cpu-study")
 
@@ -66,8 +67,9 @@ class Preset:
     #: ``{"judge": JUDGE, "label_policy": "llm" | "judge" | "agree"}``: audit each built set's labels against a judge
     #: (as ``erc-synth build --audit JUDGE --label-policy POLICY``); None builds without an audit.
     audit: dict[str, Any] | None = None
-    #: ``prompt_version``, ``label_format``, ``label_order``, ``target_policy`` where the preset sets them.
-    generation: dict[str, str] = field(default_factory=dict)
+    #: ``prompt_version``, ``label_format``, ``label_order``, ``target_policy``, ``label_plan`` and ``few_shot``
+    #: where the preset sets them.
+    generation: dict[str, Any] = field(default_factory=dict)
     #: What still differs from the reference study (the card lists it under "Differences from the reference study").
     differences: tuple[str, ...] = ()
 

@@ -36,8 +36,9 @@ from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
 from erc_synth.generation.backends.base import SamplingParams
 from erc_synth.generation.backends.factory import BACKENDS
 from erc_synth.generation.chat_format import CHAT_FORMATS
-from erc_synth.generation.engine import SAMPLING_RULES, default_of
+from erc_synth.generation.engine import CONFIG_RULES, SAMPLING_RULES, default_of
 from erc_synth.generation.grammar import LABEL_FORMATS
+from erc_synth.generation.label_plan import LABEL_PLANS
 from erc_synth.generation.prompts import LABEL_ORDERS, TEMPLATE_VERSIONS, check_version
 from erc_synth.generation.validation import TARGET_POLICIES
 
@@ -161,6 +162,10 @@ class PresetSettings(_Strict):
     label_format: StrictStr | None = None
     label_order: StrictStr | None = None
     target_policy: StrictStr | None = None
+    #: Label sequences drawn before generation from the benchmark's statistics (``generation.label_plan``).
+    label_plan: StrictStr | None = None
+    #: Real train dialogues shown to the model as worked examples (needs the real data).
+    few_shot: Annotated[StrictInt, Field(ge=0)] | None = None
     #: What still differs from the reference study (the card lists it).
     differences: list[Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]] = []
 
@@ -193,6 +198,19 @@ class PresetSettings(_Strict):
     @classmethod
     def _target_policy(cls, value: str | None) -> str | None:
         return value if value is None else _choice(value, TARGET_POLICIES)
+
+    @field_validator("label_plan")
+    @classmethod
+    def _label_plan(cls, value: str | None) -> str | None:
+        return value if value is None else _choice(value, LABEL_PLANS)
+
+    @field_validator("few_shot")
+    @classmethod
+    def _few_shot(cls, value: int | None) -> int | None:
+        ok, valid = CONFIG_RULES["few_shot"]
+        if value is not None and not ok(value):
+            raise ValueError(f"must be {valid}, got {value!r}")
+        return value
 
     @field_validator("turns", mode="before")
     @classmethod

@@ -10,13 +10,17 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import Path
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
 
 from .backends.factory import BACKENDS, DEFAULT_BACKEND
 from .backends.openai_compat import SERVER_KINDS
-from .engine import EXIT_SERVER_FAULT, SettingError, default_of
+from .engine import CONFIG_RULES, EXIT_SERVER_FAULT, SettingError, default_of
+from .grammar import LABEL_FORMATS
+from .label_plan import LABEL_PLANS
+from .prompts import TEMPLATE_VERSIONS
 
 #: Exit statuses of ``generate`` beyond 0 (complete) and 2 (user error, from the dispatcher).
 EXIT_INCOMPLETE = 1  # some indices used all their attempts without an accepted dialogue
@@ -67,6 +71,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="consecutive server faults per request")
     gen.add_argument("--request-timeout", type=float, default=default_of("request_timeout"),
                      help="seconds per HTTP request")
+    gen.add_argument("--prompt-version", default=default_of("prompt_version"), choices=tuple(TEMPLATE_VERSIONS))
+    gen.add_argument("--label-format", default=default_of("label_format"), choices=LABEL_FORMATS,
+                     help="how a line carries its label (word_first: 'Speaker (joy): utterance'; needs "
+                          "--prompt-version v2)")
+    gen.add_argument("--few-shot", type=int, default=default_of("few_shot"), metavar="K",
+                     help=f"real train dialogues shown in each prompt as examples ({CONFIG_RULES['few_shot'][1]}); "
+                          "needs --real-data")
+    gen.add_argument("--label-plan", default=default_of("label_plan"), choices=LABEL_PLANS,
+                     help="benchmark: draw each dialogue's length and labels from the benchmark's train-split "
+                          "statistics and force them (needs --label-format word_first)")
+    gen.add_argument("--real-data", metavar="DIR",
+                     help="folder holding meld/, emorynlp/, iemocap/ (default: $ERC_SYNTH_REAL_DATA); "
+                          "--few-shot reads its train split")
     gen.add_argument("--device", help="transformers backend: cpu, cuda, mps (default: auto)")
     gen.add_argument("--dtype", help="transformers backend: float32, bfloat16... (default: auto)")
     gen.add_argument("--batch-size", type=int, help="transformers backend: rows decoded together (default 8)")
@@ -91,6 +108,13 @@ def config_from_args(args: argparse.Namespace):
 
     chosen = (("device", args.device), ("dtype", args.dtype), ("batch_size", args.batch_size), ("server", args.server))
     options = {k: v for k, v in chosen if v is not None}
+    real_data = args.real_data
+    if real_data is None:
+        from erc_synth.dataset_scripts.core.environment import real_data_env
+
+        real_data = real_data_env()
+    elif not Path(real_data).is_dir():
+        raise ErcSynthError(f"--real-data {real_data}: no such folder")
     sampling = SamplingParams(
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, typical_p=args.typical_p,
         repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens, stop=tuple(args.stop),
@@ -103,7 +127,8 @@ def config_from_args(args: argparse.Namespace):
             concurrency=args.concurrency, max_attempts=args.max_attempts,
             turns=tuple(args.turns) if args.turns else None, steer=args.steer, steer_wave=args.steer_wave,
             max_utterance_chars=args.max_utterance_chars, max_retries=args.max_retries,
-            request_timeout=args.request_timeout, backend_options=options,
+            request_timeout=args.request_timeout, backend_options=options, prompt_version=args.prompt_version,
+            label_format=args.label_format, few_shot=args.few_shot, label_plan=args.label_plan, real_data=real_data,
         )
     except SettingError as exc:
         raise ErcSynthError(f"{_flag(exc.setting)} {exc.problem}") from exc

@@ -30,6 +30,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from erc_synth.dataset_scripts.core.benchmark_statistics import benchmark_statistics
 from erc_synth.dataset_scripts.core.errors import ErcSynthError, RunDirError
 from erc_synth.dataset_scripts.core.registry import MODES, Benchmark, get_benchmark
 from erc_synth.dataset_scripts.run_store import RunRecord, RunStore, check_run_dir_target, release_run_dir
@@ -44,7 +45,10 @@ from .backends.base import (
     SamplingParams,
     applied_record,
 )
+from .exemplars import ExemplarPool, load_pool
 from .grammar import LABEL_FORMATS
+from .label_plan import LABEL_PLANS, benchmark_plan_model, draw_plan
+from .parsing import Rejection
 from .prompts import (
     LABEL_ORDERS,
     PROMPT_VERSION,
@@ -120,6 +124,8 @@ CONFIG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "label_format": (lambda v: v in LABEL_FORMATS, f"one of {', '.join(LABEL_FORMATS)}"),
     "label_order": (lambda v: v in LABEL_ORDERS, f"one of {', '.join(LABEL_ORDERS)}"),
     "target_policy": (lambda v: v in TARGET_POLICIES, f"one of {', '.join(TARGET_POLICIES)}"),
+    "few_shot": (lambda v: _integer(v) and v >= 0, "an integer >= 0; 0 turns it off"),
+    "label_plan": (lambda v: v in LABEL_PLANS, f"one of {', '.join(LABEL_PLANS)}"),
 }
 #: Backend options that every backend reading them needs in range (the rest are the backend's to check).
 BACKEND_OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -209,6 +215,14 @@ class GenerationConfig:
     #: Balanced mode: "force" (the grammar requires a target line, the parser checks it), "check" (the parser
     #: rejects a dialogue without it) or "prompt" (the study's: named in the prompt only, kept and counted).
     target_policy: str = "force"
+    #: Real train dialogues shown in each prompt as worked examples (``generation.exemplars``); 0 is off.
+    few_shot: int = 0
+    #: "benchmark": each dialogue's length and labels drawn before generation from the benchmark's train-split
+    #: statistics (``generation.label_plan``) and forced by the grammar; "none": the model chooses.
+    label_plan: str = "none"
+    #: The folder with the real benchmark files (``meld/``...); ``few_shot`` reads its train split. Not a setting:
+    #: the manifest records the exemplar pool's sha256 instead.
+    real_data: str | Path | None = None
     #: Extra keyword arguments for the backend's constructor (device, dtype, batch size...); not in settings.
     backend_options: dict[str, Any] = field(default_factory=dict)
 
@@ -226,6 +240,13 @@ class GenerationConfig:
         if self.steer and self.mode != "balanced":
             raise SettingError("steer", "only applies to mode balanced")
         check_version(self.prompt_version, self.label_format)
+        if self.few_shot and self.real_data is None:
+            raise SettingError("few_shot", f"{self.few_shot} needs the real {self.benchmark} train split: pass "
+                                           "--real-data DIR or set ERC_SYNTH_REAL_DATA")
+        if self.label_plan != "none" and (self.label_format != "word_first" or not self.grammar):
+            raise SettingError("label_plan", f"{self.label_plan} forces each line's label through the grammar in "
+                                             "the label-first format: it needs label_format word_first and the "
+                                             "grammar on")
 
     def resolved_turns(self, benchmark: Benchmark) -> tuple[int, int]:
         low, high = self.turns or benchmark.turns
@@ -277,8 +298,11 @@ def _erc_synth_version() -> str | None:
         return None
 
 
-def run_settings(config: GenerationConfig, benchmark: Benchmark) -> dict[str, Any]:
-    """The manifest settings: everything that determines the generated text, and nothing that does not."""
+def run_settings(config: GenerationConfig, benchmark: Benchmark, pool: ExemplarPool | None = None) -> dict[str, Any]:
+    """The manifest settings: everything that determines the generated text, and nothing that does not.
+
+    With ``few_shot``, ``pool`` (the run's ``ExemplarPool``) is required: the manifest records its size and
+    sha256, never its text (the prompt templates stay the only prompt words stored)."""
     settings: dict[str, Any] = {
         "benchmark": benchmark.name,
         "mode": config.mode,
@@ -304,7 +328,31 @@ def run_settings(config: GenerationConfig, benchmark: Benchmark) -> dict[str, An
         settings["label_order"] = config.label_order
     if config.mode == "balanced" and config.target_policy != "force":
         settings["target_policy"] = config.target_policy
+    if config.few_shot:
+        if pool is None:
+            raise ValueError("few_shot runs record their exemplar pool; pass pool")
+        settings["few_shot"] = pool.settings()
+    if config.label_plan != "none":
+        settings["label_plan"] = plan_settings(benchmark, config.label_plan)
     return settings
+
+
+def plan_settings(benchmark: Benchmark, label_plan: str) -> dict[str, Any]:
+    """The manifest's ``label_plan`` block: where the statistics come from and their sha256 (counts only)."""
+    import hashlib
+    import json
+
+    stats = benchmark_statistics(benchmark.name)
+    digest = hashlib.sha256(json.dumps(stats, sort_keys=True).encode()).hexdigest()
+    return {"source": label_plan, "split": stats["split"], "variant": stats["variant"],
+            "dialogues": stats["dialogues"], "statistics_sha256": digest}
+
+
+def load_exemplar_pool(config: GenerationConfig, benchmark: Benchmark) -> ExemplarPool | None:
+    """The run's exemplar pool (the real train split), or None without ``few_shot``."""
+    if not config.few_shot:
+        return None
+    return load_pool(benchmark, config.real_data, config.few_shot, config.resolved_turns(benchmark))
 
 
 def _validate(config: GenerationConfig, benchmark: Benchmark) -> None:
@@ -317,8 +365,12 @@ def _validate(config: GenerationConfig, benchmark: Benchmark) -> None:
 class _DialogueSource:
     """The generation run's ``RequestSource``: one dialogue per index, judged by the dialogue parser."""
 
-    def __init__(self, config: GenerationConfig, benchmark: Benchmark, backend: Backend, store: RunStore) -> None:
+    def __init__(self, config: GenerationConfig, benchmark: Benchmark, backend: Backend, store: RunStore,
+                 pool: ExemplarPool | None = None) -> None:
         self.config = config
+        self.pool = pool
+        self.plan_model = (benchmark_plan_model(benchmark, config.mode, config.resolved_turns(benchmark))
+                           if config.label_plan != "none" else None)
         self.benchmark = benchmark
         self.backend = backend
         self.store = store
@@ -377,22 +429,51 @@ class _DialogueSource:
                 self._grammars[target] = Grammar("regex", grammars.dialogue_regex(*args, **kwargs))
         return self._grammars[target]
 
+    def _plan(self, seed: int, target: int | None) -> list[int] | None:
+        """The request's label plan, a function of its seed (and its balanced target) alone."""
+        if self.plan_model is None:
+            return None
+        return draw_plan(self.plan_model, seed, target if self.config.target_policy == "force" else None)
+
+    def _planned_grammar(self, plan: list[int], target: int | None) -> Grammar:
+        from . import grammar as grammars
+
+        if not self.backend.supports_grammar or self.backend.grammar_kind != "regex":
+            raise SettingError("label_plan", f"{self.config.label_plan} needs a backend that enforces a line regex "
+                                             f"(transformers, vllm, tgi); {self.backend.name} does not")
+        return Grammar("regex", grammars.dialogue_regex(
+            list(self.benchmark.speakers), self.benchmark.num_labels, *self.turns,
+            max_utterance_chars=self.config.max_utterance_chars, label_format=self.config.label_format,
+            label_names=self.benchmark.labels, planned_labels=plan))
+
     def request(self, index: int, attempt: int) -> GenerationRequest:
         seed = derive_seed(self.config.seed, index, attempt)
         target = self.targets[index]
+        exemplars = self.pool.block(seed, self.config.label_format)[0] if self.pool is not None else None
         messages = build_messages(self.benchmark, self.config.mode, turns=self.turns, target_label=target,
                                   version=self.config.prompt_version, label_format=self.config.label_format,
-                                  label_order=self.config.label_order, seed=seed)
-        return GenerationRequest(messages=messages, seed=seed, params=self.config.sampling,
-                                 grammar=self._grammar(target))
+                                  label_order=self.config.label_order, seed=seed, exemplars=exemplars)
+        plan = self._plan(seed, target)
+        grammar = self._planned_grammar(plan, target) if plan is not None else self._grammar(target)
+        return GenerationRequest(messages=messages, seed=seed, params=self.config.sampling, grammar=grammar)
 
     def assess(self, index: int, attempt: int, request: GenerationRequest,
                result: GenerationResult) -> dict[str, Any]:
         target = self.targets[index]
         checked = self.config.target_policy != "prompt"  # "prompt" keeps a dialogue without its target
         verdict = judge(result, self.benchmark, turns=self.turns, target_label=target if checked else None)
-        return make_record(index=index, attempt=attempt, seed=request.seed, target_label=target, result=result,
-                           verdict=verdict)
+        plan = self._plan(request.seed, target)
+        if plan is not None and not isinstance(verdict, Rejection) and list(verdict.emotions) != plan:
+            verdict = Rejection("plan_mismatch", f"labels {list(verdict.emotions)} differ from the plan {plan}")
+        record = make_record(index=index, attempt=attempt, seed=request.seed, target_label=target, result=result,
+                             verdict=verdict)
+        if plan is not None:
+            record["label_plan"] = plan
+        if self.pool is not None:  # ids and a hash only: the exemplars' text never reaches RUN_DIR
+            _, ids, digest = self.pool.block(request.seed, self.config.label_format)
+            record["exemplar_ids"] = ids
+            record["exemplar_sha256"] = digest
+        return record
 
 
 def _progress_bar(benchmark: Benchmark, total: int, enabled: bool):
@@ -452,7 +533,8 @@ async def generate_async(config: GenerationConfig, backend: Backend | None = Non
     """
     benchmark = get_benchmark(config.benchmark)
     _validate(config, benchmark)
-    settings = run_settings(config, benchmark)
+    pool = load_exemplar_pool(config, benchmark)
+    settings = run_settings(config, benchmark, pool)
     check_run_dir_target(config.out, settings)
     own_backend = backend is None
     if backend is None:
@@ -466,7 +548,7 @@ async def generate_async(config: GenerationConfig, backend: Backend | None = Non
         _check_and_record_model(store, info)
         # what reaches the decoder, per parameter, beside what the settings requested
         store.update_provenance(applied=applied_record(backend, config.grammar))
-        source = _DialogueSource(config, benchmark, backend, store)
+        source = _DialogueSource(config, benchmark, backend, store, pool)
         pool = RequestPool(source, store, backend,
                            concurrency=config.concurrency or default_concurrency(backend, len(config.endpoints)),
                            retry=RetryPolicy(config.max_retries, config.retry_base_delay, config.retry_max_delay),

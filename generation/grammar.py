@@ -125,6 +125,7 @@ def dialogue_regex(
     target_label: int | None = None,
     label_format: str = "number",
     label_names: Sequence[str] | None = None,
+    planned_labels: Sequence[int] | None = None,
 ) -> str:
     """A regex matching a whole dialogue: ``min_turns..max_turns`` lines ``Speaker: utterance (N)``.
 
@@ -134,11 +135,23 @@ def dialogue_regex(
     newline, so the model can only stop (EOS) after a complete line. With ``target_label``, at least one line
     must carry that label: the dialogue is the alternation, over the position ``i`` of the first such line, of
     ``i`` lines, the target line and enough further lines to stay within the turn range.
+
+    With ``planned_labels`` (a label plan, ``generation.label_plan``), the dialogue has exactly one line per
+    planned label, the ``k``-th carrying the ``k``-th label; the plan's length must lie in the turn range, and a
+    ``target_label`` must be one of the planned labels (the plan already holds it).
     """
     _check_limits(speakers, min_turns, max_turns, max_utterance_chars)
     tokens = _label_tokens(num_labels, label_format, label_names)
     speakers_alt = "|".join(escape_literal(speaker) for speaker in dict.fromkeys(speakers))
     utterance = _utterance_pattern(max_utterance_chars)
+    if planned_labels is not None:
+        if not min_turns <= len(planned_labels) <= max_turns:
+            raise ValueError(f"a plan of {len(planned_labels)} labels is outside {min_turns}..{max_turns} turns")
+        for label in planned_labels:
+            _check_target(label, num_labels)
+        if target_label is not None and target_label not in planned_labels:
+            raise ValueError(f"target_label {target_label} is not in the plan {list(planned_labels)}")
+        return "\\n".join(_line(speakers_alt, utterance, tokens[label], label_format) for label in planned_labels)
     any_line = _line(speakers_alt, utterance, _label_pattern(tokens), label_format)
     if target_label is None:
         return any_line + _repeat("\\n" + any_line, min_turns - 1, max_turns - 1)

@@ -54,6 +54,7 @@ REASONS: dict[str, str] = {
 #: Reasons given outside the parser (``generation.validation``), registered here so Rejection checks them.
 EXTRA_REASONS: dict[str, str] = {
     "truncated": "generation stopped at max_new_tokens before the dialogue was complete",
+    "plan_mismatch": "the labels differ from the dialogue's label plan (a backend that did not force them)",
 }
 
 #: Utterances shorter than this many words may repeat ("Yeah.", "What?") without counting as a loop.

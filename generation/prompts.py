@@ -129,9 +129,11 @@ def render_prompt(
     label_format: str = "number",
     label_order: str = "fixed",
     seed: int | None = None,
+    exemplars: str | None = None,
 ) -> str:
     """Fill a template; ``target_label`` (a label index) is required in balanced mode and refused otherwise.
-    ``seed`` (the request's) is needed by ``label_order="shuffled"`` and ignored by ``fixed``."""
+    ``seed`` (the request's) is needed by ``label_order="shuffled"`` and ignored by ``fixed``. ``exemplars``
+    (``generation.exemplars.ExemplarPool.block``) follows the filled template, after one blank line."""
     min_turns, max_turns = turns or benchmark.turns
     if (mode == "balanced") != (target_label is not None):
         raise ValueError(f"mode {mode!r} {'needs' if mode == 'balanced' else 'takes no'} target_label")
@@ -148,7 +150,8 @@ def render_prompt(
     }
     if target_label is not None:
         values["target_emotion"] = benchmark.labels[target_label]
-    return Template(template_text(benchmark.name, mode, version)).substitute(values).strip()
+    prompt = Template(template_text(benchmark.name, mode, version)).substitute(values).strip()
+    return f"{prompt}\n\n{exemplars}" if exemplars else prompt
 
 
 def build_messages(
@@ -161,8 +164,9 @@ def build_messages(
     label_format: str = "number",
     label_order: str = "fixed",
     seed: int | None = None,
+    exemplars: str | None = None,
 ) -> tuple[dict[str, str], ...]:
     """The chat messages of one request: a single user turn (the backend applies the model's chat format)."""
     content = render_prompt(benchmark, mode, turns=turns, target_label=target_label, version=version,
-                            label_format=label_format, label_order=label_order, seed=seed)
+                            label_format=label_format, label_order=label_order, seed=seed, exemplars=exemplars)
     return ({"role": "user", "content": content},)

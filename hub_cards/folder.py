@@ -56,7 +56,7 @@ class RealComparison:
 
     description: str
     label_counts: dict[str, int]
-    #: ``(name, test-split utterance lists)`` for decontamination; None when there is no test split.
+    #: ``(name, utterance lists of the test and train splits)`` for decontamination; None without a test split.
     reference: tuple[str, list[list[str]]] | None
 
 
@@ -123,7 +123,11 @@ def load_real(benchmark_name: str, real_data_dir: str | Path, variant: str | Non
     if decontaminate:
         if "test" not in real:
             raise ErcSynthError(f"{described} has no test split to decontaminate against")
-        reference = (f"the {described} test split", list(real["test"]["utterances"]))
+        # train too: few-shot prompts show train dialogues, and a line copied from them is real text as well
+        with_train = "train" in real
+        texts = list(real["test"]["utterances"]) + (list(real["train"]["utterances"]) if with_train else [])
+        reference = (f"the {described} test{' and train' if with_train else ''} split{'s' if with_train else ''}",
+                     texts)
     # the train split is what natural mode imitates; a variant without one (EmoryNLP original) uses all
     compared = ["train"] if "train" in real else list(real)
     stats = corpus_stats({split: real[split] for split in compared})
@@ -312,7 +316,7 @@ def build_folder(
     """Build RUN_DIR into ``out_dir``: parquet for both configs, README.md card, label distribution PNG.
 
     ``real_data_dir`` (the folder with ``meld/``, ``emorynlp/``, ``iemocap/``) enables decontamination against
-    the real test split (unless ``decontaminate=False``) and the comparison with the real label distribution.
+    the real test and train splits (unless ``decontaminate=False``) and the comparison with the real label distribution.
     ``decontam_ngram``/``decontam_threshold`` tune that gate (``gates`` overrides every gate setting).
     ``extra_plot_series`` is ``{benchmark: {series: counts}}`` added to the plot, e.g. the other mode's counts
     or other benchmarks. ``audit`` (a judge: ``train``, ``classifier:PATH``, ``llm``...) adds the label

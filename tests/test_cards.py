@@ -184,7 +184,7 @@ def test_real_data_gives_decontamination_and_js_divergence(tmp_path, shared_data
     assert "word 10-grams" in (tmp_path / "tolerant" / "README.md").read_text()
     assert "share > 0.5 | 1 |" in (tmp_path / "tolerant" / "README.md").read_text()
     assert f"| balanced | {expected:.4f} |" in text
-    assert "the IEMOCAP (6-way) (compm variant) test split) | share > 0.0 | 1 |" in text
+    assert "the IEMOCAP (6-way) (compm variant) test and train splits) | share > 0.0 | 1 |" in text
     assert "series: balanced, real" in text
 
 
