@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from erc_synth.dataset_scripts import run_store
-from erc_synth.dataset_scripts.core.errors import RunDirError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, RunDirError
 from erc_synth.dataset_scripts.run_store import RunStore, RunStoreWriteError
 from erc_synth.generation.backends.base import SamplingParams
 from erc_synth.generation.engine import (
@@ -27,6 +27,7 @@ from erc_synth.generation.engine import (
     SettingError,
     default_of,
     generate,
+    sampling_from,
 )
 from erc_synth.generation.seeds import derive_seed, steered_targets
 
@@ -273,14 +274,16 @@ def test_defaults_have_one_source(tmp_path: Path) -> None:
 
 
 def test_a_preset_gets_the_same_checks_as_the_flags(tmp_path: Path) -> None:
-    from erc_synth.pipeline import generation_config
+    """The preset schema applies the engine's own sampling rule, so a preset is refused with the flag's words,
+    at load time, with the file and the key."""
     from erc_synth.preset import parse_preset
 
-    preset = parse_preset({"backend": "tgi", "model": "m", "seed": 1, "sampling": {"temperature": float("nan")},
-                           "datasets": [{"benchmark": "meld", "mode": "natural", "num_dialogues": 1}]}, "p.yaml")
-    with pytest.raises(SettingError, match="must be a finite number > 0, got nan") as err:
-        generation_config(preset, preset.datasets[0], tmp_path / "run")
-    assert err.value.setting == "sampling.temperature"
+    with pytest.raises(ErcSynthError, match=r"^p\.yaml: field 'sampling\.temperature' must be a finite number > 0, "
+                                            r"got nan$"):
+        parse_preset({"backend": "tgi", "model": "m", "seed": 1, "sampling": {"temperature": float("nan")},
+                      "datasets": [{"benchmark": "meld", "mode": "natural", "num_dialogues": 1}]}, "p.yaml")
+    with pytest.raises(SettingError, match="must be a finite number > 0, got nan"):
+        sampling_from({"temperature": float("nan")})  # the rule the generate flags go through
 
 
 @given(first=st.integers(0, 10_000), count=st.integers(0, 40), more=st.integers(0, 40),
