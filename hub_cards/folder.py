@@ -1,8 +1,13 @@
 """``build_folder``: RUN_DIR -> a folder laid out like the Hub dataset repo (data, card, plot), ready to push.
 
 The folder is the unit of publishing: ``push_folder`` uploads it in one commit, and ``hf upload`` works on it
-unchanged. Rebuilding into the same folder replaces ``data/`` entirely (a split that disappeared must not
-linger), and refuses to touch a folder holding anything a build did not write.
+unchanged. Rebuilding into the same folder replaces it entirely (a split that disappeared must not linger), and
+refuses to touch a folder holding anything a build did not write.
+
+A build is all or nothing: everything is written into a hidden sibling folder (``.NAME.partial-PID-...``) and
+swapped into place only once complete (the card validated, the build report written), so a failed, killed or
+interrupted build leaves the previous complete folder, or nothing. The build report records the size and
+sha256 of every file, so ``push`` can refuse a folder that changed after its build.
 
 One road, two stages: ``prepare_run`` builds a RUN_DIR once (``dataset_scripts.builder.build``), runs the optional
 label audit and applies the label policy; ``write_folder`` writes data, plot, card and ``build_report.json``,
@@ -13,8 +18,13 @@ inputs (a push to a repo id the build did not know re-renders the card from them
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import hashlib
 import json
+import os
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +38,7 @@ from erc_synth.dataset_scripts.builder import (
     config_name_of,
     write_hub_folder,
 )
+from erc_synth.dataset_scripts.core.atomic_io import write_bytes_atomic
 from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
@@ -43,7 +54,8 @@ from .plots import ordered_series, save_label_distribution_plot
 PLOT_FILE = "label_distribution.png"
 BUILD_REPORT_FILE = "build_report.json"
 AUDIT_DIR = "audit"
-BUILD_REPORT_VERSION = 1
+#: 2: ``file_digests`` (size and sha256 of every file but the report), no local paths, no creation times.
+BUILD_REPORT_VERSION = 2
 BUILT_ENTRIES = frozenset({"README.md", "data", PLOT_FILE, BUILD_REPORT_FILE, AUDIT_DIR})
 REAL_SERIES = "real"
 
@@ -100,7 +112,15 @@ class BuildAllReport:
     series: Series
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
+class BuildWriteError(ErcSynthError):
+    """Writing a built folder failed (a full disk, an I/O error); the previous folder, if any, is untouched.
+
+    Exit status 3 for a full disk, like the run store: free space and rerun the same command.
+    """
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse, before anything is written, an ``--out`` that a build must not replace."""
     if out_dir.exists():
         if not out_dir.is_dir():
             raise ErcSynthError(f"--out {out_dir} exists and is not a folder")
@@ -108,9 +128,107 @@ def _prepare_out_dir(out_dir: Path) -> None:
         if foreign:
             raise ErcSynthError(f"--out {out_dir} holds files a build did not write ({', '.join(foreign[:5])}); "
                                 "choose an empty or previously built folder")
-        for entry in ("data", AUDIT_DIR):
-            shutil.rmtree(out_dir / entry, ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _stage_prefix(out_dir: Path, kind: str) -> str:
+    return f".{out_dir.name}.{kind}-"
+
+
+def _remove_dead_stages(out_dir: Path) -> None:
+    """Delete staging folders left beside ``out_dir`` by builds whose process is gone (killed mid-build)."""
+    for kind in ("partial", "old"):
+        for stale in out_dir.parent.glob(_stage_prefix(out_dir, kind) + "*"):
+            pid = stale.name[len(_stage_prefix(out_dir, kind)):].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _new_stage(out_dir: Path) -> Path:
+    """A fresh hidden sibling of ``out_dir`` (same filesystem, so the final rename is atomic)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_stages(out_dir)
+    stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f"{_stage_prefix(out_dir, 'partial')}{os.getpid()}-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp's 0700 would make the published folder private to its builder
+    return stage
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _swap_into_place(stage: Path, out_dir: Path) -> None:
+    """Put the complete ``stage`` at ``out_dir``; the previous folder stays whole until the swap."""
+    if not out_dir.exists():
+        os.rename(stage, out_dir)
+        return
+    if _exchange(stage, out_dir):  # stage now holds the previous folder
+        shutil.rmtree(stage, ignore_errors=True)
+        return
+    old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f"{_stage_prefix(out_dir, 'old')}{os.getpid()}-"))
+    os.rmdir(old)
+    os.rename(out_dir, old)
+    os.rename(stage, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_failed(out_dir: Path, exc: OSError) -> BuildWriteError:
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(exc)
+    error = BuildWriteError(f"could not write the build of {out_dir}: {exc.strerror or exc}; nothing was "
+                            f"replaced. {'Free disk space' if full else 'Fix the cause'} and rerun the same command")
+    error.exit_code = 3 if full else 2
+    return error
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """``{"size", "sha256"}`` of one file, as the build report records it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def verify_folder(folder: str | Path) -> None:
+    """Refuse a folder whose files differ from its build report (sizes, sha256), naming the first mismatch."""
+    folder = Path(folder)
+    payload = read_build_report(folder)
+    digests = payload.get("file_digests")
+    if not isinstance(digests, dict):
+        raise ErcSynthError(f"{folder / BUILD_REPORT_FILE}: field 'file_digests' is missing; rebuild the folder "
+                            "from its RUN_DIR")
+    for name in sorted(digests):
+        path = folder / name
+        recorded = digests[name]
+        if not path.is_file():
+            raise ErcSynthError(f"{folder}: {name} is listed in {BUILD_REPORT_FILE} but missing; the folder "
+                                "changed after its build: rebuild it from its RUN_DIR")
+        if not isinstance(recorded, dict):
+            raise ErcSynthError(f"{folder / BUILD_REPORT_FILE}: file_digests entry {name!r} is not an object")
+        actual = file_digest(path)
+        for key in ("size", "sha256"):
+            if actual[key] != recorded.get(key):
+                raise ErcSynthError(f"{folder}: {name} does not match {BUILD_REPORT_FILE} ({key} "
+                                    f"{actual[key]!r}, the build wrote {recorded.get(key)!r}); the folder changed "
+                                    "after its build: rebuild it from its RUN_DIR")
 
 
 def load_real(benchmark_name: str, real_data_dir: str | Path, variant: str | None,
@@ -222,27 +340,39 @@ def write_folder(prepared: PreparedRun, out_dir: str | Path, series: Mapping[str
             if name != REAL_SERIES:
                 divergences[name] = round(js_divergence(counts_vector(values, labels),
                                                         counts_vector(real.label_counts, labels)), 6)
-    _prepare_out_dir(out_dir)
-    metadata = write_hub_folder(built.dialogues, out_dir)
-    save_label_distribution_plot(series, out_dir / PLOT_FILE)
-    fidelity = confusion = None
-    if prepared.audit is not None and prepared.auditor is not None:
-        written = prepared.auditor.write(prepared.audit, out_dir / AUDIT_DIR)
-        fidelity = dict(prepared.audit.summary)
-        confusion = next((Path(p).relative_to(out_dir).as_posix() for p in written.values()
-                          if str(p).endswith(".png")), None)
-    inputs = CardInputs(
-        benchmark=benchmark, mode=mode, manifest=built.manifest, report=built.report, metadata=metadata,
-        statistics=built.statistics, plot_file=PLOT_FILE, plot_series=ordered_series(list(series[benchmark.name])),
-        divergences=divergences, real_description=real.description if real else None, repo_id=repo_id,
-        license=license, label_policy=prepared.label_policy, label_fidelity=fidelity,
-        confusion_matrix_file=confusion,
-        differences=list(differences) or list(built.manifest["settings"].get("differences") or ()),
-    )
-    card = render_card(inputs)  # validated before anything else lands in the folder
-    (out_dir / "README.md").write_text(str(card), encoding="utf-8")
-    files = sorted({*_folder_files(out_dir), BUILD_REPORT_FILE})
-    write_build_report(out_dir, inputs, files)
+    _check_out_dir(out_dir)
+    try:
+        stage = _new_stage(out_dir)
+    except OSError as exc:
+        raise _write_failed(out_dir, exc) from exc
+    try:
+        metadata = write_hub_folder(built.dialogues, stage)
+        save_label_distribution_plot(series, stage / PLOT_FILE)
+        fidelity = confusion = None
+        if prepared.audit is not None and prepared.auditor is not None:
+            written = prepared.auditor.write(prepared.audit, stage / AUDIT_DIR)
+            fidelity = dict(prepared.audit.summary)
+            confusion = next((Path(p).relative_to(stage).as_posix() for p in written.values()
+                              if str(p).endswith(".png")), None)
+        inputs = CardInputs(
+            benchmark=benchmark, mode=mode, manifest=built.manifest, report=built.report, metadata=metadata,
+            statistics=built.statistics, plot_file=PLOT_FILE,
+            plot_series=ordered_series(list(series[benchmark.name])), divergences=divergences,
+            real_description=real.description if real else None, repo_id=repo_id, license=license,
+            label_policy=prepared.label_policy, label_fidelity=fidelity, confusion_matrix_file=confusion,
+            differences=list(differences) or list(built.manifest["settings"].get("differences") or ()),
+        )
+        card = render_card(inputs)  # validated before the folder can replace the previous one
+        (stage / "README.md").write_text(str(card), encoding="utf-8")
+        files = sorted({*_folder_files(stage), BUILD_REPORT_FILE})
+        write_build_report(stage, inputs, files)
+        _swap_into_place(stage, out_dir)
+    except OSError as exc:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise _write_failed(out_dir, exc) from exc
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
     report = built.report
     return FolderReport(
         folder=str(out_dir), config_name=built.config_name, build=json.loads(json.dumps(report.to_dict())),
@@ -252,12 +382,31 @@ def write_folder(prepared: PreparedRun, out_dir: str | Path, series: Mapping[str
     )
 
 
-def write_build_report(out_dir: Path, inputs: CardInputs, files: Sequence[str]) -> Path:
-    """``build_report.json``: what the build wrote and what the card was rendered from."""
+def _portable(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The card inputs without what would make two identical builds differ: local paths and creation times."""
+    card = json.loads(json.dumps(card))
+    card["report"]["run_dir"] = None  # a local path: meaningless on the Hub, and it differs between machines
+    manifest = card.get("manifest") or {}
+    manifest["history"] = [{k: v for k, v in entry.items() if k != "time"}
+                           for entry in manifest.get("history") or [] if isinstance(entry, dict)]
+    return card
+
+
+def write_build_report(out_dir: Path, inputs: CardInputs, files: Sequence[str],
+                       known: Mapping[str, Any] | None = None) -> Path:
+    """``build_report.json``: what the build wrote (with each file's size and sha256) and the card's inputs.
+
+    ``known`` digests are kept as they are (a re-rendered card changes only README.md's): a file changed after
+    the build must keep failing the check, not be blessed by the rewrite.
+    """
     path = out_dir / BUILD_REPORT_FILE
-    payload = {"format_version": BUILD_REPORT_VERSION, "files": list(files), "card": inputs.to_dict()}
+    known = known or {}
+    digests = {name: known[name] if name in known else file_digest(out_dir / name)
+               for name in files if name != BUILD_REPORT_FILE}
+    payload = {"format_version": BUILD_REPORT_VERSION, "files": list(files), "file_digests": digests,
+               "card": _portable(inputs.to_dict())}
     # key order kept (not sorted): the card's YAML follows the order of the metadata it is re-rendered from
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_bytes_atomic(path, (json.dumps(payload, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return path
 
 
@@ -280,13 +429,17 @@ def read_build_report(folder: str | Path) -> dict[str, Any]:
 def rerender_card(folder: str | Path, repo_id: str) -> bool:
     """Re-render the folder's card for ``repo_id`` from its stored build report; True when the card changed."""
     folder = Path(folder)
+    verify_folder(folder)
     payload = read_build_report(folder)
     inputs = CardInputs.from_dict(payload["card"])
     if inputs.repo_id == repo_id:
         return False
     inputs.repo_id = repo_id
-    (folder / "README.md").write_text(str(render_card(inputs)), encoding="utf-8")
-    write_build_report(folder, inputs, payload["files"])
+    # README first, then the report with its new digest: a kill between the two leaves a report whose repo id
+    # still differs, so the next push renders the card again
+    write_bytes_atomic(folder / "README.md", str(render_card(inputs)).encode("utf-8"))
+    known = {k: v for k, v in payload["file_digests"].items() if k != "README.md"}
+    write_build_report(folder, inputs, payload["files"], known)
     return True
 
 

@@ -1,8 +1,10 @@
 """Publish built folders to the Hub: one commit per push, nothing committed when nothing changed.
 
 A push is ``upload_folder`` with an allow-list: exactly the files the build wrote, as its ``build_report.json``
-lists them (data files, card, plot, audit files, the report itself). Anything else in the folder (notes, a
-``data/.env``) is listed and skipped, never uploaded. ``delete_patterns`` removes remote data and audit files a
+lists them (data files, card, plot, audit files, the report itself), each checked against the size and sha256
+the build recorded (a folder edited or damaged after its build is refused, naming the first file that differs).
+Anything else in the folder (notes, a ``data/.env``) is listed and skipped, never uploaded.
+``delete_patterns`` removes remote data and audit files a
 rebuild no longer has (a split that became empty), and huggingface_hub drops unchanged files by comparing
 remote oids, so a second push of the same folder makes no commit at all.
 
@@ -57,15 +59,21 @@ def _check_folder(folder: Path) -> None:
 
 def allowed_files(folder: str | Path) -> tuple[list[str], list[str]]:
     """``(uploaded, skipped)``: the files the build wrote, and every other file in the folder (hidden included)."""
-    from .folder import read_build_report
+    from .folder import read_build_report, verify_folder
 
     folder = Path(folder)
-    written = set(read_build_report(folder)["files"])
+    report = read_build_report(folder)
+    files = report.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise PublishError(f"{folder}/build_report.json: field 'files' must be a list of paths; rebuild the "
+                           "folder from its RUN_DIR")
+    written = set(files)
     present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     missing = sorted(written - set(present))
     if missing:
         raise PublishError(f"{folder}: file(s) the build wrote are gone ({', '.join(missing[:5])}); rebuild the "
                            "folder from its RUN_DIR")
+    verify_folder(folder)  # sizes and sha256 as the build wrote them, or nothing is pushed
     return [p for p in present if p in written], [p for p in present if p not in written]
 
 
