@@ -38,7 +38,6 @@ from .experiment import Cell, Experiment, ExperimentConfig
 MAX_RETRIES = 3
 #: Seconds the driver waits between looks at its cells in flight (the progress bar's refresh).
 POLL_SECONDS = 0.5
-_TABLES = {"long": "results_long.csv", "main_md": "main_table.md", "extended_md": "extended_table.md"}
 Log = Callable[[str], None]
 
 
@@ -330,6 +329,3 @@ def run_grid(experiment: Experiment, ray_address: str | None = None, workers: in
     address = ray_address or os.environ.get("RAY_ADDRESS") or None
     return run_on_ray(experiment, address, workers, log=log, progress=progress)
 
-
-def tables_present(experiment: Experiment) -> dict[str, Path]:
-    return {name: experiment.out_dir / file for name, file in _TABLES.items() if (experiment.out_dir / file).is_file()}
