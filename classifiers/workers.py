@@ -151,6 +151,8 @@ def _connect(address: str | None, log: Log) -> bool:
         return False
     try:
         if address:
+            if address != "auto":
+                _check_reachable(address)
             ray.init(address=address, logging_level=logging.WARNING)
             return True
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
@@ -159,6 +161,20 @@ def _connect(address: str | None, log: Log) -> bool:
                             "`ray start --head` or check the address `ray status` prints") from None
     log("started a local Ray instance for this run (join a running cluster with --ray-address auto|HOST:PORT)")
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on an address where nothing listens: Ray itself keeps retrying for minutes."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ErcSynthError(f"--ray-address {address}: expected auto or HOST:PORT (e.g. 10.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ErcSynthError(f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); start "
+                            "one with `ray start --head` or check the address `ray status` prints") from None
 
 
 def _cluster(experiment: Experiment, workers: int | None) -> tuple[dict[str, float], int, str]:
