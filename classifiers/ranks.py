@@ -1,8 +1,8 @@
 """Data-parallel ranks of one cell: who may write, and how rank 0 tells the other ranks which cell to train.
 
 Why rank 0 decides: under ``torchrun`` or ``accelerate launch`` every rank runs the same ``erc-synth experiment``
-loop, but a cell must be trained by all ranks together and written once. Rank 0 alone claims cells and
-broadcasts each choice; every rank trains (the Trainer wraps the model in DDP from the launcher's environment);
+loop, but a cell must be trained by all ranks together and written once. Rank 0 alone chooses each cell and
+broadcasts it; every rank trains (the Trainer wraps the model in DDP from the launcher's environment);
 rank 0 alone writes the cell file, the model, its card and the tables.
 """
 

@@ -35,7 +35,8 @@ def topic_checkpoint(out_dir: Path, benchmark: str, encoder: str, texts: Sequenc
                      log: Callable[[str], None] = print) -> str:
     """The benchmark's topic-pretrained checkpoint folder under ``out_dir/stages/topics``, trained once.
 
-    Workers sharing the output folder take a file lock, so one trains while the others wait and then reuse it.
+    Cells running at once on the output folder (Ray tasks, on one node or several over a shared filesystem)
+    take a file lock, so one trains while the others wait and then reuse it.
     Under a data-parallel launcher the ranks train it together instead (a lock would stall the collective
     calls); rank 0 writes it and the others wait at a barrier before they read it.
     """

@@ -38,7 +38,6 @@ from .experiment import Cell, Experiment, ExperimentConfig
 MAX_RETRIES = 3
 #: Seconds the driver waits between looks at its cells in flight (the progress bar's refresh).
 POLL_SECONDS = 0.5
-_TABLES = {"long": "results_long.csv", "main_md": "main_table.md", "extended_md": "extended_table.md"}
 Log = Callable[[str], None]
 
 
@@ -152,6 +151,8 @@ def _connect(address: str | None, log: Log) -> bool:
         return False
     try:
         if address:
+            if address != "auto":
+                _check_reachable(address)
             ray.init(address=address, logging_level=logging.WARNING)
             return True
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
@@ -160,6 +161,20 @@ def _connect(address: str | None, log: Log) -> bool:
                             "`ray start --head` or check the address `ray status` prints") from None
     log("started a local Ray instance for this run (join a running cluster with --ray-address auto|HOST:PORT)")
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on an address where nothing listens: Ray itself keeps retrying for minutes."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ErcSynthError(f"--ray-address {address}: expected auto or HOST:PORT (e.g. 10.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ErcSynthError(f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); start "
+                            "one with `ray start --head` or check the address `ray status` prints") from None
 
 
 def _cluster(experiment: Experiment, workers: int | None) -> tuple[dict[str, float], int, str]:
@@ -330,6 +345,3 @@ def run_grid(experiment: Experiment, ray_address: str | None = None, workers: in
     address = ray_address or os.environ.get("RAY_ADDRESS") or None
     return run_on_ray(experiment, address, workers, log=log, progress=progress)
 
-
-def tables_present(experiment: Experiment) -> dict[str, Path]:
-    return {name: experiment.out_dir / file for name, file in _TABLES.items() if (experiment.out_dir / file).is_file()}

@@ -376,6 +376,18 @@ def _experiment_zero_workers(tmp: Path) -> tuple[list[str], str]:
         "--workers must be at least 1, got 0"
 
 
+@probe("experiment-ray-address-where-nothing-listens", slow=True)
+def _experiment_ray_address_where_nothing_listens(tmp: Path) -> tuple[list[str], str]:
+    return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--ray-address", "127.0.0.1:1"], \
+        "--ray-address 127.0.0.1:1: no Ray cluster answers there"
+
+
+@probe("experiment-ray-address-without-port", slow=True)
+def _experiment_ray_address_without_port(tmp: Path) -> tuple[list[str], str]:
+    return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--ray-address", "headnode"], \
+        "--ray-address headnode: expected auto or HOST:PORT"
+
+
 @probe("experiment-removed-claim-expiry-flag")
 def _experiment_removed_claim_expiry_flag(tmp: Path) -> tuple[list[str], str]:
     return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--claim-expiry", "300"], \

@@ -191,6 +191,22 @@ def test_a_cell_asking_for_a_gpu_on_a_cluster_without_one_gets_one_line(cluster,
     assert not (tmp_path / "run" / "cells").exists() and "training" not in done.stdout
 
 
+def test_cells_that_fail_leave_the_others_and_end_in_one_line(cluster, grid, tmp_path, capsys):
+    """A cell's own error (here: its real data folder is gone) is not retried; the run names the first one."""
+    config = yaml.safe_load(grid.read_text())
+    config["benchmarks"]["meld"]["real_data"] = str(tmp_path / "gone")
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["experiment", str(path), "--out", str(tmp_path / "run"), "--workers", "2"]) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if "erc-synth experiment: error:" in line]
+    assert len(errors) == 1 and captured.err.endswith(errors[0] + "\n") and "Traceback" not in captured.err
+    assert "6 of 6 cell(s) failed, the first meld/emoberta/org/seed0: " in captured.err
+    assert str(tmp_path / "gone") in errors[0] and "rerun the same command to retry the failed ones" in errors[0]
+    assert len([line for line in captured.out.splitlines() if ": failed: " in line]) == 6
+    assert not (tmp_path / "run" / "cells").exists() and not (tmp_path / "run" / "main_table.md").exists()
+
+
 def test_another_config_on_the_same_folder_is_refused_before_any_cell_starts(cluster, grid, tmp_path, capsys):
     out = tmp_path / "run"
     Experiment(ExperimentConfig.load(grid), out).check_grid_record()  # this folder belongs to the grid's config
