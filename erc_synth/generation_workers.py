@@ -90,8 +90,10 @@ _worker_state: dict[str, Any] = {}
 
 def _init_worker(events: Any, threads: int) -> None:
     import torch
+    from transformers.utils import logging as transformers_logging
 
     torch.set_num_threads(threads)
+    transformers_logging.disable_progress_bar()  # every worker's weight-loading bar would cut into the combined one
     _worker_state["events"] = events
 
 
