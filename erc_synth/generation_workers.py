@@ -59,7 +59,8 @@ class RunOutcome:
 class _BarProxy:
     """The progress bar a worker's request pool drives: it forwards each change to the parent's bar."""
 
-    def __init__(self, events: Any) -> None:
+    def __init__(self, run: str, events: Any) -> None:
+        self._run = run
         self._events = events
         self._initial = 0
         self.n = 0
@@ -79,7 +80,7 @@ class _BarProxy:
         self._events.put(("update", finished))
 
     def set_postfix(self, refresh: bool = False, **counts: int) -> None:
-        self._events.put(("postfix", (os.getpid(), counts)))
+        self._events.put(("postfix", (self._run, counts)))
 
     def close(self) -> None:
         """The combined bar outlives every run; nothing to close here."""
@@ -90,8 +91,10 @@ _worker_state: dict[str, Any] = {}
 
 def _init_worker(events: Any, threads: int) -> None:
     import torch
+    from transformers.utils import logging as transformers_logging
 
     torch.set_num_threads(threads)
+    transformers_logging.disable_progress_bar()  # every worker's weight-loading bar would cut into the combined one
     _worker_state["events"] = events
 
 
@@ -102,7 +105,7 @@ def _generate_in_worker(config: Any, progress: bool) -> RunOutcome:
 
     if "backend" not in _worker_state:
         _worker_state["backend"] = create_backend(config)
-    bar = _BarProxy(_worker_state["events"]) if progress else False
+    bar = _BarProxy(str(config.out), _worker_state["events"]) if progress else False
     report = generate(config, backend=_worker_state["backend"], progress=bar)
     return RunOutcome(requested=report.requested, accepted=report.accepted, finished_now=report.finished_now,
                       rejected_by_reason=dict(sorted(report.rejected_by_reason.items())), status=report.status,
@@ -112,7 +115,7 @@ def _generate_in_worker(config: Any, progress: bool) -> RunOutcome:
 class _CombinedBar:
     """One tqdm bar for every run, fed by a parent thread that drains the workers' events.
 
-    Its postfix sums each worker's latest counts (a worker's pool reports its own run's totals); ``smoothing=0``
+    Its postfix sums each run's latest counts (a run's pool reports its own totals); ``smoothing=0``
     makes the estimate the mean rate of dialogues finished so far, as in a single run's bar.
     """
 
@@ -122,7 +125,7 @@ class _CombinedBar:
         self.bar = tqdm(total=total, unit="dlg", desc=f"generate ({workers} workers)", disable=not enabled,
                         dynamic_ncols=True, smoothing=0)
         self._events = events
-        self._counts: dict[tuple[int, int], dict[str, int]] = {}
+        self._counts: dict[str, dict[str, int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="progress", daemon=True)
         self._thread.start()
@@ -144,8 +147,8 @@ class _CombinedBar:
             elif kind == "update":
                 self.bar.update(value)
             else:
-                pid, counts = value
-                self._counts[pid] = counts
+                run, counts = value
+                self._counts[run] = counts
                 self.bar.set_postfix(refresh=False, **{key: sum(c.get(key, 0) for c in self._counts.values())
                                                        for key in ("accepted", "rejected", "retried")})
 

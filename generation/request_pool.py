@@ -325,10 +325,11 @@ class RequestPool:
     def _update_bar(self, finished: int) -> None:
         if self._bar is None:
             return
-        if finished:
-            self._bar.update(finished)
+        # the counts first: ``update`` redraws the bar, ``set_postfix(refresh=False)`` does not
         self._bar.set_postfix(accepted=len(self.accepted), rejected=self.rejected_now, retried=self.retried,
                               refresh=False)
+        if finished:
+            self._bar.update(finished)
 
     async def _generate_with_retries(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         for failures in range(self.retry.max_retries + 1):

@@ -50,3 +50,23 @@ def test_workers_give_the_bytes_of_a_sequential_run(tmp_path: Path, tiny_lm_dir:
 ])
 def test_the_applied_worker_count(requested, backend, datasets, applied) -> None:
     assert applied_workers(requested, backend, datasets) == applied
+
+
+def test_the_combined_bar_counts_every_run_and_starts_at_what_resumed_runs_had() -> None:
+    """The workers' bar proxies against the parent's bar, through a real queue (the pool's calls, in order)."""
+    import queue
+
+    from erc_synth.generation_workers import _BarProxy, _CombinedBar
+
+    events: queue.Queue = queue.Queue()
+    combined = _CombinedBar(total=10, workers=2, events=events, enabled=True)
+    first, second = _BarProxy("runs/a", events), _BarProxy("runs/b", events)
+    first.initial = first.n = 2  # a resumed run: two dialogues stored before
+    for bar, accepted in ((first, 3), (second, 1), (first, 4)):
+        bar.set_postfix(accepted=accepted, rejected=0, retried=0, refresh=False)
+        bar.update(1)
+    first.close()
+    second.close()
+    combined.close()
+    assert (combined.bar.initial, combined.bar.n) == (2, 5)
+    assert combined.bar.postfix == "accepted=5, rejected=0, retried=0"
