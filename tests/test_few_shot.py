@@ -122,6 +122,9 @@ def test_no_exemplar_text_reaches_a_built_file_and_copies_of_real_lines_are_drop
     assert any(p.suffix == ".parquet" for p in built) and any(p.name == "README.md" for p in built)
     for path in [*built, tmp_path / "run" / "manifest.json"]:
         assert b"trainword" not in path.read_bytes(), path
+    card = (tmp_path / "built" / "README.md").read_text()
+    assert "each prompt showed 2 real dialogues of the benchmark's train split" in card
+    assert load_pool(MELD, real, 2, (2, 3)).fingerprint() in card
 
 
 def test_few_shot_without_real_data_or_below_zero_is_refused_in_one_line(tmp_path, monkeypatch, capsys) -> None:
