@@ -28,7 +28,11 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The manifest's ``sampling``; ``min_p`` only when on, so RUN_DIRs made before it existed still resume."""
+        data = asdict(self)
+        if not self.min_p:
+            del data["min_p"]
+        return data
 
 
 @dataclass(frozen=True)
