@@ -64,6 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--typical-p", type=float, default=default_of("sampling.typical_p"), help="in (0, 1]; 1 is off")
     gen.add_argument("--repetition-penalty", type=float, default=default_of("sampling.repetition_penalty"),
                      help="> 0; 1 is off")
+    gen.add_argument("--min-p", type=float, default=default_of("sampling.min_p"),
+                     help="in [0, 1); 0 is off (not every backend applies it: the manifest says)")
     gen.add_argument("--max-new-tokens", type=int, default=default_of("sampling.max_new_tokens"))
     gen.add_argument("--stop", action="append", default=[], help="stop sequence (repeatable)")
     gen.add_argument("--max-utterance-chars", type=int, default=default_of("max_utterance_chars"))
@@ -117,7 +119,8 @@ def config_from_args(args: argparse.Namespace):
         raise ErcSynthError(f"--real-data {real_data}: no such folder")
     sampling = SamplingParams(
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, typical_p=args.typical_p,
-        repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens, stop=tuple(args.stop),
+        repetition_penalty=args.repetition_penalty, min_p=args.min_p, max_new_tokens=args.max_new_tokens,
+        stop=tuple(args.stop),
     )
     try:
         return GenerationConfig(

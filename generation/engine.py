@@ -101,6 +101,7 @@ SAMPLING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "top_k": (lambda v: _integer(v) and v >= 0, "an integer >= 0; 0 turns it off"),
     "typical_p": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]; 1 turns it off"),
     "repetition_penalty": (lambda v: _number(v) and v > 0, "a finite number > 0; 1 turns it off"),
+    "min_p": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1); 0 turns it off"),
     "max_new_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "stop": (lambda v: isinstance(v, tuple | list) and all(isinstance(s, str) and s for s in v),
              "a list of non-empty strings"),

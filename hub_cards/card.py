@@ -211,7 +211,14 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         + f" {sum(s.dialogues for s in inputs.statistics)} dialogues and "
         f"{sum(s.utterances for s in inputs.statistics)} utterances, made with "
         "erc-synth for research on emotion recognition in conversation (ERC). It mirrors the real benchmark "
-        f"({benchmark.source_dataset}) in labels and schema; its prompts contain none of the benchmark's text."
+        f"({benchmark.source_dataset}) in labels and schema; "
+        + (f"each prompt showed {settings['few_shot']['k']} real dialogues of the benchmark's train split as "
+           "examples (named here by the pool's sha256 only: no benchmark text is in this set, and dialogues "
+           "sharing a word n-gram with the real train or test split were dropped)."
+           if settings.get("few_shot") else "its prompts contain none of the benchmark's text.")
+        + (" Each dialogue's length and labels were drawn before generation from the benchmark's train-split "
+           "label statistics (start, transitions, lengths) and forced by the grammar."
+           if settings.get("label_plan") else "")
     )
     context = {
         "pretty_name": f"Synthetic {benchmark.display_name} dialogues ({inputs.mode})",

@@ -88,7 +88,7 @@ def test_openai_backend_seeded_json_schema_dialogues(tgi_url: str) -> None:
     assert backend.server_kind == "tgi" and backend.grammar_kind == "json_schema"  # detected from /info
     assert backend.applied().record(True)["sampling"] == {
         "seed": True, "temperature": True, "top_p": True, "max_new_tokens": True, "stop": True,
-        "top_k": False, "typical_p": False, "repetition_penalty": False}  # TGI's Messages API has none of these
+        "top_k": False, "typical_p": False, "repetition_penalty": False, "min_p": False}  # TGI's Messages API has none
     first, again = _run(_generate(backend, requests))
     assert first.text == again.text and first.finish_reason == "stop"
     data = json.loads(first.text)

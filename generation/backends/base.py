@@ -21,11 +21,18 @@ class SamplingParams:
     top_k: int = 10000
     typical_p: float = 0.995
     repetition_penalty: float = 1.0
+    #: Drop tokens whose probability is below ``min_p`` times the most likely token's (Nguyen et al. 2024,
+    #: arXiv 2407.01082); 0 turns it off. Not every backend has it: ``applied()`` says which.
+    min_p: float = 0.0
     max_new_tokens: int = 512
     stop: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The manifest's ``sampling``; ``min_p`` only when on, so RUN_DIRs made before it existed still resume."""
+        data = asdict(self)
+        if not self.min_p:
+            del data["min_p"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class ModelInfo:
 
 #: The sampling parameters a backend declares as applied or not (``SamplingParams`` fields, plus the seed).
 DECLARED_PARAMETERS: tuple[str, ...] = (
-    "seed", "temperature", "top_p", "top_k", "typical_p", "repetition_penalty", "max_new_tokens", "stop",
+    "seed", "temperature", "top_p", "top_k", "typical_p", "repetition_penalty", "min_p", "max_new_tokens", "stop",
 )
 
 

@@ -88,7 +88,8 @@ class ServerDialect:
         return field
 
     def applied(self) -> AppliedSettings:
-        not_applied = tuple(p for p in ("top_k", "typical_p", "repetition_penalty") if p not in self.extra_fields)
+        not_applied = tuple(p for p in ("top_k", "typical_p", "repetition_penalty", "min_p")
+                            if p not in self.extra_fields)
         constraint = f"{self.grammar_kind} via {self.constraint_via(self.grammar_kind)}"
         return AppliedSettings.declare(not_applied=not_applied, constraint=constraint, server_kind=self.kind)
 
@@ -96,18 +97,21 @@ class ServerDialect:
 DIALECTS: dict[str, ServerDialect] = {
     # vLLM 0.32: structured_outputs {regex|json|choice}; top_k, repetition_penalty, min_p, seed as extra fields;
     # no typical_p. The older guided_regex is silently ignored, hence never sent.
-    "vllm": ServerDialect("vllm", {"top_k": "top_k", "repetition_penalty": "repetition_penalty"},
+    "vllm": ServerDialect("vllm", {"top_k": "top_k", "repetition_penalty": "repetition_penalty", "min_p": "min_p"},
                           lambda regex: {"structured_outputs": {"regex": regex}}, _openai_json_schema, "regex"),
-    # SGLang: top-level ``regex``; top_k and repetition_penalty as extra fields; no typical_p.
-    "sglang": ServerDialect("sglang", {"top_k": "top_k", "repetition_penalty": "repetition_penalty"},
+    # SGLang: top-level ``regex``; top_k, repetition_penalty and min_p as extra fields; no typical_p.
+    "sglang": ServerDialect("sglang", {"top_k": "top_k", "repetition_penalty": "repetition_penalty",
+                                       "min_p": "min_p"},
                             lambda regex: {"regex": regex}, _openai_json_schema, "regex"),
     # TGI's Messages API: its own grammar shape in response_format; no top_k, typical_p or repetition_penalty
     # (its native /generate has them all: use --backend tgi).
     "tgi": ServerDialect("tgi", {}, lambda regex: {"response_format": {"type": "regex", "value": regex}},
                          lambda schema: {"response_format": {"type": "json", "value": schema}}, "json_schema"),
-    # llama.cpp's server: top_k, repeat_penalty and typical_p as extra fields; JSON schema via response_format.
+    # llama.cpp's server: top_k, repeat_penalty, typical_p and min_p as extra fields; JSON schema via
+    # response_format.
     "llamacpp": ServerDialect("llamacpp", {"top_k": "top_k", "repetition_penalty": "repeat_penalty",
-                                           "typical_p": "typical_p"}, None, _openai_json_schema, "json_schema"),
+                                           "typical_p": "typical_p", "min_p": "min_p"},
+                              None, _openai_json_schema, "json_schema"),
     # Anything else: the OpenAI API's own fields only.
     "openai": ServerDialect("openai", {}, None, _openai_json_schema, "json_schema"),
 }
@@ -126,7 +130,7 @@ def openai_parameters(params: SamplingParams, seed: int, grammar: Grammar | None
         body["stop"] = list(params.stop)
     for name, field in dialect.extra_fields.items():
         value = getattr(params, name)
-        if name == "top_k" and (value is None or value <= 0):
+        if name in ("top_k", "min_p") and (value is None or value <= 0):
             continue  # "off": the server's default already considers every token
         body[field] = value
     if grammar is not None:

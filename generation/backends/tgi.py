@@ -174,8 +174,8 @@ class TgiBackend:
         return self._info
 
     def applied(self) -> AppliedSettings:
-        """TGI's ``/generate`` takes every sampling parameter and the line regex as its ``grammar``."""
-        return AppliedSettings.declare(constraint="regex via TGI grammar", server_kind="tgi")
+        """TGI's ``/generate`` takes every sampling parameter but min_p, and the line regex as its ``grammar``."""
+        return AppliedSettings.declare(not_applied=("min_p",), constraint="regex via TGI grammar", server_kind="tgi")
 
     def _resolve_format(self, model_id: str | None) -> ChatFormat:
         if self.chat_format_name != "auto":

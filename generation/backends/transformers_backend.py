@@ -107,12 +107,13 @@ def uses_sampling(params: SamplingParams) -> bool:
         or (params.top_k is not None and params.top_k > 0)
         or params.top_p < 1.0
         or params.typical_p < 1.0
+        or params.min_p > 0.0
     )
 
 
 @dataclass(frozen=True)
 class _Warpers:
-    """TGI's static warper chain for one parameter set: temperature, top-k, then top-p and typical-p."""
+    """TGI's static warper chain for one parameter set: temperature, top-k, then top-p, min-p and typical-p."""
 
     temperature: Any | None
     top_k: int
@@ -122,6 +123,7 @@ class _Warpers:
 def _warpers(params: SamplingParams) -> _Warpers:
     """Build the chain from transformers' warper classes (top-k is done by compaction, see ``_sample``)."""
     from transformers.generation.logits_process import (
+        MinPLogitsWarper,
         TemperatureLogitsWarper,
         TopPLogitsWarper,
         TypicalLogitsWarper,
@@ -130,6 +132,8 @@ def _warpers(params: SamplingParams) -> _Warpers:
     after: list[Any] = []
     if params.top_p < 1.0:
         after.append(TopPLogitsWarper(params.top_p))
+    if params.min_p > 0.0:  # transformers' own order: temperature, top-k, top-p, min-p, typical-p
+        after.append(MinPLogitsWarper(params.min_p))
     if params.typical_p < 1.0:
         after.append(TypicalLogitsWarper(params.typical_p))
     temperature = params.temperature

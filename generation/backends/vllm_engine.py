@@ -45,6 +45,8 @@ def vllm_sampling_params(params: SamplingParams, seed: int, grammar: Grammar | N
                   max_tokens=params.max_new_tokens, seed=seed, stop=list(params.stop) or None)
     if params.top_k is not None and params.top_k > 0:
         values["top_k"] = params.top_k
+    if params.min_p > 0:
+        values["min_p"] = params.min_p
     if grammar is not None:
         values["structured_outputs"] = (StructuredOutputsParams(regex=grammar.value) if grammar.type == "regex"
                                         else StructuredOutputsParams(json=grammar.value))
