@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from erc_synth.classifiers.quality import QUALITY_JSON, Dialogue, QualitySettings, from_columns, quality_report
 from erc_synth.dataset_scripts.builder import (
     DEFAULT_RATIOS,
     BuiltDataset,
@@ -28,6 +29,7 @@ from erc_synth.dataset_scripts.builder import (
     config_name_of,
     write_hub_folder,
 )
+from erc_synth.dataset_scripts.core.atomic_io import write_json_atomic
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.gates import GateOptions
@@ -43,7 +45,7 @@ PLOT_FILE = "label_distribution.png"
 BUILD_REPORT_FILE = "build_report.json"
 AUDIT_DIR = "audit"
 BUILD_REPORT_VERSION = 1
-BUILT_ENTRIES = frozenset({"README.md", "data", PLOT_FILE, BUILD_REPORT_FILE, AUDIT_DIR})
+BUILT_ENTRIES = frozenset({"README.md", "data", PLOT_FILE, BUILD_REPORT_FILE, AUDIT_DIR, QUALITY_JSON})
 REAL_SERIES = "real"
 
 Series = dict[str, dict[str, Any]]
@@ -57,6 +59,9 @@ class RealComparison:
     label_counts: dict[str, int]
     #: ``(name, test-split utterance lists)`` for decontamination; None when there is no test split.
     reference: tuple[str, list[list[str]]] | None
+    #: The train and test splits as the quality report reads them (None where the variant lacks the split).
+    train: list[Dialogue] | None = None
+    test: list[Dialogue] | None = None
 
 
 @dataclass
@@ -67,6 +72,8 @@ class PreparedRun:
     real: RealComparison | None = None
     label_policy: str = "llm"
     audit: Any = None  # erc_synth.classifiers.audit.AuditResult when the build ran an audit
+    #: The data-quality report (quality.json) of the built set against the real benchmark.
+    quality: dict[str, Any] | None = None
 
 
 @dataclass
@@ -85,6 +92,8 @@ class FolderReport:
     label_fidelity: dict[str, Any] | None = None
     #: Every file the build wrote, relative to the folder (what ``push`` uploads).
     files: list[str] = field(default_factory=list)
+    #: The data-quality report (quality.json).
+    quality: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -127,8 +136,10 @@ def load_real(benchmark_name: str, real_data_dir: str | Path, variant: str | Non
     stats = corpus_stats({split: real[split] for split in compared})
     counts = {label: sum(s.label_counts[label] for s in stats) for label in benchmark.labels}
     plural = "s" if len(compared) > 1 else ""
+    splits = {split: from_columns(real[split]["utterances"], real[split]["emotions"]) if split in real else None
+              for split in ("train", "test")}
     return RealComparison(description=f"the {described} {' + '.join(compared)} split{plural}", label_counts=counts,
-                          reference=reference)
+                          reference=reference, train=splits["train"], test=splits["test"])
 
 
 def _run_audit(built: BuiltDataset, judge: str, real_data_dir: str | Path | None, seed: int,
@@ -155,10 +166,13 @@ def prepare_run(
     audit_cache_dir: str | Path | None = None,
     judge_settings: Any = None,
     real_cache: dict[str, RealComparison] | None = None,
+    quality_c2st: bool = True,
 ) -> PreparedRun:
     """Build RUN_DIR once and, with ``audit``, audit its labels and apply ``label_policy``.
 
-    ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the ``train`` judge. ``real_cache``
+    The data-quality report is computed on every build; ``quality_c2st=False`` leaves out its costly part, the
+    two-sample test on MiniLM embeddings. ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the
+    ``train`` judge. ``real_cache``
     (benchmark name -> ``RealComparison``) lets a caller building several runs read each real benchmark once.
     """
     if label_policy not in LABEL_POLICIES:
@@ -183,7 +197,34 @@ def prepare_run(
             from erc_synth.classifiers.audit import apply_label_policy
 
             built = built.with_dialogues(apply_label_policy(built.dialogues, result, label_policy))
-    return PreparedRun(built=built, real=real, label_policy=label_policy, audit=result)
+    prepared = PreparedRun(built=built, real=real, label_policy=label_policy, audit=result)
+    prepared.quality = run_quality(prepared, real_data_dir=real_data_dir, seed=split_seed, gates=gates,
+                                   c2st=quality_c2st, audit=audit, audit_cache_dir=audit_cache_dir,
+                                   judge_settings=judge_settings)
+    return prepared
+
+
+def run_quality(prepared: PreparedRun, *, real_data_dir: str | Path | None, seed: int, gates: GateOptions | None,
+                c2st: bool, audit: str | None, audit_cache_dir: str | Path | None,
+                judge_settings: Any) -> dict[str, Any]:
+    """The quality report of a prepared run: the audit's kappa beside the judge's kappa on the real test labels."""
+    built, real = prepared.built, prepared.real
+    kappa, kappa_missing = None, None
+    if prepared.audit is not None:
+        kappa = {"synthetic": prepared.audit.summary.get("kappa"), "real": None}
+        if real_data_dir is not None and real is not None and real.test:
+            from erc_synth.classifiers.quality.kappa import judge_real_kappa
+
+            ceiling = judge_real_kappa(audit, built.benchmark, real_data_dir, seed=seed, cache_dir=audit_cache_dir,
+                                       judge_settings=judge_settings)
+            kappa["real"] = ceiling["kappa"]
+        else:
+            kappa_missing = "the judge's kappa on the real test labels needs the real data (--real-data DIR)"
+    corpus = [d for split in built.dialogues.values() for d in from_columns(split["utterances"], split["emotions"])]
+    return quality_report(corpus, built.benchmark, real_train=real.train if real else None,
+                          real_test=real.test if real else None, real_description=real.description if real else None,
+                          kappa=kappa, kappa_missing=kappa_missing, gates=gates,
+                          settings=QualitySettings(seed=seed, c2st=c2st), dataset=built.config_name)
 
 
 def own_series(prepared: PreparedRun) -> Series:
@@ -237,11 +278,13 @@ def write_folder(prepared: PreparedRun, out_dir: str | Path, series: Mapping[str
         statistics=built.statistics, plot_file=PLOT_FILE, plot_series=ordered_series(list(series[benchmark.name])),
         divergences=divergences, real_description=real.description if real else None, repo_id=repo_id,
         license=license, label_policy=prepared.label_policy, label_fidelity=fidelity,
-        confusion_matrix_file=confusion,
+        confusion_matrix_file=confusion, quality=prepared.quality,
         differences=list(differences) or list(built.manifest["settings"].get("differences") or ()),
     )
     card = render_card(inputs)  # validated before anything else lands in the folder
     (out_dir / "README.md").write_text(str(card), encoding="utf-8")
+    if prepared.quality is not None:
+        write_json_atomic(out_dir / QUALITY_JSON, prepared.quality)
     files = sorted({*_folder_files(out_dir), BUILD_REPORT_FILE})
     write_build_report(out_dir, inputs, files)
     report = built.report
@@ -249,7 +292,7 @@ def write_folder(prepared: PreparedRun, out_dir: str | Path, series: Mapping[str
         folder=str(out_dir), config_name=built.config_name, build=json.loads(json.dumps(report.to_dict())),
         statistics={s.split: s.as_dict() for s in built.statistics}, label_counts=built.label_counts,
         real_label_counts=real.label_counts if real else None, divergences=divergences,
-        label_policy=prepared.label_policy, label_fidelity=fidelity, files=files,
+        label_policy=prepared.label_policy, label_fidelity=fidelity, files=files, quality=prepared.quality,
     )
 
 
@@ -312,6 +355,8 @@ def build_folder(
     audit_cache_dir: str | Path | None = None,
     judge_settings: Any = None,
     differences: Sequence[str] = (),
+    bad_line_gates: Mapping[str, Any] | None = None,
+    quality_c2st: bool = True,
 ) -> FolderReport:
     """Build RUN_DIR into ``out_dir``: parquet for both configs, README.md card, label distribution PNG.
 
@@ -321,12 +366,16 @@ def build_folder(
     ``extra_plot_series`` is ``{benchmark: {series: counts}}`` added to the plot, e.g. the other mode's counts
     or other benchmarks. ``audit`` (a judge: ``train``, ``classifier:PATH``, ``llm``...) adds the label
     fidelity section; ``label_policy`` (``llm``, ``judge``, ``agree``) says which labels the set gets.
+    ``bad_line_gates`` sets the bad-line gate (``GateOptions`` keys ``gibberish_threshold``,
+    ``gibberish_min_words``, ``bare_label_gate``, ``max_bad_line_share``); ``quality_c2st=False`` leaves the
+    two-sample test out of the quality report.
     """
     options = _prepare_options(real_data_dir=real_data_dir, real_variant=real_variant, split_seed=split_seed,
                                ratios=ratios, near_dup_threshold=near_dup_threshold, decontaminate=decontaminate,
                                decontam_ngram=decontam_ngram, decontam_threshold=decontam_threshold, gates=gates,
                                audit=audit, label_policy=label_policy, audit_cache_dir=audit_cache_dir,
-                               judge_settings=judge_settings)
+                               judge_settings=judge_settings, bad_line_gates=bad_line_gates,
+                               quality_c2st=quality_c2st)
     prepared = prepare_run(run_dir, **options)
     series = _merge(extra_plot_series or {}, own_series(prepared))
     return write_folder(prepared, out_dir, series, repo_id=repo_id, license=license, differences=differences)
@@ -334,9 +383,9 @@ def build_folder(
 
 def _prepare_options(*, near_dup_threshold: float | None = 0.8, decontam_ngram: int = 8,
                      decontam_threshold: float = 0.0, gates: GateOptions | None = None,
-                     **options: Any) -> dict[str, Any]:
+                     bad_line_gates: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
     gate_options = gates or GateOptions(near_dup_threshold=near_dup_threshold, decontam_ngram=decontam_ngram,
-                                        decontam_threshold=decontam_threshold)
+                                        decontam_threshold=decontam_threshold, **dict(bad_line_gates or {}))
     return {**options, "gates": gate_options}
 
 
