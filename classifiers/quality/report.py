@@ -48,7 +48,7 @@ class QualitySettings:
     #: Run the two-sample test (the costly part: MiniLM embeddings).
     c2st: bool = True
     #: Utterances per side in the two-sample test, and the cap on the equal-size samples.
-    c2st_max: int = 1000
+    c2st_max: int = 600
     sample_max: int = 5000
 
 
