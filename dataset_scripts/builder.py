@@ -327,8 +327,10 @@ class SyntheticDialogues(datasets.GeneratorBasedBuilder):
             split_sizes={split: len(indices) for split, indices in splits.items()},
             target_realised=target_realised(summary) if config.mode == "balanced" else None,
         )
+        removed = gate_report.removed_turns()
         return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"records": [by_index[i] for i in splits[split]]})
+            datasets.SplitGenerator(name=split, gen_kwargs={
+                "records": [_without_turns(by_index[i], removed.get(i, set())) for i in splits[split]]})
             for split in SPLITS if splits[split]
         ]
 
@@ -348,6 +350,17 @@ class SyntheticDialogues(datasets.GeneratorBasedBuilder):
                     yield f"{index}-{turn}", utterance
             else:
                 yield str(index), row
+
+
+def _without_turns(record: RunRecord, turns: set[int]) -> RunRecord:
+    """The record with the bad-line gate's removed turns left out of speakers, utterances and emotions."""
+    if not turns:
+        return record
+    def kept(values: Sequence[Any] | None) -> tuple[Any, ...]:
+        return tuple(value for turn, value in enumerate(values or ()) if turn not in turns)
+
+    return replace(record, speakers=kept(record.speakers), utterances=kept(record.utterances),
+                   emotions=kept(record.emotions))
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Subcommands ``build`` and ``build-all`` (registered into ``erc-synth``).
 
-Why in the top layer: a build may run the label audit, which lives in ``classifiers``; ``hub_cards`` writes the
-folder but must not import ``classifiers``, so the command that joins the two lives above both. Heavy imports
+Why in the top layer: a build runs the quality report and may run the label audit, which live in
+``classifiers``; ``hub_cards`` writes the folder but must not import ``classifiers``, so the command that joins
+the two lives above both. Heavy imports
 (datasets, matplotlib, torch) happen inside the handlers so ``erc-synth --help`` stays fast.
 """
 
@@ -12,6 +13,7 @@ import json
 import sys
 
 from .label_auditor import ClassifierAuditor
+from .quality_reporter import ClassifierQualityReporter
 
 
 def _quiet_datasets() -> None:
@@ -30,13 +32,18 @@ def _build(args: argparse.Namespace) -> int:
         split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
         decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
         decontam_threshold=args.decontam_threshold, repo_id=args.repo, license=args.license, audit=args.audit,
-        label_policy=args.label_policy, auditor=ClassifierAuditor(),
+        label_policy=args.label_policy, bad_line_gates=_bad_line_gates(args), quality_c2st=not args.no_c2st,
+        auditor=ClassifierAuditor(), quality_reporter=ClassifierQualityReporter(),
     )
     gates = report.build["gates"]
     print(f"built {report.config_name} into {report.folder}: "
           + ", ".join(f"{split} {n}" for split, n in report.build["split_sizes"].items())
           + f" dialogues; dropped {gates['exact_duplicates']} exact and {gates['near_duplicates']} near duplicates, "
-          + (f"{gates['contaminated']} contaminated" if gates["decontaminated_against"] else "no decontamination"))
+          + (f"{gates['contaminated']} contaminated" if gates["decontaminated_against"] else "no decontamination")
+          + f"; removed {gates.get('gibberish_utterances', 0)} gibberish and {gates.get('bare_label_utterances', 0)} "
+          f"bare-label lines, dropped {gates.get('bad_line_dialogues', 0)} dialogues with too many bad lines")
+    if report.quality:
+        print(_quality_line(report.quality))
     if report.divergences:
         print("JS divergence from the real label distribution: "
               + ", ".join(f"{k} {v:.4f}" for k, v in report.divergences.items()))
@@ -50,6 +57,31 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality_line(quality: dict) -> str:
+    """The report's headline figures, synthetic (real)."""
+    def pair(name: str) -> str:
+        figures = quality.get(name) or {}
+        return " ".join("n/a" if figures.get(side) is None else f"{figures[side]:.3f}"
+                        for side in ("synthetic", "real"))
+
+    return ("quality (synthetic real): " + ", ".join(f"{name} {pair(name)}" for name in
+            ("gibberish_share", "c2st_auc", "label_js", "kappa")) + " (quality.json)")
+
+
+def _bad_line_gates(args: argparse.Namespace) -> dict:
+    return {"gibberish_threshold": args.gibberish_threshold, "gibberish_min_words": args.gibberish_min_words,
+            "bare_label_gate": not args.no_bare_label_gate, "max_bad_line_share": args.max_bad_line_share}
+
+
+def _off_or_float(text: str) -> float | None:
+    if text == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number or 'off'") from None
+
+
 def _build_all(args: argparse.Namespace) -> int:
     from erc_synth.hub_cards.folder import build_all
 
@@ -58,7 +90,9 @@ def _build_all(args: argparse.Namespace) -> int:
                        split_seed=args.split_seed, ratios=args.ratios, near_dup_threshold=args.near_dup_threshold,
                        decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
                        decontam_threshold=args.decontam_threshold, license=args.license, audit=args.audit,
-                       label_policy=args.label_policy, auditor=ClassifierAuditor())
+                       label_policy=args.label_policy, bad_line_gates=_bad_line_gates(args),
+                       quality_c2st=not args.no_c2st, auditor=ClassifierAuditor(),
+                       quality_reporter=ClassifierQualityReporter())
     for name, report in result.folders.items():
         print(f"built {name} into {report.folder}: "
               + ", ".join(f"{split} {n}" for split, n in report.build["split_sizes"].items()) + " dialogues")
@@ -78,6 +112,17 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decontam-threshold", type=float, default=0.0,
                         help="drop a dialogue when more than this share of its n-grams is in the real test split "
                              "(default 0: any shared n-gram)")
+    parser.add_argument("--gibberish-threshold", type=_off_or_float, default=0.5, metavar="SHARE|off",
+                        help="remove a line whose known-word share is below this (default 0.5)")
+    parser.add_argument("--gibberish-min-words", type=int, default=2,
+                        help="lines with fewer alphabetic words are never gibberish (default 2)")
+    parser.add_argument("--no-bare-label-gate", action="store_true",
+                        help="keep lines made only of emotion words")
+    parser.add_argument("--max-bad-line-share", type=_off_or_float, default=0.5, metavar="SHARE|off",
+                        help="drop a dialogue when more than this share of its lines are bad (default 0.5)")
+    parser.add_argument("--no-c2st", action="store_true",
+                        help="leave the two-sample test (MiniLM embeddings, the costly part) out of the quality "
+                             "report")
     parser.add_argument("--license", default="cc-by-4.0", help="Hub license id of the synthetic text")
     parser.add_argument("--audit", metavar="JUDGE",
                         help="audit the labels against a judge (train, classifier:PATH_OR_HUB_ID, llm) and add the "

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "erc_synth.classifiers.audit.cli",
     "erc_synth.classifiers.todkat.cli",
     "erc_synth.pipeline_cli",
+    "erc_synth.quality_cli",
 )
 
 

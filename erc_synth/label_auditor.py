@@ -1,7 +1,7 @@
 """The classifier-backed label audit, handed to the build from the top layer.
 
 ``hub_cards`` builds folders and must not import ``classifiers``; the pipeline and the build commands live
-above both, so they make this auditor and pass it in (``hub_cards.label_audit.LabelAuditor``).
+above both, so they make this auditor and pass it in (``hub_cards.build_hooks.LabelAuditor``).
 """
 
 from __future__ import annotations

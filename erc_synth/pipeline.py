@@ -30,6 +30,7 @@ from erc_synth.dataset_scripts.real_data import resolve_real_data
 from .generation_workers import applied_workers
 from .label_auditor import ClassifierAuditor
 from .preset import DatasetSpec, Preset
+from .quality_reporter import ClassifierQualityReporter
 
 #: Where the licensed benchmark copies usually sit beside a checkout (used for JS divergence and decontamination).
 DEFAULT_REAL_DATA_CANDIDATES: tuple[str, ...] = ("../shared/data",)
@@ -37,7 +38,14 @@ SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
 COMBINED_PLOT = "label_distributions.png"
 #: The build gates' drop counts shown in the summary.
-GATE_COUNTS: tuple[str, ...] = ("exact_duplicates", "near_duplicates", "contaminated")
+GATE_COUNTS: tuple[str, ...] = ("gibberish_utterances", "bare_label_utterances", "bad_line_dialogues",
+                                "exact_duplicates", "near_duplicates", "contaminated")
+#: The quality report's measures the summary shows, each with the real figure beside it.
+SUMMARY_QUALITY: tuple[tuple[str, str], ...] = (("gibberish_share", "gibberish"), ("c2st_auc", "C2ST AUC"),
+                                                ("label_js", "label JS"), ("kappa", "kappa"))
+#: Build settings a preset's ``build:`` mapping may give for the bad-line gate.
+BAD_LINE_SETTINGS: tuple[str, ...] = ("gibberish_threshold", "gibberish_min_words", "bare_label_gate",
+                                      "max_bad_line_share")
 
 
 @dataclass
@@ -64,6 +72,8 @@ class DatasetOutcome:
     #: Mean Spearman's rho of label id vs turn index, and the same on the real test split (audit only).
     position_label_spearman: float | None = None
     position_label_spearman_real: float | None = None
+    #: The quality report's ``{"synthetic": x, "real": y}`` per measure of ``SUMMARY_QUALITY``.
+    quality: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,6 +105,9 @@ class PipelineReport:
             f"label distribution | JS divergence from real |{fidelity_headers} pushed |",
             "|---|---|---|---|---|---|---|" + ("---|---|" if audited else "") + "---|",
         ]
+        lines[2] = lines[2].replace(" pushed |", "".join(f" {title} (real) |" for _, title in SUMMARY_QUALITY)
+                                    + " pushed |")
+        lines[3] = lines[3][:-4] + "---:|" * len(SUMMARY_QUALITY) + "---|"
         for d in self.datasets:
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(d.rejected_by_reason.items())) or "none"
             total = sum(d.label_counts.values()) or 1
@@ -103,8 +116,9 @@ class PipelineReport:
             jsd = f"{d.js_divergence:.3f}" if d.js_divergence is not None else "n/a (no real data)"
             fidelity = (f" {_number(d.kappa)} | {_number(d.position_label_spearman)} "
                         f"({_number(d.position_label_spearman_real)}) |" if audited else "")
+            quality = "".join(f" {_pair(d.quality.get(name))} |" for name, _ in SUMMARY_QUALITY)
             lines.append(f"| {d.name} | {d.accepted} / {d.requested} | {d.generated_now} | {reasons} | {gates} | "
-                         f"{dist} | {jsd} |{fidelity} {d.pushed or '-'} |")
+                         f"{dist} | {jsd} |{fidelity}{quality} {d.pushed or '-'} |")
         lines.append("")
         if self.combined_plot:
             lines.append(f"Label distributions: {self.combined_plot}")
@@ -114,6 +128,12 @@ class PipelineReport:
 
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _pair(figures: dict[str, Any] | None) -> str:
+    """``synthetic (real)`` of one quality measure."""
+    figures = figures or {}
+    return f"{_number(figures.get('synthetic'))} ({_number(figures.get('real'))})"
 
 
 def resolve_real_data_dir(explicit: str | Path | None, benchmarks: Sequence[str] = ()) -> Path | None:
@@ -262,10 +282,16 @@ def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_d
     }
     if "near_dup_threshold" in preset.build:
         options["near_dup_threshold"] = preset.build["near_dup_threshold"]
+    bad_lines = {key: preset.build[key] for key in BAD_LINE_SETTINGS if key in preset.build}
+    if bad_lines:
+        options["bad_line_gates"] = bad_lines
+    if "c2st" in preset.build:
+        options["quality_c2st"] = bool(preset.build["c2st"])
     if preset.audit:
         options["audit"] = preset.audit["judge"]
         options["label_policy"] = preset.audit["label_policy"]
         options["auditor"] = ClassifierAuditor()
+    options["quality_reporter"] = ClassifierQualityReporter()
     result = build_all(out / "runs", out / "datasets", **options)
     for outcome in outcomes:
         report = result.folders[DatasetKey(outcome.benchmark, outcome.mode).config_name]
@@ -274,6 +300,9 @@ def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_d
         gates = report.build.get("gates", {})
         outcome.gate_counts = {k: gates.get(k, 0) for k in GATE_COUNTS}
         outcome.label_policy = report.label_policy
+        quality = report.quality or {}
+        outcome.quality = {name: {side: (quality.get(name) or {}).get(side) for side in ("synthetic", "real")}
+                           for name, _ in SUMMARY_QUALITY}
         if report.label_fidelity:
             outcome.kappa = report.label_fidelity.get("kappa")
             outcome.position_label_spearman = report.label_fidelity.get("position_label_spearman")

@@ -33,6 +33,7 @@ from pydantic import (
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
+from erc_synth.dataset_scripts.gates import GateOptions
 from erc_synth.generation.backends.base import SamplingParams
 from erc_synth.generation.backends.factory import BACKENDS
 from erc_synth.generation.chat_format import CHAT_FORMATS
@@ -93,12 +94,22 @@ class AuditSettings(_Strict):
         return _choice(value, LABEL_POLICIES)
 
 
+_GATES = GateOptions()
+
+
 class BuildSettings(_Strict):
     """``build:``: how each run becomes a dataset (``erc-synth build``'s options)."""
 
     split_seed: Annotated[StrictInt, Field(ge=0)] = 0
     ratios: tuple[StrictFloat, StrictFloat, StrictFloat] = (0.8, 0.1, 0.1)
-    near_dup_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = 0.8
+    near_dup_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.near_dup_threshold
+    #: The bad-line gate (``dataset_scripts.gates.GateOptions``); ``null`` turns a share off.
+    gibberish_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.gibberish_threshold
+    gibberish_min_words: Annotated[StrictInt, Field(ge=1)] = _GATES.gibberish_min_words
+    bare_label_gate: StrictBool = _GATES.bare_label_gate
+    max_bad_line_share: Annotated[StrictFloat, Field(ge=0, lt=1)] | None = _GATES.max_bad_line_share
+    #: The quality report's two-sample test (MiniLM embeddings, its costly part).
+    c2st: StrictBool = True
 
     @field_validator("ratios")
     @classmethod

@@ -23,6 +23,7 @@ from erc_synth.dataset_scripts.builder import BuildReport
 from erc_synth.dataset_scripts.core.reference_study import BIBTEX as STUDY_BIBTEX
 from erc_synth.dataset_scripts.core.reference_study import CITATION as STUDY_CITATION
 from erc_synth.dataset_scripts.core.registry import Benchmark, get_benchmark
+from erc_synth.dataset_scripts.quality_corpus import MEASURES, figure, measure_rows
 from erc_synth.dataset_scripts.stats import SplitStats, render_stats
 
 from .allowlists import size_category, validate_card_metadata
@@ -66,6 +67,8 @@ class CardInputs:
     confusion_matrix_file: str | None = None
     #: How the generation differs from the reference study's, as the preset lists it.
     differences: Sequence[str] = ()
+    #: The data-quality report (quality.json) of the build.
+    quality: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the stored build report keeps it so a push can re-render the card)."""
@@ -134,9 +137,39 @@ def card_data(inputs: CardInputs) -> DatasetCardData:
         configs=list(inputs.metadata["configs"]),
         dataset_info=inputs.metadata["dataset_info"],
         **({"label_fidelity": fidelity_block(inputs)} if inputs.label_fidelity else {}),
+        **({"data_quality": quality_block(inputs.quality)} if inputs.quality else {}),
     )
     validate_card_metadata(data.to_dict())
     return data
+
+
+def quality_block(quality: Mapping[str, Any]) -> dict[str, Any]:
+    """The YAML ``data_quality`` block: each measure's synthetic and real figure, and why any is missing."""
+    block: dict[str, Any] = {name: {"synthetic": (quality.get(name) or {}).get("synthetic"),
+                                    "real": (quality.get(name) or {}).get("real")} for name in MEASURES}
+    c2st = quality.get("c2st_auc") or {}
+    if c2st.get("synthetic_ci"):
+        block["c2st_auc"]["synthetic_ci"] = list(c2st["synthetic_ci"])
+        block["c2st_auc"]["real_ci"] = list(c2st["real_ci"]) if c2st.get("real_ci") else None
+    drops = quality.get("gate_drop_shares") or {}
+    block["bad_line_gate_drops_real"] = (drops.get("real") or {}).get("total")
+    block["missing"] = dict(quality.get("missing") or {})
+    return block
+
+
+def _quality_context(inputs: CardInputs) -> dict[str, Any]:
+    if not inputs.quality:
+        return {"quality": None}
+    quality = inputs.quality
+    drops = quality.get("gate_drop_shares") or {}
+    real_drops = drops.get("real") or {}
+    return {"quality": {
+        "rows": measure_rows(quality), "real": quality.get("real"),
+        "missing": sorted((quality.get("missing") or {}).items()),
+        "drops": [(gate, figure((drops.get("synthetic") or {}).get(gate)), figure(real_drops.get(gate)))
+                  for gate in ("gibberish_utterance", "bare_label_utterance", "bad_line_dialogue", "total")],
+        "gates": (quality.get("settings") or {}).get("gates"),
+    }}
 
 
 #: How the card names each kind of audit judge where the judge's labels replace the LLM's.
@@ -260,6 +293,7 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         "study_citation": STUDY_CITATION,
         "study_bibtex": STUDY_BIBTEX,
         **_fidelity_context(inputs),
+        **_quality_context(inputs),
     }
     template = (resources.files("erc_synth.hub_cards") / "templates" / TEMPLATE).read_text(encoding="utf-8")
     return DatasetCard.from_template(card_data(inputs), template_str=template, **context)

@@ -38,17 +38,18 @@ from erc_synth.dataset_scripts.builder import (
     config_name_of,
     write_hub_folder,
 )
-from erc_synth.dataset_scripts.core.atomic_io import write_bytes_atomic
+from erc_synth.dataset_scripts.core.atomic_io import write_bytes_atomic, write_json_atomic
 from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.gates import GateOptions
+from erc_synth.dataset_scripts.quality_corpus import QUALITY_JSON, Dialogue, from_columns
 from erc_synth.dataset_scripts.readers import load_reference
 from erc_synth.dataset_scripts.stats import corpus_stats
 
+from .build_hooks import LabelAuditor, QualityReporter
 from .card import DEFAULT_LICENSE, LABEL_POLICIES, CardInputs, render_card
 from .divergence import counts_vector, js_divergence
-from .label_audit import LabelAuditor
 from .plots import ordered_series, save_label_distribution_plot
 
 PLOT_FILE = "label_distribution.png"
@@ -56,7 +57,7 @@ BUILD_REPORT_FILE = "build_report.json"
 AUDIT_DIR = "audit"
 #: 2: ``file_digests`` (size and sha256 of every file but the report), no local paths, no creation times.
 BUILD_REPORT_VERSION = 2
-BUILT_ENTRIES = frozenset({"README.md", "data", PLOT_FILE, BUILD_REPORT_FILE, AUDIT_DIR})
+BUILT_ENTRIES = frozenset({"README.md", "data", PLOT_FILE, BUILD_REPORT_FILE, AUDIT_DIR, QUALITY_JSON})
 REAL_SERIES = "real"
 
 Series = dict[str, dict[str, Any]]
@@ -70,6 +71,9 @@ class RealComparison:
     label_counts: dict[str, int]
     #: ``(name, utterance lists of the test and train splits)`` for decontamination; None without a test split.
     reference: tuple[str, list[list[str]]] | None
+    #: The train and test splits as the quality report reads them (None where the variant lacks the split).
+    train: list[Dialogue] | None = None
+    test: list[Dialogue] | None = None
 
 
 @dataclass
@@ -81,6 +85,8 @@ class PreparedRun:
     label_policy: str = "llm"
     audit: Any = None  # what the auditor returned, when the build ran an audit
     auditor: LabelAuditor | None = None
+    #: The data-quality report (quality.json) of the built set against the real benchmark.
+    quality: dict[str, Any] | None = None
 
 
 @dataclass
@@ -99,6 +105,8 @@ class FolderReport:
     label_fidelity: dict[str, Any] | None = None
     #: Every file the build wrote, relative to the folder (what ``push`` uploads).
     files: list[str] = field(default_factory=list)
+    #: The data-quality report (quality.json).
+    quality: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -251,8 +259,10 @@ def load_real(benchmark_name: str, real_data_dir: str | Path, variant: str | Non
     stats = corpus_stats({split: real[split] for split in compared})
     counts = {label: sum(s.label_counts[label] for s in stats) for label in benchmark.labels}
     plural = "s" if len(compared) > 1 else ""
+    splits = {split: from_columns(real[split]["utterances"], real[split]["emotions"]) if split in real else None
+              for split in ("train", "test")}
     return RealComparison(description=f"the {described} {' + '.join(compared)} split{plural}", label_counts=counts,
-                          reference=reference)
+                          reference=reference, train=splits["train"], test=splits["test"])
 
 
 def prepare_run(
@@ -270,12 +280,16 @@ def prepare_run(
     judge_settings: Any = None,
     real_cache: dict[str, RealComparison] | None = None,
     auditor: LabelAuditor | None = None,
+    quality_reporter: QualityReporter | None = None,
+    quality_c2st: bool = True,
 ) -> PreparedRun:
     """Build RUN_DIR once and, with ``audit``, audit its labels and apply ``label_policy``.
 
     ``auditor`` runs the audit (``erc_synth.label_auditor.ClassifierAuditor`` is the toolkit's); an ``audit``
-    without one is refused. ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the ``train`` judge.
-    ``real_cache``
+    without one is refused. ``quality_reporter`` computes the data-quality report
+    (``erc_synth.quality_reporter.ClassifierQualityReporter``; the build and run commands always hand one in);
+    ``quality_c2st=False`` leaves out its costly part, the two-sample test on MiniLM embeddings.
+    ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the ``train`` judge. ``real_cache``
     (benchmark name -> ``RealComparison``) lets a caller building several runs read each real benchmark once.
     """
     if label_policy not in LABEL_POLICIES:
@@ -302,7 +316,13 @@ def prepare_run(
                                judge_settings=judge_settings)
         if label_policy != "llm":
             built = built.with_dialogues(auditor.apply_policy(built.dialogues, result, label_policy))
-    return PreparedRun(built=built, real=real, label_policy=label_policy, audit=result, auditor=auditor)
+    prepared = PreparedRun(built=built, real=real, label_policy=label_policy, audit=result, auditor=auditor)
+    if quality_reporter is not None:
+        prepared.quality = quality_reporter.report(
+            prepared.built, real=prepared.real, audit=prepared.audit, judge=audit, real_data_dir=real_data_dir,
+            seed=split_seed, gates=gates, c2st=quality_c2st, audit_cache_dir=audit_cache_dir,
+            judge_settings=judge_settings)
+    return prepared
 
 
 def own_series(prepared: PreparedRun) -> Series:
@@ -360,10 +380,13 @@ def write_folder(prepared: PreparedRun, out_dir: str | Path, series: Mapping[str
             plot_series=ordered_series(list(series[benchmark.name])), divergences=divergences,
             real_description=real.description if real else None, repo_id=repo_id, license=license,
             label_policy=prepared.label_policy, label_fidelity=fidelity, confusion_matrix_file=confusion,
+            quality=prepared.quality,
             differences=list(differences) or list(built.manifest["settings"].get("differences") or ()),
         )
         card = render_card(inputs)  # validated before the folder can replace the previous one
         (stage / "README.md").write_text(str(card), encoding="utf-8")
+        if prepared.quality is not None:
+            write_json_atomic(stage / QUALITY_JSON, prepared.quality)
         files = sorted({*_folder_files(stage), BUILD_REPORT_FILE})
         write_build_report(stage, inputs, files)
         _swap_into_place(stage, out_dir)
@@ -378,7 +401,7 @@ def write_folder(prepared: PreparedRun, out_dir: str | Path, series: Mapping[str
         folder=str(out_dir), config_name=built.config_name, build=json.loads(json.dumps(report.to_dict())),
         statistics={s.split: s.as_dict() for s in built.statistics}, label_counts=built.label_counts,
         real_label_counts=real.label_counts if real else None, divergences=divergences,
-        label_policy=prepared.label_policy, label_fidelity=fidelity, files=files,
+        label_policy=prepared.label_policy, label_fidelity=fidelity, files=files, quality=prepared.quality,
     )
 
 
@@ -465,6 +488,9 @@ def build_folder(
     judge_settings: Any = None,
     auditor: LabelAuditor | None = None,
     differences: Sequence[str] = (),
+    bad_line_gates: Mapping[str, Any] | None = None,
+    quality_reporter: QualityReporter | None = None,
+    quality_c2st: bool = True,
 ) -> FolderReport:
     """Build RUN_DIR into ``out_dir``: parquet for both configs, README.md card, label distribution PNG.
 
@@ -474,13 +500,16 @@ def build_folder(
     ``extra_plot_series`` is ``{benchmark: {series: counts}}`` added to the plot, e.g. the other mode's counts
     or other benchmarks. ``audit`` (a judge: ``train``, ``classifier:PATH``, ``llm``...) adds the label
     fidelity section, run by ``auditor``; ``label_policy`` (``llm``, ``judge``, ``agree``) says which labels the
-    set gets.
+    set gets. ``bad_line_gates`` sets the bad-line gate (``GateOptions`` keys ``gibberish_threshold``,
+    ``gibberish_min_words``, ``bare_label_gate``, ``max_bad_line_share``); ``quality_reporter`` adds the
+    data-quality report, and ``quality_c2st=False`` leaves the two-sample test out of it.
     """
     options = _prepare_options(real_data_dir=real_data_dir, real_variant=real_variant, split_seed=split_seed,
                                ratios=ratios, near_dup_threshold=near_dup_threshold, decontaminate=decontaminate,
                                decontam_ngram=decontam_ngram, decontam_threshold=decontam_threshold, gates=gates,
                                audit=audit, label_policy=label_policy, audit_cache_dir=audit_cache_dir,
-                               judge_settings=judge_settings, auditor=auditor)
+                               judge_settings=judge_settings, auditor=auditor, bad_line_gates=bad_line_gates,
+                               quality_reporter=quality_reporter, quality_c2st=quality_c2st)
     prepared = prepare_run(run_dir, **options)
     series = _merge(extra_plot_series or {}, own_series(prepared))
     return write_folder(prepared, out_dir, series, repo_id=repo_id, license=license, differences=differences)
@@ -488,9 +517,9 @@ def build_folder(
 
 def _prepare_options(*, near_dup_threshold: float | None = 0.8, decontam_ngram: int = 8,
                      decontam_threshold: float = 0.0, gates: GateOptions | None = None,
-                     **options: Any) -> dict[str, Any]:
+                     bad_line_gates: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
     gate_options = gates or GateOptions(near_dup_threshold=near_dup_threshold, decontam_ngram=decontam_ngram,
-                                        decontam_threshold=decontam_threshold)
+                                        decontam_threshold=decontam_threshold, **dict(bad_line_gates or {}))
     return {**options, "gates": gate_options}
 
 

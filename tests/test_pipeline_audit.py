@@ -71,4 +71,5 @@ def test_summary_gains_kappa_and_the_positional_statistic_when_an_audit_ran():
     assert "| 0.287 | 0.642 (0.021) |" in row
     plain = dataclasses.replace(audited, kappa=None, position_label_spearman=None, position_label_spearman_real=None)
     text = PipelineReport(out_dir="out", preset="quickstart", real_data_dir=None, datasets=[plain]).summary_markdown()
-    assert "kappa" not in text
+    assert "kappa (LLM vs judge)" not in text
+    assert "| n/a (n/a) |" in text  # the quality report's kappa column: no audit, no figure
