@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "erc_synth.dataset_scripts.cli",
     "erc_synth.generation.cli",
     "erc_synth.hub_cards.cli",
+    "erc_synth.hub_cards.review.cli",
     "erc_synth.evaluate_metrics.cli",
     "erc_synth.classifiers.cli",
     "erc_synth.classifiers.audit.cli",

@@ -15,6 +15,8 @@ from .errors import ErcSynthError
 
 #: Folder holding the benchmarks' original files (``meld/``, ``emorynlp/``, ``iemocap/``).
 REAL_DATA_ENV = "ERC_SYNTH_REAL_DATA"
+#: Token of a Label Studio server for ``erc-synth review`` (its own variable: never the Hub token).
+LABEL_STUDIO_TOKEN_ENV = "LABEL_STUDIO_API_KEY"
 #: Old names of the same variable, still read (with a ``FutureWarning``) when the canonical one is unset.
 DEPRECATED_ALIASES: dict[str, str] = {"ERC_SYNTH_SHARED_DATA": REAL_DATA_ENV}
 
@@ -41,3 +43,8 @@ def env_value(name: str, *, where: str = "environment") -> str | None:
 def real_data_env() -> str | None:
     """``$ERC_SYNTH_REAL_DATA`` (or its deprecated alias), ``None`` when unset."""
     return env_value(REAL_DATA_ENV)
+
+
+def label_studio_token_env() -> str | None:
+    """``$LABEL_STUDIO_API_KEY`` (the name Label Studio's own SDK reads), ``None`` when unset."""
+    return env_value(LABEL_STUDIO_TOKEN_ENV)
