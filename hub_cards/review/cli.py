@@ -68,10 +68,13 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def _source(args: argparse.Namespace):
+    import datasets
+
     from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     from .sources import real_source, synthetic_source
 
+    datasets.disable_progress_bars()  # a handful of tiny files; per-file bars would drown the summary line
     benchmark = get_benchmark(args.benchmark)
     if (args.dataset is None) == (args.real_data is None):
         raise ErcSynthError("give either DATASET or --real-data DIR, not both and not neither")
