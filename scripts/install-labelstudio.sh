@@ -6,6 +6,10 @@
 # (Django, pydantic, numpy, boto and friends); mixing it into the main venv would move what every other test runs
 # on. erc-synth never imports it: it talks to the server over its REST API.
 #
+# Why Chromium too: the review tests render a task's labelling view in headless Chromium (driven by Playwright,
+# which cannot download its own browser here), so Debian's `chromium` is installed when it is missing and apt-get
+# can run as root; elsewhere that test skips with the reason. ERC_SYNTH_NO_CHROMIUM=1 leaves it out.
+#
 # Idempotent: a second run only checks a stamp (seconds).
 # Environment: PYTHON (interpreter for the venv), ERC_SYNTH_LABELSTUDIO_VENV (venv folder, default
 # .venv-labelstudio), ERC_SYNTH_LABELSTUDIO_SPEC (override the Label Studio requirement).
@@ -23,5 +27,10 @@ if [ "$(cat "$STAMP_FILE" 2>/dev/null)" != "$SPEC" ]; then
     # shellcheck disable=SC2086  # SPEC is a list of requirements
     "${PIP[@]}" install -q $SPEC
     echo "$SPEC" > "$STAMP_FILE"
+fi
+if [ -z "${ERC_SYNTH_NO_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+        && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+        || echo "chromium could not be installed: the labelling-view screenshot test will skip" >&2
 fi
 "$VENV/bin/python" -c "import importlib.metadata as m; print('label-studio', m.version('label-studio'), 'in', '$VENV')"
