@@ -67,6 +67,14 @@ def _token(args: argparse.Namespace) -> str:
     return token
 
 
+def _check_source(args: argparse.Namespace) -> None:
+    """The source arguments' own faults, found before any server is asked."""
+    if (args.dataset is None) == (args.real_data is None):
+        raise ErcSynthError("give either DATASET or --real-data DIR, not both and not neither")
+    if args.real_data is not None and not Path(args.real_data).is_dir():
+        raise ErcSynthError(f"--real-data {args.real_data}: no such folder")
+
+
 def _source(args: argparse.Namespace):
     import datasets
 
@@ -76,11 +84,7 @@ def _source(args: argparse.Namespace):
 
     datasets.disable_progress_bars()  # a handful of tiny files; per-file bars would drown the summary line
     benchmark = get_benchmark(args.benchmark)
-    if (args.dataset is None) == (args.real_data is None):
-        raise ErcSynthError("give either DATASET or --real-data DIR, not both and not neither")
     if args.real_data is not None:
-        if not Path(args.real_data).is_dir():
-            raise ErcSynthError(f"--real-data {args.real_data}: no such folder")
         return real_source(args.real_data, benchmark, args.split or "test")
     return synthetic_source(args.dataset, benchmark, args.split)
 
@@ -118,6 +122,7 @@ def run_export(args: argparse.Namespace) -> int:
     benchmark = get_benchmark(args.benchmark)
     if args.sample < 1:
         raise ErcSynthError(f"--sample {args.sample}: must be at least 1")
+    _check_source(args)
     if args.suspects_first and args.real_data is not None:
         raise ErcSynthError("--suspects-first needs a set's audit; a real split has none")
     with LabelStudioClient(args.url, _token(args)) as client:
@@ -180,6 +185,7 @@ def run_import(args: argparse.Namespace) -> int:
     from .importing import annotation_rows, review_summary, write_review
 
     benchmark = get_benchmark(args.benchmark)
+    _check_source(args)
     ceiling = _ceiling(args.ceiling)
     if ceiling is not None and ceiling.get("benchmark") != benchmark.name:
         raise ErcSynthError(f"--ceiling {args.ceiling}: a review of {ceiling.get('benchmark')}, not {benchmark.name}")
