@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "erc_synth.generation.cli",
     "erc_synth.build_cli",
     "erc_synth.hub_cards.cli",
+    "erc_synth.review.cli",
     "erc_synth.evaluate_metrics.cli",
     "erc_synth.classifiers.cli",
     "erc_synth.classifiers.audit.cli",

@@ -28,6 +28,7 @@ from erc_synth.dataset_scripts.stats import SplitStats, render_stats
 
 from .allowlists import size_category, validate_card_metadata
 from .naming import ORG_PLACEHOLDER, repo_name
+from .review_section import people_checked, render_section
 
 DEFAULT_LICENSE = "cc-by-4.0"
 TEMPLATE = "dataset_card.md"
@@ -69,6 +70,8 @@ class CardInputs:
     differences: Sequence[str] = ()
     #: The data-quality report (quality.json) of the build.
     quality: Mapping[str, Any] | None = None
+    #: ``review.json`` of ``erc-synth review import`` (its ``ceiling`` holds the real split's), when people reviewed.
+    human_review: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the stored build report keeps it so a push can re-render the card)."""
@@ -294,6 +297,9 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         "study_bibtex": STUDY_BIBTEX,
         **_fidelity_context(inputs),
         **_quality_context(inputs),
+        "human_review": (render_section(inputs.human_review, inputs.human_review.get("ceiling"))
+                         if inputs.human_review else None),
+        "people_checked": people_checked(inputs.human_review),
     }
     template = (resources.files("erc_synth.hub_cards") / "templates" / TEMPLATE).read_text(encoding="utf-8")
     return DatasetCard.from_template(card_data(inputs), template_str=template, **context)

@@ -416,6 +416,33 @@ def _experiment_on_another_configs_folder(tmp: Path) -> tuple[list[str], str]:
     return ["experiment", str(other), "--out", str(tmp / "run")], "was started with other settings"
 
 
+# --- human review (the server-side faults are probed against a real server in test_review.py) ------------------
+
+
+def _review_argv(action: str, *extra: str) -> list[str]:
+    from helpers.servers.process import free_port
+
+    return ["review", action, "--benchmark", "meld", "--url", f"http://127.0.0.1:{free_port()}", "--project",
+            "p", "--token", "t", *extra]
+
+
+@probe("review-export-server-unreachable")
+def _review_unreachable(tmp: Path) -> tuple[list[str], str]:
+    return _review_argv("export", str(tmp)), "no Label Studio server answers there"
+
+
+@probe("review-export-dataset-and-real-data")
+def _review_two_sources(tmp: Path) -> tuple[list[str], str]:
+    return _review_argv("export", str(tmp), "--real-data", str(tmp)), "give either DATASET or --real-data DIR"
+
+
+@probe("review-import-ceiling-not-a-real-review")
+def _review_bad_ceiling(tmp: Path) -> tuple[list[str], str]:
+    (tmp / "review.json").write_text('{"agreement": {"human_vs_synthetic": {}}}')
+    return (_review_argv("import", str(tmp), "--out", str(tmp / "out"), "--ceiling", str(tmp / "review.json")),
+            "not the review.json of a real split")
+
+
 # --- metrics ---------------------------------------------------------------------------------------------------
 
 

@@ -43,6 +43,8 @@ class AuditResult:
     judge_labels: dict[str, list[list[int]]]
     judge_probabilities: dict[str, list[np.ndarray]]
     confusion: np.ndarray = field(repr=False)
+    #: Every suspect label as ``(split, dialogue_id, turn)``, most suspect first (``summary`` lists only the top).
+    suspect_keys: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def _judge_labels(probabilities: np.ndarray) -> list[int]:
@@ -155,4 +157,5 @@ def audit_dataset(dialogues: Mapping[str, Any], benchmark: Benchmark, judge: str
         "seed": seed,
     }
     return AuditResult(summary=summary, label_names=label_names, dialogue_ids=dialogue_ids, llm_labels=llm_labels,
-                       judge_labels=judge_labels, judge_probabilities=probabilities, confusion=confusion)
+                       judge_labels=judge_labels, judge_probabilities=probabilities, confusion=confusion,
+                       suspect_keys=[(rows[i]["split"], rows[i]["dialogue_id"], int(rows[i]["turn"])) for i in flagged])

@@ -16,6 +16,8 @@ from .auditing import AuditResult
 AUDIT_JSON = "audit.json"
 AUDIT_MD = "audit.md"
 CONFUSION_PNG = "confusion_matrix.png"
+#: One row per audited utterance: its key, the LLM's and the judge's label ids, and its suspect rank (or null).
+JUDGEMENTS_PARQUET = "judgements.parquet"
 
 
 def row_normalised(confusion: np.ndarray) -> np.ndarray:
@@ -101,12 +103,44 @@ def render_markdown(result: AuditResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def judgement_rows(result: AuditResult) -> list[dict]:
+    """Per utterance the audit labelled: what a later human review compares with (and samples suspects from).
+
+    Why a file of its own: audit.json lists only the top suspects, while a review needs the judge's label of every
+    utterance it samples and the full suspect order.
+    """
+    rank = {key: i for i, key in enumerate(result.suspect_keys)}
+    rows = []
+    for split, ids in result.dialogue_ids.items():
+        for i, dialogue_id in enumerate(ids):
+            for turn, (llm, judge) in enumerate(zip(result.llm_labels[split][i], result.judge_labels[split][i],
+                                                    strict=True)):
+                if llm < 0 or judge < 0:
+                    continue
+                rows.append({"split": split, "dialogue_id": dialogue_id, "turn": turn, "llm_label": int(llm),
+                             "judge_label": int(judge), "suspect_rank": rank.get((split, dialogue_id, turn))})
+    return rows
+
+
+def write_judgements(result: AuditResult, path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("split", pa.string()), ("dialogue_id", pa.string()), ("turn", pa.int32()),
+                        ("llm_label", pa.int32()), ("judge_label", pa.int32()), ("suspect_rank", pa.int32())])
+    pq.write_table(pa.Table.from_pylist(judgement_rows(result), schema=schema), path)
+    return path
+
+
 def write_audit(result: AuditResult, out_dir: Path) -> dict[str, Path]:
-    """Write audit.json, audit.md and confusion_matrix.png under ``out_dir``; returns their paths by name."""
+    """Write audit.json, audit.md, confusion_matrix.png and judgements.parquet under ``out_dir``; returns their
+    paths by name."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / AUDIT_JSON, "markdown": out_dir / AUDIT_MD, "confusion_matrix": out_dir / CONFUSION_PNG}
+    paths = {"json": out_dir / AUDIT_JSON, "markdown": out_dir / AUDIT_MD, "confusion_matrix": out_dir / CONFUSION_PNG,
+             "judgements": out_dir / JUDGEMENTS_PARQUET}
     paths["json"].write_text(json.dumps(result.summary, indent=2, allow_nan=False) + "\n")
+    write_judgements(result, paths["judgements"])
     plot_confusion(result, paths["confusion_matrix"])
     paths["markdown"].write_text(render_markdown(result))
     return paths

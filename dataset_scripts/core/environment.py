@@ -19,6 +19,8 @@ REAL_DATA_ENV = "ERC_SYNTH_REAL_DATA"
 #: judge's server. Why a variable of its own: the Hub token (``HF_TOKEN``, ``hf auth login``) belongs to the Hub
 #: alone, and a generation server, a colleague's or a cloud one, must never receive it unasked.
 ENDPOINT_TOKEN_ENV = "ERC_SYNTH_ENDPOINT_TOKEN"
+#: Token of a Label Studio server for ``erc-synth review`` (its own variable: never the Hub token).
+LABEL_STUDIO_TOKEN_ENV = "LABEL_STUDIO_API_KEY"
 #: Old names of the same variable, still read (with a ``FutureWarning``) when the canonical one is unset.
 DEPRECATED_ALIASES: dict[str, str] = {"ERC_SYNTH_SHARED_DATA": REAL_DATA_ENV}
 
@@ -57,3 +59,8 @@ def endpoint_token() -> str | None:
         raise ErcSynthError(f"environment variable {ENDPOINT_TOKEN_ENV} must be one word of printable ASCII "
                             "(it is sent as an HTTP header)")
     return token
+
+
+def label_studio_token_env() -> str | None:
+    """``$LABEL_STUDIO_API_KEY`` (the name Label Studio's own SDK reads), ``None`` when unset."""
+    return env_value(LABEL_STUDIO_TOKEN_ENV)
