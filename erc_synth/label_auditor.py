@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from erc_synth.dataset_scripts.builder import BuiltDataset
+if TYPE_CHECKING:  # the builder imports datasets; the console script must stay light
+    from erc_synth.dataset_scripts.builder import BuiltDataset
 
 
 class ClassifierAuditor:

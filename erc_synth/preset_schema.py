@@ -176,7 +176,7 @@ class PresetSettings(_Strict):
     #: Label sequences drawn before generation from the benchmark's statistics (``generation.label_plan``).
     label_plan: StrictStr | None = None
     #: Real train dialogues shown to the model as worked examples (needs the real data).
-    few_shot: Annotated[StrictInt, Field(ge=0)] | None = None
+    few_shot: StrictInt | None = None
     #: What still differs from the reference study (the card lists it).
     differences: list[Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]] = []
 

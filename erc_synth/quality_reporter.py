@@ -7,10 +7,10 @@ with the offline MiniLM encoder); the build commands and the pipeline make this 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from erc_synth.dataset_scripts.builder import BuiltDataset
-from erc_synth.dataset_scripts.quality_corpus import from_columns
+if TYPE_CHECKING:  # the builder imports datasets; the console script must stay light
+    from erc_synth.dataset_scripts.builder import BuiltDataset
 
 #: Why the kappa ceiling can be missing: the judge's kappa on the real test labels needs the real test split.
 KAPPA_CEILING_NEEDS_REAL = "the judge's kappa on the real test labels needs the real data (--real-data DIR)"
@@ -23,6 +23,7 @@ class ClassifierQualityReporter:
                real_data_dir: str | Path | None, seed: int, gates: Any, c2st: bool,
                audit_cache_dir: str | Path | None, judge_settings: Any) -> dict[str, Any]:
         from erc_synth.classifiers.quality import QualitySettings, quality_report
+        from erc_synth.dataset_scripts.quality_corpus import from_columns
 
         kappa, kappa_missing = None, None
         if audit is not None:

@@ -22,13 +22,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import Benchmark
-from erc_synth.dataset_scripts.readers.base import Dialogue
-from erc_synth.dataset_scripts.readers.loader import read_dialogues
-from erc_synth.dataset_scripts.schema import UNLABELLED
+
+if TYPE_CHECKING:  # the readers import datasets; the console script's --help must stay light
+    from erc_synth.dataset_scripts.readers.base import Dialogue
 
 #: The words around the exemplars; recorded in the manifest (it holds no real text).
 EXEMPLAR_BLOCK_HEADER = "Here are {k} real dialogues of this kind, written in that form:"
@@ -103,6 +103,8 @@ class ExemplarPool:
 
 
 def _cut(dialogue: Dialogue, high: int) -> Dialogue:
+    from erc_synth.dataset_scripts.readers.base import Dialogue
+
     return Dialogue(dialogue.dialogue_id, dialogue.speakers[:high], dialogue.utterances[:high],
                     dialogue.emotions[:high])
 
@@ -110,6 +112,9 @@ def _cut(dialogue: Dialogue, high: int) -> Dialogue:
 def load_pool(benchmark: Benchmark, real_data: str | Path, k: int, turns: tuple[int, int],
               variant: str | None = None) -> ExemplarPool:
     """The exemplar pool of the benchmark's train split under ``real_data`` (see the module docstring)."""
+    from erc_synth.dataset_scripts.readers.loader import read_dialogues
+    from erc_synth.dataset_scripts.schema import UNLABELLED
+
     variant_name = variant or benchmark.default_variant
     splits = read_dialogues(benchmark, real_data, variant_name, splits=("train",))
     if "train" not in splits:

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from erc_synth import preset
+from erc_synth import preset_schema
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.generation import cli
 from erc_synth.generation.backends.base import DECLARED_PARAMETERS, AppliedSettings, Grammar, SamplingParams
@@ -21,7 +21,7 @@ def _generate_parser() -> argparse.ArgumentParser:
 
 
 def test_the_cli_and_the_presets_read_the_factory_registry() -> None:
-    assert preset.BACKENDS is BACKENDS == ("transformers", "tgi", "openai", "vllm")
+    assert preset_schema.BACKENDS is BACKENDS == ("transformers", "tgi", "openai", "vllm")
     parser = _generate_parser()
     args = parser.parse_args(["generate", "--benchmark", "meld", "--num-dialogues", "1", "--out", "x",
                               "--backend", "vllm"])

@@ -18,6 +18,7 @@ from helpers.builder_support import make_run_dir
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.hub_cards.folder import BUILD_REPORT_FILE, build_folder, verify_folder
+from erc_synth.quality_reporter import ClassifierQualityReporter
 
 CLI = [sys.executable, "-m", "erc_synth.cli"]
 
@@ -92,7 +93,7 @@ def test_push_refuses_a_folder_changed_after_its_build_naming_the_file(tmp_path:
 def test_a_build_killed_at_any_moment_leaves_the_previous_folder_or_the_new_one(tmp_path: Path) -> None:
     run = make_run_dir(tmp_path / "run", "meld", "natural", n=30)
     out = tmp_path / "meld-synth-natural"
-    build_folder(run, out)
+    build_folder(run, out, quality_reporter=ClassifierQualityReporter())  # what the build command hands in
     previous = _snapshot(out)
     rebuilt = None
     for delay in (1.0, 2.5, 4.0, 6.0):

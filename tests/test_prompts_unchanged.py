@@ -94,12 +94,13 @@ def test_default_settings_are_the_manifest_an_earlier_run_stored(name: str) -> N
 def test_an_earlier_run_resumes_without_a_new_request(tmp_path: Path, name: str) -> None:
     run_dir = tmp_path / name
     shutil.copytree(FIXTURE / name, run_dir)
-    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != "manifest.json"}
+    kept = {"manifest.json", "writer.lock"}  # the lock file holds the last writer's PID
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name not in kept}
     config = _config(name, run_dir)
     backend = FakeBackend(config.benchmark, mode=config.mode, write=_echo_prompt)
     report = generate(config, backend=backend, progress=False)
     assert (report.status, report.finished_now, backend.requests) == ("complete", 0, [])
-    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != "manifest.json"} == before
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name not in kept} == before
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
