@@ -400,14 +400,10 @@ class TransformersBackend:
             },
         )
 
-    async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        """Queue the requests for the decode thread and await their results (in order).
-
-        Cancelling the awaiting task withdraws its rows that have not finished: waiting rows are never
-        admitted and running ones leave the batch at the next step.
-        """
+    async def _rows_for(self, requests: Sequence[GenerationRequest]) -> list[Any]:
+        """The requests rendered and tokenised into decode rows, off the event loop."""
         prompts = [self.chat_format.render(request.messages) for request in requests]
-        rows = await asyncio.to_thread(
+        return await asyncio.to_thread(
             self._prepare_rows,
             prompts,
             [request.seed for request in requests],
@@ -415,6 +411,14 @@ class TransformersBackend:
             [request.grammar for request in requests],
             self.chat_format.add_special_tokens,
         )
+
+    async def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Queue the requests for the decode thread and await their results (in order).
+
+        Cancelling the awaiting task withdraws its rows that have not finished: waiting rows are never
+        admitted and running ones leave the batch at the next step.
+        """
+        rows = await self._rows_for(requests)
         self._scheduler.submit(rows)
         return list(await asyncio.gather(*(asyncio.wrap_future(row.future) for row in rows)))
 
@@ -427,15 +431,7 @@ class TransformersBackend:
         them (by step, then by slot), which is a function of the call alone, so it is the same on every run.
         Closing the iterator early (``contextlib.aclosing``) withdraws the rows that have not finished.
         """
-        prompts = [self.chat_format.render(request.messages) for request in requests]
-        rows = await asyncio.to_thread(
-            self._prepare_rows,
-            prompts,
-            [request.seed for request in requests],
-            [request.params for request in requests],
-            [request.grammar for request in requests],
-            self.chat_format.add_special_tokens,
-        )
+        rows = await self._rows_for(requests)
         loop = asyncio.get_running_loop()
         finished: asyncio.Queue[tuple[int, Future[GenerationResult]]] = asyncio.Queue()
 
