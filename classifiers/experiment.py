@@ -222,15 +222,16 @@ class ExperimentConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> ExperimentConfig:
-        import yaml
+        from erc_synth.dataset_scripts.core.yaml_io import read_yaml_without_aliases
 
         path = Path(path)
         if not path.is_file():
             raise ErcSynthError(f"experiment config {path} not found")
         try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ErcSynthError(f"{path}: not valid YAML: {exc}") from None
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ErcSynthError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+        raw = read_yaml_without_aliases(text, str(path))
         if not isinstance(raw, dict):
             raise ErcSynthError(f"{path}: expected a mapping at the top level")
         return cls(raw, str(path), path.resolve().parent)

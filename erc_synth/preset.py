@@ -11,11 +11,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
+from erc_synth.dataset_scripts.core.yaml_io import read_yaml_without_aliases
 
 from .preset_schema import TURNS_OF_BENCHMARK, validate_preset
 
@@ -128,8 +127,4 @@ def load_preset(name_or_path: str) -> Preset:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise ErcSynthError(f"{source}: not UTF-8 text (byte {exc.start}); save the preset as UTF-8") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ErcSynthError(f"{source}: not valid YAML ({exc})") from exc
-    return parse_preset(data, source)
+    return parse_preset(read_yaml_without_aliases(text, source), source)

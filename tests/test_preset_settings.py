@@ -88,3 +88,12 @@ def test_the_schema_keeps_what_a_preset_sets_and_nothing_more():
     assert preset.build == {"split_seed": 0, "ratios": (0.8, 0.1, 0.1)}
     assert preset.generation == {"prompt_version": "v2", "label_format": "word_first"}
     assert preset.turns == (4, 6) and preset.audit is None
+
+
+def test_yaml_anchors_and_aliases_are_refused_with_the_line(tmp_path):
+    preset = tmp_path / "bomb.yaml"
+    text = QUICKSTART.read_text(encoding="utf-8")
+    preset.write_text(text + 'a: &a ["x", "x"]\nb: &b [*a, *a]\nc: [*b, *b]\n', encoding="utf-8")
+    line = text.count("\n") + 1
+    with pytest.raises(ErcSynthError, match=rf"^{preset}:{line}: YAML anchors and aliases"):
+        load_preset(str(preset))
