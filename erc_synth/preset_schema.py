@@ -95,6 +95,14 @@ class AuditSettings(_Strict):
 
 
 _GATES = GateOptions()
+#: The generation settings a preset may choose by name, with their choices (the engine's own tables).
+_GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
+    "prompt_version": tuple(TEMPLATE_VERSIONS),
+    "label_format": LABEL_FORMATS,
+    "label_order": LABEL_ORDERS,
+    "target_policy": TARGET_POLICIES,
+    "label_plan": LABEL_PLANS,
+}
 
 
 class BuildSettings(_Strict):
@@ -190,30 +198,10 @@ class PresetSettings(_Strict):
     def _chat_format(cls, value: str) -> str:
         return _choice(value, ("auto", *CHAT_FORMATS))
 
-    @field_validator("prompt_version")
+    @field_validator(*_GENERATION_CHOICES)
     @classmethod
-    def _prompt_version(cls, value: str | None) -> str | None:
-        return value if value is None else _choice(value, tuple(TEMPLATE_VERSIONS))
-
-    @field_validator("label_format")
-    @classmethod
-    def _label_format(cls, value: str | None) -> str | None:
-        return value if value is None else _choice(value, LABEL_FORMATS)
-
-    @field_validator("label_order")
-    @classmethod
-    def _label_order(cls, value: str | None) -> str | None:
-        return value if value is None else _choice(value, LABEL_ORDERS)
-
-    @field_validator("target_policy")
-    @classmethod
-    def _target_policy(cls, value: str | None) -> str | None:
-        return value if value is None else _choice(value, TARGET_POLICIES)
-
-    @field_validator("label_plan")
-    @classmethod
-    def _label_plan(cls, value: str | None) -> str | None:
-        return value if value is None else _choice(value, LABEL_PLANS)
+    def _generation_choice(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return value if value is None else _choice(value, _GENERATION_CHOICES[info.field_name or ""])
 
     @field_validator("few_shot")
     @classmethod
