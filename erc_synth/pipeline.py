@@ -334,6 +334,12 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     ]
     log(f"real benchmark data: {real}" if real else
         "real benchmark data: none found (give --real-data DIR for JS divergence and decontamination)")
+    if preset.with_real_data:
+        methods = ", ".join(f"{k} {v}" for k, v in sorted(preset.with_real_data.items()))
+        log(f"with real data: {methods} applied" if real else
+            f"without real data: {methods} not applied; the preset's data-free settings are used "
+            "(give --real-data DIR for the better sets)")
+    preset = preset.for_real_data(real is not None)
     applied = applied_workers(workers, preset.backend, len(preset.datasets))
     _generate_all(preset, outcomes, progress, log, applied, real)
     combined = _build_all(preset, out, outcomes, real, org, log)

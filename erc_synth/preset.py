@@ -6,7 +6,7 @@ and runs ``erc-synth run --preset ./mine.yaml``; the file is the record of what 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,14 @@ class Preset:
     generation: dict[str, Any] = field(default_factory=dict)
     #: What still differs from the reference study (the card lists it under "Differences from the reference study").
     differences: tuple[str, ...] = ()
+    #: Generation settings applied on top of ``generation`` only when real benchmark data is found.
+    with_real_data: dict[str, Any] = field(default_factory=dict)
+
+    def for_real_data(self, found: bool) -> Preset:
+        """The preset as it runs: ``with_real_data`` merged into ``generation`` when real data was found."""
+        if not found or not self.with_real_data:
+            return self
+        return replace(self, generation={**self.generation, **self.with_real_data}, with_real_data={})
 
     def turns_for(self, benchmark: str) -> tuple[int, int] | None:
         """The turn range a run of ``benchmark`` asks for (None: the engine's default)."""
@@ -107,6 +115,8 @@ def parse_preset(data: Any, source: str) -> Preset:
         audit=settings.audit.model_dump() if settings.audit is not None else None,
         generation={key: given[key] for key in GENERATION_KEYS if given.get(key) is not None},
         differences=tuple(settings.differences),
+        with_real_data=(settings.with_real_data.model_dump(exclude_none=True)
+                        if settings.with_real_data is not None else {}),
     )
 
 

@@ -94,6 +94,29 @@ class AuditSettings(_Strict):
         return _choice(value, LABEL_POLICIES)
 
 
+class RealDataSettings(_Strict):
+    """``with_real_data:``: generation settings applied only when real benchmark data is found.
+
+    Why a block of its own: the methods that need real text (exemplars in the prompt) make the best sets, and a
+    preset such as the quickstart must still run on a machine without the licensed data; the pipeline applies this
+    block when ``--real-data`` (or its default) resolves, and says in one line that it did not otherwise.
+    """
+
+    few_shot: StrictInt | None = None
+
+    @field_validator("few_shot")
+    @classmethod
+    def _few_shot(cls, value: int | None) -> int | None:
+        return _checked_few_shot(value)
+
+
+def _checked_few_shot(value: int | None) -> int | None:
+    ok, valid = CONFIG_RULES["few_shot"]
+    if value is not None and not ok(value):
+        raise ValueError(f"must be {valid}, got {value!r}")
+    return value
+
+
 _GATES = GateOptions()
 #: The generation settings a preset may choose by name, with their choices (the engine's own tables).
 _GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
@@ -185,6 +208,8 @@ class PresetSettings(_Strict):
     label_plan: StrictStr | None = None
     #: Real train dialogues shown to the model as worked examples (needs the real data).
     few_shot: StrictInt | None = None
+    #: Generation settings applied only when real data is found (``RealDataSettings``).
+    with_real_data: RealDataSettings | None = None
     #: What still differs from the reference study (the card lists it).
     differences: list[Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]] = []
 
@@ -206,10 +231,7 @@ class PresetSettings(_Strict):
     @field_validator("few_shot")
     @classmethod
     def _few_shot(cls, value: int | None) -> int | None:
-        ok, valid = CONFIG_RULES["few_shot"]
-        if value is not None and not ok(value):
-            raise ValueError(f"must be {valid}, got {value!r}")
-        return value
+        return _checked_few_shot(value)
 
     @field_validator("turns", mode="before")
     @classmethod

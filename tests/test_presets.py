@@ -64,3 +64,16 @@ def test_bad_generation_fields_name_the_file_and_the_field(changes, message) -> 
     with pytest.raises(ErcSynthError, match=message) as caught:
         parse_preset(_preset(**changes), "mine.yaml")
     assert str(caught.value).startswith("mine.yaml: ")
+
+
+def test_with_real_data_is_merged_only_when_real_data_is_found_and_its_keys_are_checked() -> None:
+    preset = parse_preset(_preset(label_plan="benchmark", with_real_data={"few_shot": 2}), "p.yaml")
+    assert preset.generation == {"label_plan": "benchmark"}
+    assert preset.for_real_data(False) == preset
+    applied = preset.for_real_data(True)
+    assert applied.generation == {"label_plan": "benchmark", "few_shot": 2} and applied.with_real_data == {}
+    with pytest.raises(ErcSynthError, match=r"p.yaml: unknown key 'with_real_data.few_shots'; did you mean "
+                                            r"'with_real_data.few_shot'\?"):
+        parse_preset(_preset(with_real_data={"few_shots": 2}), "p.yaml")
+    with pytest.raises(ErcSynthError, match=r"p.yaml: field 'with_real_data.few_shot' must be an integer >= 0"):
+        parse_preset(_preset(with_real_data={"few_shot": -1}), "p.yaml")

@@ -112,3 +112,31 @@ def test_rerunning_the_quickstart_resumes_and_rebuilds_identically(quickstart) -
     assert [d["generated_now"] for d in summary["datasets"]] == [0] * 6
     after = {name: _parquet_bytes(out / "datasets" / name) for name in os.listdir(out / "datasets")}
     assert after == before
+
+
+@pytest.mark.needs_shared_data
+def test_quickstart_with_real_data_applies_its_exemplars_and_records_them(quickstart) -> None:
+    out, result, _ = quickstart
+    assert "with real data: few_shot 2 applied" in result.stdout
+    for name in ("meld-synth-natural", "iemocap-synth-balanced"):
+        settings = json.loads((out / "runs" / name / "manifest.json").read_text())["settings"]
+        assert settings["few_shot"]["k"] == 2 and settings["few_shot"]["split"] == "train"
+        assert settings["label_plan"]["source"] == "benchmark"
+
+
+def test_without_real_data_a_preset_says_in_one_line_what_it_leaves_out(tmp_path: Path) -> None:
+    preset = tmp_path / "one.yaml"
+    preset.write_text("backend: transformers\nmodel: embedded\nseed: 3\nprompt_version: v2\n"
+                      "label_format: word_first\nlabel_plan: benchmark\nwith_real_data: {few_shot: 2}\n"
+                      "turns: [2, 3]\nsampling: {max_new_tokens: 160}\nbuild: {c2st: false}\n"
+                      "datasets:\n  - {benchmark: meld, mode: natural, num_dialogues: 1}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "ERC_SYNTH_REAL_DATA"}
+    result = subprocess.run([sys.executable, "-m", "erc_synth.cli", "run", "--preset", str(preset), "--out",
+                             str(tmp_path / "out"), "--no-progress"], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if "few_shot" in line]
+    assert lines == ["without real data: few_shot 2 not applied; the preset's data-free settings are used "
+                     "(give --real-data DIR for the better sets)"]
+    settings = json.loads((tmp_path / "out" / "runs" / "meld-synth-natural" / "manifest.json").read_text())["settings"]
+    assert settings["label_plan"]["source"] == "benchmark" and "few_shot" not in settings
