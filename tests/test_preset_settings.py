@@ -86,7 +86,8 @@ def test_the_schema_keeps_what_a_preset_sets_and_nothing_more():
     preset = parse_preset(_quickstart(), "quickstart.yaml")
     assert preset.sampling == _quickstart()["sampling"]
     assert preset.build == {"split_seed": 0, "ratios": (0.8, 0.1, 0.1)}
-    assert preset.generation == {"prompt_version": "v2", "label_format": "word_first"}
+    assert preset.generation == {"prompt_version": "v2", "label_format": "word_first", "label_plan": "benchmark"}
+    assert preset.with_real_data == {"few_shot": 2}
     assert preset.turns == (4, 6) and preset.audit is None
 
 

@@ -37,7 +37,7 @@ def test_every_builtin_preset_loads() -> None:
 
 def test_quickstart_and_cpu_study_share_the_label_variant_and_cpu_study_is_audited_at_size() -> None:
     quick, study = load_preset("quickstart"), load_preset("cpu-study")
-    assert quick.generation == study.generation
+    assert (quick.generation, quick.with_real_data) == (study.generation, study.with_real_data)
     assert quick.generation.get("label_format", "number") != "number"
     assert all(spec.num_dialogues >= 200 for spec in study.datasets) and len(study.datasets) == 6
     assert study.audit == {"judge": "train", "label_policy": "llm"}
