@@ -114,6 +114,10 @@ def resolve_base(base_model: str | None) -> BaseModel:
             from None
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
         raise ErcSynthError(f"--base-model {base_model}: model type {config.model_type!r} is not a causal LM")
+    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    heads = list(config.architectures or ())
+    if heads and not causal.intersection(heads):  # e.g. a classifier saved from a type that also has an LM head
+        raise ErcSynthError(f"--base-model {base_model}: its weights are a {heads[0]}, not a causal LM")
     weights = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
     if not weights:
         raise ErcSynthError(f"--base-model {base_model}: no weight files (*.safetensors, *.bin) in the folder")
