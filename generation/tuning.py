@@ -172,8 +172,7 @@ def tune_generator(tune_set: TuneSet, out: str | Path, *, base_model: str | None
                    settings: TuneSettings | None = None, save_steps: int = 50, device: str = "auto",
                    log: Any = print) -> TuneResult:
     """Tune a generator on ``tune_set`` into ``out`` (GEN_DIR); a no-op when ``out`` already holds this result."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from .chat_format import resolve_chat_format
 
@@ -197,16 +196,7 @@ def tune_generator(tune_set: TuneSet, out: str | Path, *, base_model: str | None
         raise ErcSynthError(f"--max-length {settings.max_length}: every example is longer; raise it")
     work = _work_dir(out, key)
     work.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(settings.seed)
-    model = AutoModelForCausalLM.from_pretrained(base.folder, dtype=torch.float32)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if settings.method == "lora":
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=settings.lora_r,
-                                                 lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-                                                 target_modules=list(settings.target_modules)))
+    model = prepare_model(base, settings)
     state = _train(model, tokenizer, rows, settings, work / "checkpoints", save_steps, device, log)
     manifest = _manifest(base, tune_set, settings, chat_format.name, key, len(rows), too_long, state)
     _publish(out, model, tokenizer, settings, manifest)
@@ -214,11 +204,32 @@ def tune_generator(tune_set: TuneSet, out: str | Path, *, base_model: str | None
     return TuneResult(out, read_tune_manifest(out), up_to_date=False)
 
 
-def _train(model: Any, tokenizer: Any, rows: list[dict], settings: TuneSettings, checkpoints: Path,
-           save_steps: int, device: str, log: Any) -> dict[str, Any]:
-    """Run (or resume) the Trainer; returns the facts the manifest records about what was trained."""
+def prepare_model(base: BaseModel, settings: TuneSettings) -> Any:
+    """The base model in float32, wrapped in a LoRA adapter for ``method="lora"`` (seeded: same adapter init)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(settings.seed)
+    model = AutoModelForCausalLM.from_pretrained(base.folder, dtype=torch.float32)
+    if settings.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=settings.lora_r,
+                                                 lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                                                 target_modules=list(settings.target_modules)))
+    return model
+
+
+def make_trainer(model: Any, tokenizer: Any, rows: list[dict], settings: TuneSettings, checkpoints: Path,
+                 save_steps: int, device: str, collator: Any = None) -> Any:
+    """The Trainer every tuning run uses (``benchmarks/bench_tune_generator.py`` times the same one).
+
+    ``full_determinism`` and the seeds make a resumed run reproduce an uninterrupted one; logging every step
+    gives the manifest its first and last loss."""
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
     args = TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=settings.batch_size,
         learning_rate=settings.learning_rate, num_train_epochs=settings.epochs, max_steps=settings.max_steps,
@@ -226,8 +237,14 @@ def _train(model: Any, tokenizer: Any, rows: list[dict], settings: TuneSettings,
         logging_steps=1, save_strategy="steps", save_steps=save_steps, save_total_limit=2, report_to=[],
         disable_tqdm=True, dataloader_num_workers=0, use_cpu=device == "cpu", full_determinism=True,
     )
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collator)
+    collator = collator or DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    return Trainer(model=model, args=args, train_dataset=rows, data_collator=collator)
+
+
+def _train(model: Any, tokenizer: Any, rows: list[dict], settings: TuneSettings, checkpoints: Path,
+           save_steps: int, device: str, log: Any) -> dict[str, Any]:
+    """Run (or resume) the Trainer; returns the facts the manifest records about what was trained."""
+    trainer = make_trainer(model, tokenizer, rows, settings, checkpoints, save_steps, device)
     done = _complete_checkpoints(checkpoints)
     if done:
         log(f"resuming from {done[-1].name}")
