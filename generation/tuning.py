@@ -211,6 +211,12 @@ def prepare_model(base: BaseModel, settings: TuneSettings) -> Any:
 
     torch.manual_seed(settings.seed)
     model = AutoModelForCausalLM.from_pretrained(base.folder, dtype=torch.float32)
+    if getattr(model, "hf_quantizer", None) is not None and _is_dequantised_gguf(model):
+        # the embedded cache keeps the GGUF's quantization_config, but its weights are plain float32 tensors:
+        # without the marker the Trainer trains them (and the merged model saves) like any float32 model
+        model.hf_quantizer = None
+        model.is_quantized = False
+        del model.config.quantization_config
     if settings.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -218,6 +224,15 @@ def prepare_model(base: BaseModel, settings: TuneSettings) -> Any:
                                                  lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
                                                  target_modules=list(settings.target_modules)))
     return model
+
+
+def _is_dequantised_gguf(model: Any) -> bool:
+    import torch
+
+    method = getattr(getattr(model.config, "quantization_config", None), "quant_method", None)
+    method = method.get("quant_method") if isinstance(method, dict) else method
+    return str(getattr(method, "value", method)).lower() == "gguf" and all(
+        p.dtype == torch.float32 for p in model.parameters())
 
 
 def make_trainer(model: Any, tokenizer: Any, rows: list[dict], settings: TuneSettings, checkpoints: Path,

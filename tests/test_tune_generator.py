@@ -210,3 +210,24 @@ def test_a_base_model_that_is_not_a_causal_lm_is_refused(shared_data, tmp_path, 
                             str(tmp_path / "g"), "--base-model", str(folder), "--max-dialogues", "1"])
         err = capsys.readouterr().err
         assert status == 2 and message in err and err.count("\n") == 1
+
+
+def test_the_embedded_smollm2_tunes_and_its_gen_dir_loads_as_a_plain_model(shared_data, tmp_path):
+    """The default base: the dequantised GGUF cache, whose config still names the GGUF quantisation."""
+    from transformers import AutoModelForCausalLM
+
+    from erc_synth.generation.backends.embedded import EmbeddedModelMissing, embedded_model_path, file_sha256
+
+    try:
+        gguf_sha = file_sha256(embedded_model_path())
+    except EmbeddedModelMissing as exc:
+        pytest.skip(str(exc))
+    out = tmp_path / "gen"
+    status = erc_synth(["tune-generator", "--benchmark", "meld", "--real-data", str(shared_data), "--out", str(out),
+                        "--max-dialogues", "2", "--max-steps", "1", "--batch-size", "1", "--device", "cpu"])
+    assert status == 0
+    manifest = json.loads((out / TUNE_MANIFEST).read_text())
+    assert manifest["base_model"] == "embedded:smollm2-135m-instruct" and manifest["base_model_sha256"] == gguf_sha
+    assert "quantization_config" not in json.loads((out / "config.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.num_hidden_layers == 30 and not getattr(model, "is_quantized", False)
