@@ -97,6 +97,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ins.add_argument("--json", action="store_true", help="print the summary as JSON")
     ins.set_defaults(func=_inspect)
 
+    from .tune_cli import register as register_tune
+
+    register_tune(subparsers)
+
 
 def _flag(setting: str) -> str:
     """The ``generate`` flag of a ``GenerationConfig`` setting name (``sampling.top_p`` -> ``--top-p``)."""

@@ -59,6 +59,7 @@ from .prompts import (
 )
 from .request_pool import RequestPool, RetryPolicy, default_concurrency
 from .seeds import cyclic_target, derive_seed, steered_targets
+from .tuned_model import tuning_provenance
 from .validation import TARGET_POLICIES, judge, make_record
 
 #: Exit status for faults the user can retry (server unreachable or failing, a failed write): rerun to resume.
@@ -547,6 +548,8 @@ async def generate_async(config: GenerationConfig, backend: Backend | None = Non
         info = await _first_contact(config, backend)
         store = RunStore.create_or_open(config.out, settings, allow_growth=True)
         _check_and_record_model(store, info)
+        if (tuning := tuning_provenance(config.model)) is not None:  # a GEN_DIR from `tune-generator`
+            store.update_provenance(generator_tuning=tuning)
         # what reaches the decoder, per parameter, beside what the settings requested
         store.update_provenance(applied=applied_record(backend, config.grammar))
         source = _DialogueSource(config, benchmark, backend, store, pool)

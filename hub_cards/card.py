@@ -234,6 +234,11 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         ("turns per dialogue", settings.get("turns")), ("attempts per dialogue", settings.get("max_attempts")),
         ("erc-synth version", provenance.get("erc_synth_version") or "unknown"),
     ]
+    tuning = provenance.get("generator_tuning")
+    if tuning:
+        setup.append(("generator tuned on", f"{tuning.get('benchmark')} {tuning.get('train_split', 'train')} split "
+                                            f"({tuning.get('method')}; tune manifest sha256 "
+                                            f"{tuning.get('tune_manifest_sha256')})"))
     known = {"model", "backend", "chat_format", "grammar", "seed", "num_dialogues", "turns", "max_attempts",
              "sampling", "prompt_templates", "prompt_version", "benchmark", "mode"}
     setup += [(key, settings[key]) for key in sorted(settings) if key not in known]
@@ -255,6 +260,8 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         + (" Each dialogue's length and labels were drawn before generation from the benchmark's train-split "
            "label statistics (start, transitions, lengths) and forced by the grammar."
            if settings.get("label_plan") else "")
+        + (f" The generator was fine-tuned on the {tuning.get('benchmark')} {tuning.get('train_split', 'train')} "
+           f"split before writing this set (derived data). {tuning.get('licence') or ''}" if tuning else "")
     )
     context = {
         "pretty_name": f"Synthetic {benchmark.display_name} dialogues ({inputs.mode})",

@@ -17,7 +17,8 @@ def _print_skipped(skipped: tuple[str, ...]) -> None:
 def _push(args: argparse.Namespace) -> int:
     from .publish import push_folder
 
-    result = push_folder(args.folder, args.repo, private=args.private, revision=args.revision)
+    result = push_folder(args.folder, args.repo, private=args.private, revision=args.revision,
+                         holds_iemocap_rights=args.i_hold_iemocap_rights)
     _print_skipped(result.skipped)
     print(f"{result.repo_id}: {'new commit ' + result.commit_oid if result.committed else 'unchanged, no commit'}"
           f" ({result.url})")
@@ -27,7 +28,8 @@ def _push(args: argparse.Namespace) -> int:
 def _push_all(args: argparse.Namespace) -> int:
     from .publish import push_all
 
-    for result in push_all(args.root, args.org, private=args.private, revision=args.revision):
+    for result in push_all(args.root, args.org, private=args.private, revision=args.revision,
+                          holds_iemocap_rights=args.i_hold_iemocap_rights):
         _print_skipped(result.skipped)
         print(f"{result.repo_id}: {'new commit ' + result.commit_oid if result.committed else 'unchanged, no commit'}")
     return 0
@@ -41,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     push.add_argument("--repo", required=True, metavar="ORG/NAME")
     push.add_argument("--private", action="store_true")
     push.add_argument("--revision", help="branch to commit to (created when missing)")
+    push.add_argument("--i-hold-iemocap-rights", action="store_true",
+                      help="publish a set written by a generator tuned on IEMOCAP (its licence forbids "
+                           "redistribution; state that yours allows derived data)")
     push.set_defaults(func=_push)
 
     push_all = subparsers.add_parser("push-all", help="publish every built folder ROOT/{benchmark}-synth-{mode}",
@@ -50,4 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     push_all.add_argument("--org", required=True)
     push_all.add_argument("--private", action="store_true")
     push_all.add_argument("--revision")
+    push_all.add_argument("--i-hold-iemocap-rights", action="store_true",
+                          help="publish a set written by a generator tuned on IEMOCAP (its licence forbids "
+                               "redistribution; state that yours allows derived data)")
     push_all.set_defaults(func=_push_all)

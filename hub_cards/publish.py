@@ -82,9 +82,25 @@ def _fail(folder: Path, repo_id: str, exc: BaseException, token: str | None) -> 
                                token))
 
 
+def check_derived_rights(folder: str | Path, holds_iemocap_rights: bool) -> None:
+    """Refuse a set written by a generator tuned on IEMOCAP: its release form forbids redistributing the text,
+    and such a generator's output is derived from it; the user must state that they hold the rights."""
+    from .folder import read_build_report
+
+    manifest = (read_build_report(folder).get("card") or {}).get("manifest") or {}
+    tuning = (manifest.get("provenance") or {}).get("generator_tuning") or {}
+    if tuning.get("benchmark") == "iemocap" and not holds_iemocap_rights:
+        raise PublishError(f"{folder} was written by a generator tuned on the IEMOCAP train split, whose release "
+                           "form forbids redistribution; pass --i-hold-iemocap-rights only if your IEMOCAP licence "
+                           "lets you publish data derived from it")
+
+
 def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-                token: str | None = None, endpoint: str | None = None) -> PushResult:
-    """Push what the build wrote in ``folder`` to the dataset repo ``repo_id`` in one commit (none when unchanged)."""
+                token: str | None = None, endpoint: str | None = None,
+                holds_iemocap_rights: bool = False) -> PushResult:
+    """Push what the build wrote in ``folder`` to the dataset repo ``repo_id`` in one commit (none when unchanged).
+
+    A set from an IEMOCAP-tuned generator is refused unless ``holds_iemocap_rights`` (``check_derived_rights``)."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
     from huggingface_hub.utils import get_token
@@ -95,6 +111,7 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
     if not REPO_ID.match(repo_id):
         raise PublishError(f"--repo {repo_id!r}: expected ORG/NAME")
     _check_folder(folder)
+    check_derived_rights(folder, holds_iemocap_rights)
     rerender_card(folder, repo_id)
     upload, skipped = allowed_files(folder)
     token = token or get_token()
@@ -126,7 +143,8 @@ def built_folders(root: str | Path) -> Iterator[tuple[str, Path]]:
 
 
 def push_all(root: str | Path, org: str, *, private: bool = False, revision: str | None = None,
-             token: str | None = None, endpoint: str | None = None, allow_missing: bool = False) -> list[PushResult]:
+             token: str | None = None, endpoint: str | None = None, allow_missing: bool = False,
+             holds_iemocap_rights: bool = False) -> list[PushResult]:
     """Push every ``ROOT/{benchmark}-synth-{mode}`` folder to ``ORG/{benchmark}-synth-{mode}``.
 
     All six folders are checked before the first push, so a missing build fails fast instead of leaving the
@@ -137,5 +155,8 @@ def push_all(root: str | Path, org: str, *, private: bool = False, revision: str
     if missing and (not allow_missing or len(missing) == len(folders)):
         raise PublishError(f"{root}: missing built folder(s) {', '.join(missing)}; build each run with "
                            "`erc-synth build RUN_DIR --out ROOT/{benchmark}-synth-{mode}`")
-    return [push_folder(path, f"{org}/{name}", private=private, revision=revision, token=token, endpoint=endpoint)
-            for name, path in folders if str(path) not in missing]
+    present = [(name, path) for name, path in folders if str(path) not in missing]
+    for _, path in present:  # refused before anything is pushed, like a missing folder
+        check_derived_rights(path, holds_iemocap_rights)
+    return [push_folder(path, f"{org}/{name}", private=private, revision=revision, token=token, endpoint=endpoint,
+                        holds_iemocap_rights=holds_iemocap_rights) for name, path in present]
