@@ -13,7 +13,6 @@ exactly the same values.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,13 +23,13 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
+from erc_synth.dataset_scripts.core import settings_schema
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
 from erc_synth.dataset_scripts.gates import GateOptions
@@ -239,63 +238,8 @@ class PresetSettings(_Strict):
         return self
 
 
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that holds the key at ``loc`` (the last element), walking lists and optionals."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
-            return None
-        current = _unwrap(current.model_fields[part].annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _unwrap(arg)
-        if isinstance(found, type) and issubclass(found, BaseModel):
-            return found
-    return annotation
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not str(part).startswith(("function-", "tuple[", "literal[", "list[", "int", "str", "float", "bool",
-                                        "none")):
-            path += f".{part}" if path else str(part)
-    return path
-
-
-def describe_error(error: dict[str, Any], source: str, model: type[BaseModel] = PresetSettings) -> str:
-    """One line for pydantic's first error: the file, the key path, what is wrong, and a suggestion."""
-    loc = tuple(error.get("loc", ()))
-    path = _key_path(loc)
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        holder = _model_at(model, loc)
-        known = sorted(holder.model_fields) if holder is not None else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-        hint = f"; did you mean {'.'.join([*path.split('.')[:-1], close[0]])!r}?" if close else ""
-        return f"{source}: unknown key {path!r}{hint} (known here: {', '.join(known)})"
-    if kind == "missing":
-        return f"{source}: preset lacks the field {path!r}"
-    message = str(error.get("msg", "")).removeprefix("Value error, ")
-    if not path:
-        return f"{source}: {message}"
-    if message.startswith(("has unknown value", "must be")):
-        return f"{source}: field {path!r} {message}"
-    return f"{source}: field {path!r} has value {error.get('input')!r}: {message}"
-
-
 def validate_preset(data: Any, source: str) -> PresetSettings:
     """The preset mapping as ``PresetSettings``; the first problem is raised as one ``ErcSynthError`` line."""
     if not isinstance(data, dict):
         raise ErcSynthError(f"{source}: a preset must be a YAML mapping, got {type(data).__name__}")
-    try:
-        return PresetSettings.model_validate(data)
-    except ValidationError as exc:
-        raise ErcSynthError(describe_error(exc.errors()[0], source)) from None
+    return settings_schema.validate_settings(PresetSettings, data, source, "preset")
