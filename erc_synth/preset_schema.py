@@ -30,6 +30,12 @@ from pydantic import (
 )
 
 from erc_synth.dataset_scripts.core import settings_schema
+from erc_synth.dataset_scripts.core.build_defaults import (
+    DEFAULT_LABEL_POLICY,
+    DEFAULT_RATIOS,
+    DEFAULT_SPLIT_SEED,
+    LABEL_POLICIES,
+)
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
 from erc_synth.dataset_scripts.gates import GateOptions
@@ -44,7 +50,6 @@ from erc_synth.generation.validation import TARGET_POLICIES
 
 #: ``turns: benchmark`` asks each benchmark's typical real dialogue length (``Benchmark.real_lengths``).
 TURNS_OF_BENCHMARK = "benchmark"
-LABEL_POLICIES: tuple[str, ...] = ("llm", "judge", "agree")
 
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 #: YAML scalars keep their type: ``"3"`` is not an integer, ``1`` is not a string, ``yes`` is a bool only.
@@ -85,7 +90,7 @@ class AuditSettings(_Strict):
     """``audit: {judge: train, label_policy: llm}``: audit each built set's labels against a judge."""
 
     judge: Annotated[StrictStr, Field(min_length=1)]
-    label_policy: StrictStr = "llm"
+    label_policy: StrictStr = DEFAULT_LABEL_POLICY
 
     @field_validator("label_policy")
     @classmethod
@@ -107,8 +112,8 @@ _GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
 class BuildSettings(_Strict):
     """``build:``: how each run becomes a dataset (``erc-synth build``'s options)."""
 
-    split_seed: Annotated[StrictInt, Field(ge=0)] = 0
-    ratios: tuple[StrictFloat, StrictFloat, StrictFloat] = (0.8, 0.1, 0.1)
+    split_seed: Annotated[StrictInt, Field(ge=0)] = DEFAULT_SPLIT_SEED
+    ratios: tuple[StrictFloat, StrictFloat, StrictFloat] = DEFAULT_RATIOS
     near_dup_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.near_dup_threshold
     #: The bad-line gate (``dataset_scripts.gates.GateOptions``); ``null`` turns a share off.
     gibberish_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.gibberish_threshold
