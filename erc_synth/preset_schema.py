@@ -42,7 +42,14 @@ from erc_synth.dataset_scripts.gates import GateOptions
 from erc_synth.generation.backends.base import SamplingParams
 from erc_synth.generation.backends.factory import BACKENDS
 from erc_synth.generation.chat_format import CHAT_FORMATS
-from erc_synth.generation.engine import CONFIG_RULES, SAMPLING_RULES, default_of
+from erc_synth.generation.engine import (
+    BACKEND_OPTION_RULES,
+    CONFIG_RULES,
+    MAX_SEED,
+    MAX_TURNS,
+    SAMPLING_RULES,
+    default_of,
+)
 from erc_synth.generation.grammar import LABEL_FORMATS
 from erc_synth.generation.label_plan import LABEL_PLANS
 from erc_synth.generation.prompts import LABEL_ORDERS, TEMPLATE_VERSIONS, check_version
@@ -68,6 +75,14 @@ def _choice(value: Any, choices: tuple[str, ...]) -> Any:
     return value
 
 
+def _engine_check(name: str, value: Any) -> Any:
+    """The engine's own rule for a generation setting (its range, ceiling included), so presets match flags."""
+    ok, valid = CONFIG_RULES[name]
+    if value is not None and not ok(value):
+        raise ValueError(f"must be {valid}, got {value!r}")
+    return value
+
+
 class DatasetEntry(_Strict):
     """One generation run: ``{benchmark: meld, mode: natural, num_dialogues: 16}``."""
 
@@ -84,6 +99,11 @@ class DatasetEntry(_Strict):
     @classmethod
     def _mode(cls, value: str) -> str:
         return _choice(value, MODES)
+
+    @field_validator("num_dialogues")
+    @classmethod
+    def _num_dialogues(cls, value: int) -> int:
+        return _engine_check("num_dialogues", value)
 
 
 class AuditSettings(_Strict):
@@ -112,12 +132,12 @@ _GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
 class BuildSettings(_Strict):
     """``build:``: how each run becomes a dataset (``erc-synth build``'s options)."""
 
-    split_seed: Annotated[StrictInt, Field(ge=0)] = DEFAULT_SPLIT_SEED
+    split_seed: Annotated[StrictInt, Field(ge=0, le=MAX_SEED)] = DEFAULT_SPLIT_SEED
     ratios: tuple[StrictFloat, StrictFloat, StrictFloat] = DEFAULT_RATIOS
     near_dup_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.near_dup_threshold
     #: The bad-line gate (``dataset_scripts.gates.GateOptions``); ``null`` turns a share off.
     gibberish_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.gibberish_threshold
-    gibberish_min_words: Annotated[StrictInt, Field(ge=1)] = _GATES.gibberish_min_words
+    gibberish_min_words: Annotated[StrictInt, Field(ge=1, le=MAX_TURNS)] = _GATES.gibberish_min_words
     bare_label_gate: StrictBool = _GATES.bare_label_gate
     max_bad_line_share: Annotated[StrictFloat, Field(ge=0, lt=1)] | None = _GATES.max_bad_line_share
     #: The quality report's two-sample test (MiniLM embeddings, its costly part).
@@ -207,12 +227,17 @@ class PresetSettings(_Strict):
     def _generation_choice(cls, value: str | None, info: ValidationInfo) -> str | None:
         return value if value is None else _choice(value, _GENERATION_CHOICES[info.field_name or ""])
 
-    @field_validator("few_shot")
+    @field_validator("seed", "concurrency", "max_attempts", "max_utterance_chars", "few_shot")
     @classmethod
-    def _few_shot(cls, value: int | None) -> int | None:
-        ok, valid = CONFIG_RULES["few_shot"]
-        if value is not None and not ok(value):
-            raise ValueError(f"must be {valid}, got {value!r}")
+    def _engine_rule(cls, value: int | None, info: ValidationInfo) -> int | None:
+        return _engine_check(info.field_name or "", value)
+
+    @field_validator("backend_options")
+    @classmethod
+    def _backend_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, (ok, valid) in BACKEND_OPTION_RULES.items():
+            if name in value and not ok(value[name]):
+                raise ValueError(f"must hold {name} as {valid}, got {value[name]!r}")
         return value
 
     @field_validator("turns", mode="before")
@@ -225,8 +250,9 @@ class PresetSettings(_Strict):
     @field_validator("turns")
     @classmethod
     def _turns(cls, value: Any) -> Any:
-        if isinstance(value, tuple) and value[0] > value[1]:
-            raise ValueError(f"must be [min, max] with min <= max, or {TURNS_OF_BENCHMARK!r}, got {list(value)}")
+        if isinstance(value, tuple) and not CONFIG_RULES["turns"][0](value):
+            raise ValueError(f"must be [min, max] with 1 <= min <= max <= {MAX_TURNS}, or {TURNS_OF_BENCHMARK!r}, "
+                             f"got {list(value)}")
         return value
 
     @model_validator(mode="after")

@@ -73,7 +73,7 @@ def describe_error(error: dict[str, Any], source: str, model: type[BaseModel], w
     message = str(error.get("msg", "")).removeprefix("Value error, ")
     if not path:
         return f"{source}: {message}"
-    if message.startswith(("has unknown value", "must be")):
+    if message.startswith(("has unknown value", "must ")):
         return f"{source}: field {path!r} {message}"
     return f"{source}: field {path!r} has value {error.get('input')!r}: {message}"
 
