@@ -190,8 +190,11 @@ def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path, real_dat
 def _with_overrides(preset: Preset, num_dialogues: int | None, model: str | None,
                     endpoints: Sequence[str] | None) -> Preset:
     if num_dialogues is not None:
-        if num_dialogues < 1:
-            raise ErcSynthError(f"--num-dialogues must be positive, got {num_dialogues}")
+        from erc_synth.generation.engine import CONFIG_RULES
+
+        ok, valid = CONFIG_RULES["num_dialogues"]  # the engine's rule, ceiling included
+        if not ok(num_dialogues):
+            raise ErcSynthError(f"--num-dialogues must be {valid}, got {num_dialogues}")
         preset = replace(preset, datasets=tuple(replace(s, num_dialogues=num_dialogues) for s in preset.datasets))
     if model is not None:
         preset = replace(preset, model=model)

@@ -36,6 +36,7 @@ from erc_synth.dataset_scripts.core.registry import MODES, Benchmark, get_benchm
 from erc_synth.dataset_scripts.run_store import RunRecord, RunStore, check_run_dir_target, release_run_dir
 
 from .backends.base import (
+    DEFAULT_REQUEST_TIMEOUT,
     Backend,
     BackendError,
     GenerationRequest,
@@ -219,11 +220,11 @@ class GenerationConfig:
     #: Longest utterance the grammar allows, in characters.
     max_utterance_chars: int = 200
     #: Consecutive server faults tolerated per request before the run stops (resumable).
-    max_retries: int = 6
-    retry_base_delay: float = 0.5
-    retry_max_delay: float = 30.0
+    max_retries: int = RetryPolicy.max_retries
+    retry_base_delay: float = RetryPolicy.base_delay
+    retry_max_delay: float = RetryPolicy.max_delay
     #: Seconds one HTTP request may take.
-    request_timeout: float = 600.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     prompt_version: str = PROMPT_VERSION
     #: How a line carries its label: "number" ``(N)`` after the utterance, "word" ``(joy)`` after it, or
     #: "word_first" ``Speaker (joy): utterance`` (grammar, prompt and parser follow it).

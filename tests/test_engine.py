@@ -281,6 +281,18 @@ def test_defaults_have_one_source(tmp_path: Path) -> None:
     assert GenerationConfig("meld").max_attempts == 5
     assert args.temperature == default_of("sampling.temperature") == SamplingParams().temperature
     assert args.request_timeout == default_of("request_timeout")
+    # Retries and timeouts: the request pool's policy and the HTTP backends read the same defaults.
+    import inspect
+
+    from erc_synth.generation.backends.openai_compat import OpenAICompatBackend
+    from erc_synth.generation.backends.tgi import TgiBackend
+    from erc_synth.generation.request_pool import RetryPolicy
+
+    policy = RetryPolicy()
+    assert (args.max_retries, default_of("retry_base_delay"), default_of("retry_max_delay")) == (
+        policy.max_retries, policy.base_delay, policy.max_delay)
+    for backend in (OpenAICompatBackend, TgiBackend):
+        assert inspect.signature(backend).parameters["timeout"].default == default_of("request_timeout")
 
 
 def test_a_preset_gets_the_same_checks_as_the_flags(tmp_path: Path) -> None:

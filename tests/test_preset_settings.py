@@ -114,3 +114,13 @@ def test_yaml_anchors_and_aliases_are_refused_with_the_line(tmp_path):
     line = text.count("\n") + 1
     with pytest.raises(ErcSynthError, match=rf"^{preset}:{line}: YAML anchors and aliases"):
         load_preset(str(preset))
+
+
+def test_a_huge_num_dialogues_override_is_one_line_and_exit_2(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "erc_synth.cli", "run", "--preset", str(QUICKSTART), "--out",
+                           str(tmp_path / "out"), "--num-dialogues", str(HUGE)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0] == f"erc-synth run: error: --num-dialogues must be an integer in [1, 1000000], got {HUGE}"
+    assert not (tmp_path / "out").exists()
