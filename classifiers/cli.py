@@ -11,6 +11,8 @@ from pathlib import Path
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
+from .settings import MAX_DIALOGUES, MAX_TOKENS
+
 
 def _option(text: str) -> tuple[str, object]:
     """``KEY=VALUE`` with VALUE parsed as YAML (so numbers, booleans and null work)."""
@@ -131,6 +133,19 @@ def _train_settings(args: argparse.Namespace):
     return settings, pretrain
 
 
+#: The count flags of ``erc-synth train`` outside the settings dataclass, with their ranges.
+_COUNT_FLAGS = {"max_length": (1, MAX_TOKENS), "limit": (1, MAX_DIALOGUES), "limit_train": (1, MAX_DIALOGUES),
+                "limit_validation": (1, MAX_DIALOGUES)}
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    """Every count flag within its range before anything is read (``--limit 10**30`` is a typo)."""
+    for name, (low, high) in _COUNT_FLAGS.items():
+        value = getattr(args, name)
+        if value is not None and not low <= value <= high:
+            raise ErcSynthError(f"--{name.replace('_', '-')} must be in {low} <= value <= {high}, got {value}")
+
+
 def run_train(args: argparse.Namespace) -> int:
     from erc_synth.dataset_scripts.core.registry import get_benchmark
 
@@ -140,6 +155,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .model_card import push_model
     from .training import run_regime
 
+    _check_counts(args)
     benchmark = get_benchmark(args.benchmark)
     regime = args.regime or ("nat" if args.pretrain else "org")
     if (regime == "org") != (args.pretrain is None):

@@ -50,16 +50,12 @@ from erc_synth.dataset_scripts.core.registry import MODES, get_benchmark
 from . import ranks
 from .architectures import ARCHITECTURES, get_architecture
 from .encoders import check_encoder, resolve_encoder
-from .settings import closest
+from .experiment_schema import validate_experiment
 from .training import REGIME_MODES, REGIMES, TrainSettings
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_TOP_KEYS = {"name", "encoder", "architectures", "regimes", "seeds", "options", "training", "pretraining",
-             "architecture_training", "topic_pretraining", "friedman_design", "save_models", "benchmarks",
-             "output_dir", "resources"}
 #: Extended-table designs (kept here so a config is checked without importing pandas).
 DESIGNS = ("pooled", "per_benchmark")
-_BENCHMARK_KEYS = {"real_data", "variant", "synthetic", "limit", "synthetic_limit"}
 GRID_RECORD = "grid.json"
 
 
@@ -101,22 +97,10 @@ class CellResources:
 
     @classmethod
     def from_mapping(cls, raw: Any, source: str) -> CellResources:
+        """Resources from the config's ``resources:`` mapping, already checked by ``experiment_schema``."""
         if raw is None:
             return cls()
-        if not isinstance(raw, Mapping):
-            raise ErcSynthError(f"{source}: resources: expected a mapping like {{cpu: 8, gpu: 1}}, got {raw!r}")
-        unknown = sorted(set(raw) - {"cpu", "gpu"})
-        if unknown:
-            raise ErcSynthError(f"{source}: resources: unknown key(s) {', '.join(map(str, unknown))} "
-                                "(known: cpu, gpu)")
-        values = {}
-        for key in ("cpu", "gpu"):
-            if key not in raw:
-                continue
-            value = raw[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ErcSynthError(f"{source}: resources.{key}: expected a number >= 0, got {value!r}")
-            values[key] = float(value)
+        values = {key: float(raw[key]) for key in ("cpu", "gpu") if raw.get(key) is not None}
         if values.get("cpu", 1.0) == 0 and not values.get("gpu"):
             raise ErcSynthError(f"{source}: resources: a cell needs at least one CPU or one GPU")
         return cls(**values)
@@ -140,13 +124,7 @@ class ExperimentConfig:
     def __init__(self, raw: Mapping[str, Any], source: str, base: Path) -> None:
         self.source = source
         raw = _expand(dict(raw), base, "")
-        for key in raw:
-            if key not in _TOP_KEYS:
-                raise ErcSynthError(f"{source}: unknown key {key!r}{closest(str(key), sorted(_TOP_KEYS))} (known: "
-                                    f"{', '.join(sorted(_TOP_KEYS))})")
-        for key in ("encoder", "architectures", "seeds", "benchmarks"):
-            if key not in raw:
-                raise ErcSynthError(f"{source}: missing key {key!r}")
+        validate_experiment(raw, source)  # every key, at every level: known, typed and within its range
         self.name = str(raw.get("name", Path(source).stem))
         self.encoder = _path(str(raw["encoder"]), base)
         check_encoder(self.encoder, f"{source}: encoder:")
@@ -191,9 +169,6 @@ class ExperimentConfig:
         for name, entry in (raw["benchmarks"] or {}).items():
             get_benchmark(name)
             entry = dict(entry or {})
-            unknown = sorted(set(entry) - _BENCHMARK_KEYS)
-            if unknown:
-                raise ErcSynthError(f"{source}: benchmarks.{name}: unknown key(s) {', '.join(unknown)}")
             if "real_data" not in entry:
                 raise ErcSynthError(f"{source}: benchmarks.{name}: missing key 'real_data'")
             synthetic = {mode: _path(str(spec), base) for mode, spec in (entry.get("synthetic") or {}).items()}

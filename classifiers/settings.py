@@ -24,12 +24,25 @@ Check = Callable[[Any], str | None]
 S = TypeVar("S", bound="StageSettings")
 
 
-def positive(value: Any) -> str | None:
-    return None if value > 0 else "must be > 0"
+#: Upper bounds of counts and sizes: far above any real run, low enough that a typo such as ``10**30`` is refused
+#: before a Trainer allocates anything (a batch of 2**16 examples already exceeds one GPU's memory).
+MAX_BATCH = 65_536
+MAX_STEPS = 10**9
+MAX_EPOCHS = 10_000.0
+MAX_SEED = 2**32 - 1  # numpy's and torch's seed range
+MAX_TOKENS = 131_072
+MAX_DIALOGUES = 10_000_000
 
 
-def at_least(low: int) -> Check:
-    return lambda value: None if value >= low else f"must be >= {low}"
+def between(low: float, high: float, above: bool = False) -> Check:
+    """``low <= value <= high`` (``low < value`` with ``above``): every count a user gives has a ceiling."""
+    sign = "<" if above else "<="
+
+    def check(value: Any) -> str | None:
+        ok = (value > low if above else value >= low) and value <= high
+        return None if ok else f"must be in {low} {sign} value <= {high}"
+
+    return check
 
 
 def fraction(value: Any) -> str | None:
@@ -41,7 +54,7 @@ def probability(value: Any) -> str | None:
 
 
 def steps_or_all(value: Any) -> str | None:
-    return None if value == -1 or value > 0 else "must be > 0, or -1 for no limit"
+    return None if value == -1 or 0 < value <= MAX_STEPS else f"must be in 0 < value <= {MAX_STEPS}, or -1 for no limit"
 
 
 def one_of(*choices: str) -> Check:
@@ -82,11 +95,12 @@ def _spelled(where: str, name: str) -> str:
 class StageSettings:
     """Settings every Trainer stage shares (fine-tuning, synthetic pre-training, topic pre-training)."""
 
-    epochs: float = setting(3.0, "training epochs (fractions allowed)", positive)
-    learning_rate: float = setting(2e-5, "peak learning rate", positive)
-    batch_size: int = setting(8, "examples per device and step", at_least(1))
+    epochs: float = setting(3.0, "training epochs (fractions allowed)", between(0, MAX_EPOCHS, above=True))
+    learning_rate: float = setting(2e-5, "peak learning rate", between(0, 10.0, above=True))
+    batch_size: int = setting(8, "examples per device and step", between(1, MAX_BATCH))
     max_steps: int = setting(-1, "stop after this many optimizer steps (-1: the epochs decide)", steps_or_all)
-    seed: int = setting(0, "random seed of the model head, the data order and dropout")
+    seed: int = setting(0, "random seed of the model head, the data order and dropout",
+                        between(0, MAX_SEED))
 
     def __post_init__(self) -> None:
         self.validate()
@@ -138,15 +152,15 @@ class StageSettings:
 class TrainSettings(StageSettings):
     """Hyper-parameters of one classifier Trainer stage (defaults: small CPU runs; configs set the paper's values)."""
 
-    eval_batch_size: int = setting(32, "examples per device in evaluation", at_least(1))
+    eval_batch_size: int = setting(32, "examples per device in evaluation", between(1, MAX_BATCH))
     warmup_ratio: float = setting(0.1, "share of the steps spent warming the learning rate up", fraction)
-    weight_decay: float = setting(0.0, "AdamW weight decay", at_least(0))
-    gradient_accumulation_steps: int = setting(1, "batches accumulated per optimizer step", at_least(1))
+    weight_decay: float = setting(0.0, "AdamW weight decay", between(0, 10.0))
+    gradient_accumulation_steps: int = setting(1, "batches accumulated per optimizer step", between(1, MAX_BATCH))
     early_stopping_patience: int | None = setting(3, "evaluations without improvement before stopping "
-                                                     "(none: never stop early)", at_least(1))
+                                                     "(none: never stop early)", between(1, MAX_STEPS))
     eval_steps: int | None = setting(None, "evaluate and checkpoint every N steps (none: once per epoch)",
-                                     at_least(1))
-    logging_steps: int = setting(10, "log the loss every N steps", at_least(1))
+                                     between(1, MAX_STEPS))
+    logging_steps: int = setting(10, "log the loss every N steps", between(1, MAX_STEPS))
     precision: str = setting("auto", "auto (bf16 or fp16 on a GPU, fp32 on CPU), fp32, bf16 or fp16",
                              one_of("auto", "fp32", "bf16", "fp16"))
 

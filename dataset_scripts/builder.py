@@ -33,6 +33,7 @@ import numpy as np
 from datasets import ClassLabel, DatasetDict, Value
 from datasets.info import DatasetInfosDict
 
+from .core.build_defaults import DEFAULT_RATIOS, DEFAULT_SPLIT_SEED
 from .core.dataset_key import DatasetKey, all_keys
 from .core.errors import DataFormatError, ErcSynthError, RunDirError
 from .core.registry import SPLITS, Benchmark, get_benchmark
@@ -41,7 +42,6 @@ from .run_store import RunRecord, RunStore, RunSummary
 from .schema import dialogue_features, dialogues_to_utterances, utterance_features, utterance_rows
 from .stats import SplitStats, corpus_stats
 
-DEFAULT_RATIOS: tuple[float, float, float] = (0.8, 0.1, 0.1)
 CONFIG_NAMES: tuple[str, ...] = tuple(key.config_name for key in all_keys())
 #: Layout of a built folder, the one a Hub dataset repo uses for several configs.
 DATA_FILE = "data/{config}/{split}-00000-of-00001.parquet"
@@ -219,7 +219,7 @@ class SyntheticConfig(datasets.BuilderConfig):
     """A ``{benchmark}-{mode}`` config; ``run_dir`` and the options below select and shape the data."""
 
     run_dir: str | None = None
-    split_seed: int = 0
+    split_seed: int = DEFAULT_SPLIT_SEED
     ratios: tuple[float, float, float] = DEFAULT_RATIOS
     gates: GateOptions = field(default_factory=GateOptions)
     #: ``"dialogues"`` (one row per dialogue) or ``"utterances"`` (one row per utterance).
@@ -417,7 +417,7 @@ def config_name_of(run_dir: str | Path) -> str:
 def build(
     run_dir: str | Path | RunSnapshot,
     *,
-    split_seed: int = 0,
+    split_seed: int = DEFAULT_SPLIT_SEED,
     ratios: Sequence[float] | str = DEFAULT_RATIOS,
     gates: GateOptions | None = None,
     reference: tuple[str, Sequence[Sequence[str]]] | None = None,
@@ -447,7 +447,7 @@ def build(
 def build_dataset_dict(
     run_dir: str | Path,
     *,
-    split_seed: int = 0,
+    split_seed: int = DEFAULT_SPLIT_SEED,
     ratios: Sequence[float] | str = DEFAULT_RATIOS,
     gates: GateOptions | None = None,
     reference: tuple[str, Sequence[Sequence[str]]] | None = None,

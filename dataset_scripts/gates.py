@@ -36,6 +36,14 @@ from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
+from .core.build_defaults import (
+    DECONTAM_NGRAM,
+    DECONTAM_THRESHOLD,
+    GIBBERISH_MIN_WORDS,
+    GIBBERISH_THRESHOLD,
+    MAX_BAD_LINE_SHARE,
+    NEAR_DUP_THRESHOLD,
+)
 from .core.errors import ErcSynthError
 from .text_quality import alphabetic_words, emotion_words, is_bare_label, known_word_share, known_words
 
@@ -53,23 +61,23 @@ class GateOptions:
     exact_dedup: bool = True
     #: Estimated Jaccard similarity of word shingles at or above which a dialogue is a near duplicate;
     #: ``None`` turns the gate off.
-    near_dup_threshold: float | None = 0.8
+    near_dup_threshold: float | None = NEAR_DUP_THRESHOLD
     shingle_size: int = 3
     num_perm: int = 128
     minhash_seed: int = 1
     #: Word n-gram length for decontamination (8 words rarely repeat by chance across dialogues).
-    decontam_ngram: int = 8
+    decontam_ngram: int = DECONTAM_NGRAM
     #: A dialogue is dropped when the share of its n-grams found in the real test split exceeds this value;
     #: 0.0 drops a dialogue with any shared n-gram.
-    decontam_threshold: float = 0.0
+    decontam_threshold: float = DECONTAM_THRESHOLD
     #: A line with a known-word share below this is gibberish and removed; ``None`` turns the gate off.
-    gibberish_threshold: float | None = 0.5
+    gibberish_threshold: float | None = GIBBERISH_THRESHOLD
     #: Lines with fewer alphabetic words are never called gibberish (real speech has "Ohh!", "Shhhh!").
-    gibberish_min_words: int = 2
+    gibberish_min_words: int = GIBBERISH_MIN_WORDS
     #: Remove lines made only of emotion words.
     bare_label_gate: bool = True
     #: A dialogue with more than this share of bad lines is dropped whole; ``None``: only lines are removed.
-    max_bad_line_share: float | None = 0.5
+    max_bad_line_share: float | None = MAX_BAD_LINE_SHARE
 
     def __post_init__(self) -> None:
         if self.gibberish_threshold is not None and not 0.0 < self.gibberish_threshold <= 1.0:

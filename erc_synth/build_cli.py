@@ -12,6 +12,19 @@ import argparse
 import json
 import sys
 
+from erc_synth.dataset_scripts.core.build_defaults import (
+    DECONTAM_NGRAM,
+    DECONTAM_THRESHOLD,
+    DEFAULT_LABEL_POLICY,
+    DEFAULT_RATIOS,
+    DEFAULT_SPLIT_SEED,
+    GIBBERISH_MIN_WORDS,
+    GIBBERISH_THRESHOLD,
+    LABEL_POLICIES,
+    MAX_BAD_LINE_SHARE,
+    NEAR_DUP_THRESHOLD,
+)
+
 from .label_auditor import ClassifierAuditor
 from .quality_reporter import ClassifierQualityReporter
 
@@ -104,22 +117,26 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real-data", metavar="DIR", help="folder with meld/, emorynlp/, iemocap/ (enables "
                        "decontamination against the real test split and the comparison in the card)")
     parser.add_argument("--real-variant", help="benchmark file variant (default: the registry's default)")
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test (default 0.8,0.1,0.1)")
-    parser.add_argument("--near-dup-threshold", type=float, default=0.8, help="MinHash Jaccard threshold")
+    parser.add_argument("--split-seed", type=int, default=DEFAULT_SPLIT_SEED)
+    ratios = ",".join(map(str, DEFAULT_RATIOS))
+    parser.add_argument("--ratios", default=ratios, help=f"train,validation,test (default {ratios})")
+    parser.add_argument("--near-dup-threshold", type=float, default=NEAR_DUP_THRESHOLD,
+                        help=f"MinHash Jaccard threshold (default {NEAR_DUP_THRESHOLD})")
     parser.add_argument("--no-decontaminate", action="store_true")
-    parser.add_argument("--decontam-ngram", type=int, default=8, help="word n-gram length (default 8)")
-    parser.add_argument("--decontam-threshold", type=float, default=0.0,
+    parser.add_argument("--decontam-ngram", type=int, default=DECONTAM_NGRAM,
+                        help=f"word n-gram length (default {DECONTAM_NGRAM})")
+    parser.add_argument("--decontam-threshold", type=float, default=DECONTAM_THRESHOLD,
                         help="drop a dialogue when more than this share of its n-grams is in the real test split "
                              "(default 0: any shared n-gram)")
-    parser.add_argument("--gibberish-threshold", type=_off_or_float, default=0.5, metavar="SHARE|off",
-                        help="remove a line whose known-word share is below this (default 0.5)")
-    parser.add_argument("--gibberish-min-words", type=int, default=2,
-                        help="lines with fewer alphabetic words are never gibberish (default 2)")
+    parser.add_argument("--gibberish-threshold", type=_off_or_float, default=GIBBERISH_THRESHOLD, metavar="SHARE|off",
+                        help=f"remove a line whose known-word share is below this (default {GIBBERISH_THRESHOLD})")
+    parser.add_argument("--gibberish-min-words", type=int, default=GIBBERISH_MIN_WORDS,
+                        help=f"lines with fewer alphabetic words are never gibberish (default {GIBBERISH_MIN_WORDS})")
     parser.add_argument("--no-bare-label-gate", action="store_true",
                         help="keep lines made only of emotion words")
-    parser.add_argument("--max-bad-line-share", type=_off_or_float, default=0.5, metavar="SHARE|off",
-                        help="drop a dialogue when more than this share of its lines are bad (default 0.5)")
+    parser.add_argument("--max-bad-line-share", type=_off_or_float, default=MAX_BAD_LINE_SHARE, metavar="SHARE|off",
+                        help="drop a dialogue when more than this share of its lines are bad "
+                             f"(default {MAX_BAD_LINE_SHARE})")
     parser.add_argument("--no-c2st", action="store_true",
                         help="leave the two-sample test (MiniLM embeddings, the costly part) out of the quality "
                              "report")
@@ -127,7 +144,7 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audit", metavar="JUDGE",
                         help="audit the labels against a judge (train, classifier:PATH_OR_HUB_ID, llm) and add the "
                              "label fidelity section to the card; needs --real-data for the train judge")
-    parser.add_argument("--label-policy", default="llm", metavar="llm|judge|agree",
+    parser.add_argument("--label-policy", default=DEFAULT_LABEL_POLICY, metavar="|".join(LABEL_POLICIES),
                         help="which labels the set gets: the LLM's (default, the study's), the judge's, or the "
                              "LLM's where the judge agrees and -1 elsewhere (needs --audit)")
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from erc_synth.dataset_scripts.core.build_defaults import DEFAULT_LABEL_POLICY, DEFAULT_SPLIT_SEED
 from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
@@ -66,7 +67,7 @@ class DatasetOutcome:
     js_divergence: float | None = None
     gate_counts: dict[str, Any] = field(default_factory=dict)
     pushed: str | None = None
-    label_policy: str = "llm"
+    label_policy: str = DEFAULT_LABEL_POLICY
     #: Cohen's kappa of the LLM's labels against the audit judge, when the preset ran an audit.
     kappa: float | None = None
     #: Mean Spearman's rho of label id vs turn index, and the same on the real test split (audit only).
@@ -189,8 +190,11 @@ def generation_config(preset: Preset, spec: DatasetSpec, run_dir: Path, real_dat
 def _with_overrides(preset: Preset, num_dialogues: int | None, model: str | None,
                     endpoints: Sequence[str] | None) -> Preset:
     if num_dialogues is not None:
-        if num_dialogues < 1:
-            raise ErcSynthError(f"--num-dialogues must be positive, got {num_dialogues}")
+        from erc_synth.generation.engine import CONFIG_RULES
+
+        ok, valid = CONFIG_RULES["num_dialogues"]  # the engine's rule, ceiling included
+        if not ok(num_dialogues):
+            raise ErcSynthError(f"--num-dialogues must be {valid}, got {num_dialogues}")
         preset = replace(preset, datasets=tuple(replace(s, num_dialogues=num_dialogues) for s in preset.datasets))
     if model is not None:
         preset = replace(preset, model=model)
@@ -274,7 +278,7 @@ def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_d
     from erc_synth.hub_cards.folder import build_all
 
     options: dict[str, Any] = {
-        "split_seed": int(preset.build.get("split_seed", 0)),
+        "split_seed": int(preset.build.get("split_seed", DEFAULT_SPLIT_SEED)),
         "ratios": tuple(preset.build.get("ratios", (0.8, 0.1, 0.1))),
         "real_data_dir": real_data_dir,
         "repo_org": org,

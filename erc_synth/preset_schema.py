@@ -13,7 +13,6 @@ exactly the same values.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,20 +23,33 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
+from erc_synth.dataset_scripts.core import settings_schema
+from erc_synth.dataset_scripts.core.build_defaults import (
+    DEFAULT_LABEL_POLICY,
+    DEFAULT_RATIOS,
+    DEFAULT_SPLIT_SEED,
+    LABEL_POLICIES,
+)
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import BENCHMARKS, MODES
 from erc_synth.dataset_scripts.gates import GateOptions
 from erc_synth.generation.backends.base import SamplingParams
 from erc_synth.generation.backends.factory import BACKENDS
 from erc_synth.generation.chat_format import CHAT_FORMATS
-from erc_synth.generation.engine import CONFIG_RULES, SAMPLING_RULES, default_of
+from erc_synth.generation.engine import (
+    BACKEND_OPTION_RULES,
+    CONFIG_RULES,
+    MAX_SEED,
+    MAX_TURNS,
+    SAMPLING_RULES,
+    default_of,
+)
 from erc_synth.generation.grammar import LABEL_FORMATS
 from erc_synth.generation.label_plan import LABEL_PLANS
 from erc_synth.generation.prompts import LABEL_ORDERS, TEMPLATE_VERSIONS, check_version
@@ -45,7 +57,6 @@ from erc_synth.generation.validation import TARGET_POLICIES
 
 #: ``turns: benchmark`` asks each benchmark's typical real dialogue length (``Benchmark.real_lengths``).
 TURNS_OF_BENCHMARK = "benchmark"
-LABEL_POLICIES: tuple[str, ...] = ("llm", "judge", "agree")
 
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 #: YAML scalars keep their type: ``"3"`` is not an integer, ``1`` is not a string, ``yes`` is a bool only.
@@ -61,6 +72,14 @@ class _Strict(BaseModel):
 def _choice(value: Any, choices: tuple[str, ...]) -> Any:
     if value not in choices:
         raise ValueError(f"has unknown value {value!r}; known: {', '.join(choices)}")
+    return value
+
+
+def _engine_check(name: str, value: Any) -> Any:
+    """The engine's own rule for a generation setting (its range, ceiling included), so presets match flags."""
+    ok, valid = CONFIG_RULES[name]
+    if value is not None and not ok(value):
+        raise ValueError(f"must be {valid}, got {value!r}")
     return value
 
 
@@ -81,12 +100,17 @@ class DatasetEntry(_Strict):
     def _mode(cls, value: str) -> str:
         return _choice(value, MODES)
 
+    @field_validator("num_dialogues")
+    @classmethod
+    def _num_dialogues(cls, value: int) -> int:
+        return _engine_check("num_dialogues", value)
+
 
 class AuditSettings(_Strict):
     """``audit: {judge: train, label_policy: llm}``: audit each built set's labels against a judge."""
 
     judge: Annotated[StrictStr, Field(min_length=1)]
-    label_policy: StrictStr = "llm"
+    label_policy: StrictStr = DEFAULT_LABEL_POLICY
 
     @field_validator("label_policy")
     @classmethod
@@ -111,10 +135,7 @@ class RealDataSettings(_Strict):
 
 
 def _checked_few_shot(value: int | None) -> int | None:
-    ok, valid = CONFIG_RULES["few_shot"]
-    if value is not None and not ok(value):
-        raise ValueError(f"must be {valid}, got {value!r}")
-    return value
+    return _engine_check("few_shot", value)
 
 
 _GATES = GateOptions()
@@ -131,12 +152,12 @@ _GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
 class BuildSettings(_Strict):
     """``build:``: how each run becomes a dataset (``erc-synth build``'s options)."""
 
-    split_seed: Annotated[StrictInt, Field(ge=0)] = 0
-    ratios: tuple[StrictFloat, StrictFloat, StrictFloat] = (0.8, 0.1, 0.1)
+    split_seed: Annotated[StrictInt, Field(ge=0, le=MAX_SEED)] = DEFAULT_SPLIT_SEED
+    ratios: tuple[StrictFloat, StrictFloat, StrictFloat] = DEFAULT_RATIOS
     near_dup_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.near_dup_threshold
     #: The bad-line gate (``dataset_scripts.gates.GateOptions``); ``null`` turns a share off.
     gibberish_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.gibberish_threshold
-    gibberish_min_words: Annotated[StrictInt, Field(ge=1)] = _GATES.gibberish_min_words
+    gibberish_min_words: Annotated[StrictInt, Field(ge=1, le=MAX_TURNS)] = _GATES.gibberish_min_words
     bare_label_gate: StrictBool = _GATES.bare_label_gate
     max_bad_line_share: Annotated[StrictFloat, Field(ge=0, lt=1)] | None = _GATES.max_bad_line_share
     #: The quality report's two-sample test (MiniLM embeddings, its costly part).
@@ -228,10 +249,18 @@ class PresetSettings(_Strict):
     def _generation_choice(cls, value: str | None, info: ValidationInfo) -> str | None:
         return value if value is None else _choice(value, _GENERATION_CHOICES[info.field_name or ""])
 
-    @field_validator("few_shot")
+    @field_validator("seed", "concurrency", "max_attempts", "max_utterance_chars", "few_shot")
     @classmethod
-    def _few_shot(cls, value: int | None) -> int | None:
-        return _checked_few_shot(value)
+    def _engine_rule(cls, value: int | None, info: ValidationInfo) -> int | None:
+        return _engine_check(info.field_name or "", value)
+
+    @field_validator("backend_options")
+    @classmethod
+    def _backend_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, (ok, valid) in BACKEND_OPTION_RULES.items():
+            if name in value and not ok(value[name]):
+                raise ValueError(f"must hold {name} as {valid}, got {value[name]!r}")
+        return value
 
     @field_validator("turns", mode="before")
     @classmethod
@@ -243,8 +272,9 @@ class PresetSettings(_Strict):
     @field_validator("turns")
     @classmethod
     def _turns(cls, value: Any) -> Any:
-        if isinstance(value, tuple) and value[0] > value[1]:
-            raise ValueError(f"must be [min, max] with min <= max, or {TURNS_OF_BENCHMARK!r}, got {list(value)}")
+        if isinstance(value, tuple) and not CONFIG_RULES["turns"][0](value):
+            raise ValueError(f"must be [min, max] with 1 <= min <= max <= {MAX_TURNS}, or {TURNS_OF_BENCHMARK!r}, "
+                             f"got {list(value)}")
         return value
 
     @model_validator(mode="after")
@@ -261,63 +291,8 @@ class PresetSettings(_Strict):
         return self
 
 
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that holds the key at ``loc`` (the last element), walking lists and optionals."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
-            return None
-        current = _unwrap(current.model_fields[part].annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _unwrap(arg)
-        if isinstance(found, type) and issubclass(found, BaseModel):
-            return found
-    return annotation
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not str(part).startswith(("function-", "tuple[", "literal[", "list[", "int", "str", "float", "bool",
-                                        "none")):
-            path += f".{part}" if path else str(part)
-    return path
-
-
-def describe_error(error: dict[str, Any], source: str, model: type[BaseModel] = PresetSettings) -> str:
-    """One line for pydantic's first error: the file, the key path, what is wrong, and a suggestion."""
-    loc = tuple(error.get("loc", ()))
-    path = _key_path(loc)
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        holder = _model_at(model, loc)
-        known = sorted(holder.model_fields) if holder is not None else []
-        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-        hint = f"; did you mean {'.'.join([*path.split('.')[:-1], close[0]])!r}?" if close else ""
-        return f"{source}: unknown key {path!r}{hint} (known here: {', '.join(known)})"
-    if kind == "missing":
-        return f"{source}: preset lacks the field {path!r}"
-    message = str(error.get("msg", "")).removeprefix("Value error, ")
-    if not path:
-        return f"{source}: {message}"
-    if message.startswith(("has unknown value", "must be")):
-        return f"{source}: field {path!r} {message}"
-    return f"{source}: field {path!r} has value {error.get('input')!r}: {message}"
-
-
 def validate_preset(data: Any, source: str) -> PresetSettings:
     """The preset mapping as ``PresetSettings``; the first problem is raised as one ``ErcSynthError`` line."""
     if not isinstance(data, dict):
         raise ErcSynthError(f"{source}: a preset must be a YAML mapping, got {type(data).__name__}")
-    try:
-        return PresetSettings.model_validate(data)
-    except ValidationError as exc:
-        raise ErcSynthError(describe_error(exc.errors()[0], source)) from None
+    return settings_schema.validate_settings(PresetSettings, data, source, "preset")

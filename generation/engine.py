@@ -36,6 +36,7 @@ from erc_synth.dataset_scripts.core.registry import MODES, Benchmark, get_benchm
 from erc_synth.dataset_scripts.run_store import RunRecord, RunStore, check_run_dir_target, release_run_dir
 
 from .backends.base import (
+    DEFAULT_REQUEST_TIMEOUT,
     Backend,
     BackendError,
     GenerationRequest,
@@ -92,6 +93,24 @@ def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _int_in(low: int, high: int, note: str = "") -> tuple[Callable[[Any], bool], str]:
+    """An integer rule with a ceiling: a typo such as ``10**30`` is refused before anything is allocated."""
+    return (lambda v: _integer(v) and low <= v <= high), f"an integer in [{low}, {high}]{note}"
+
+
+def _seconds_in(low: float, high: float, above: bool = False) -> tuple[Callable[[Any], bool], str]:
+    sign = "(" if above else "["
+    return ((lambda v: _number(v) and (v > low if above else v >= low) and v <= high),
+            f"a number of seconds in {sign}{low}, {high}]")
+
+
+#: Ceilings of the counts and sizes a user gives: far above any run the project makes, low enough to fit memory.
+MAX_DIALOGUES = 1_000_000
+MAX_NEW_TOKENS = 32_768
+MAX_TURNS = 1_000
+MAX_SEED = 2**32 - 1  # numpy's and torch's seed range
+MAX_WORKERS = 4_096
+
 #: One validator per setting: (accepts the value, what a valid value is). Shared by the CLI flags and the
 #: preset YAML, because both end in ``GenerationConfig``; NaN and infinity fail every numeric check.
 SAMPLING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -99,40 +118,40 @@ SAMPLING_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # retries that repair a rejected dialogue could never succeed.
     "temperature": (lambda v: _number(v) and v > 0, "a finite number > 0"),
     "top_p": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]; 1 turns it off"),
-    "top_k": (lambda v: _integer(v) and v >= 0, "an integer >= 0; 0 turns it off"),
+    "top_k": _int_in(0, 1_000_000, "; 0 turns it off"),
     "typical_p": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]; 1 turns it off"),
     "repetition_penalty": (lambda v: _number(v) and v > 0, "a finite number > 0; 1 turns it off"),
     "min_p": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1); 0 turns it off"),
-    "max_new_tokens": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "max_new_tokens": _int_in(1, MAX_NEW_TOKENS),
     "stop": (lambda v: isinstance(v, tuple | list) and all(isinstance(s, str) and s for s in v),
              "a list of non-empty strings"),
 }
 CONFIG_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "num_dialogues": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    "seed": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+    "num_dialogues": _int_in(1, MAX_DIALOGUES),
+    "seed": _int_in(0, MAX_SEED),
     "mode": (lambda v: v in MODES, f"one of {', '.join(MODES)}"),
-    "concurrency": (lambda v: v is None or (_integer(v) and v >= 1), "an integer >= 1"),
-    "max_attempts": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "concurrency": (lambda v: v is None or _int_in(1, MAX_WORKERS)[0](v), f"an integer in [1, {MAX_WORKERS}]"),
+    "max_attempts": _int_in(1, 1_000),
     "turns": (lambda v: v is None or (isinstance(v, tuple) and len(v) == 2 and all(_integer(t) for t in v)
-                                      and 1 <= v[0] <= v[1]),
-              "two integers MIN MAX with 1 <= MIN <= MAX"),
-    "steer_wave": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    "max_utterance_chars": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    "max_retries": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
-    "retry_base_delay": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
-    "retry_max_delay": (lambda v: _number(v) and v >= 0, "a finite number >= 0"),
-    "request_timeout": (lambda v: _number(v) and v > 0, "a finite number of seconds > 0"),
+                                      and 1 <= v[0] <= v[1] <= MAX_TURNS),
+              f"two integers MIN MAX with 1 <= MIN <= MAX <= {MAX_TURNS}"),
+    "steer_wave": _int_in(1, MAX_DIALOGUES),
+    "max_utterance_chars": _int_in(1, 100_000),
+    "max_retries": _int_in(0, 100),
+    "retry_base_delay": _seconds_in(0, 3_600),
+    "retry_max_delay": _seconds_in(0, 3_600),
+    "request_timeout": _seconds_in(0, 86_400, above=True),
     "prompt_version": (lambda v: v in TEMPLATE_VERSIONS, f"one of {', '.join(TEMPLATE_VERSIONS)}"),
     "label_format": (lambda v: v in LABEL_FORMATS, f"one of {', '.join(LABEL_FORMATS)}"),
     "label_order": (lambda v: v in LABEL_ORDERS, f"one of {', '.join(LABEL_ORDERS)}"),
     "target_policy": (lambda v: v in TARGET_POLICIES, f"one of {', '.join(TARGET_POLICIES)}"),
-    "few_shot": (lambda v: _integer(v) and v >= 0, "an integer >= 0; 0 turns it off"),
+    "few_shot": _int_in(0, 64, "; 0 turns it off"),
     "label_plan": (lambda v: v in LABEL_PLANS, f"one of {', '.join(LABEL_PLANS)}"),
 }
 #: Backend options that every backend reading them needs in range (the rest are the backend's to check).
 BACKEND_OPTION_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "batch_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    "num_threads": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "batch_size": _int_in(1, 4_096),
+    "num_threads": _int_in(1, 1_024),
 }
 
 
@@ -202,11 +221,11 @@ class GenerationConfig:
     #: Longest utterance the grammar allows, in characters.
     max_utterance_chars: int = 200
     #: Consecutive server faults tolerated per request before the run stops (resumable).
-    max_retries: int = 6
-    retry_base_delay: float = 0.5
-    retry_max_delay: float = 30.0
+    max_retries: int = RetryPolicy.max_retries
+    retry_base_delay: float = RetryPolicy.base_delay
+    retry_max_delay: float = RetryPolicy.max_delay
     #: Seconds one HTTP request may take.
-    request_timeout: float = 600.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     prompt_version: str = PROMPT_VERSION
     #: How a line carries its label: "number" ``(N)`` after the utterance, "word" ``(joy)`` after it, or
     #: "word_first" ``Speaker (joy): utterance`` (grammar, prompt and parser follow it).

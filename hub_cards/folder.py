@@ -39,6 +39,7 @@ from erc_synth.dataset_scripts.builder import (
     write_hub_folder,
 )
 from erc_synth.dataset_scripts.core.atomic_io import write_bytes_atomic, write_json_atomic
+from erc_synth.dataset_scripts.core.build_defaults import DEFAULT_LABEL_POLICY, DEFAULT_SPLIT_SEED
 from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
@@ -82,7 +83,7 @@ class PreparedRun:
 
     built: BuiltDataset
     real: RealComparison | None = None
-    label_policy: str = "llm"
+    label_policy: str = DEFAULT_LABEL_POLICY
     audit: Any = None  # what the auditor returned, when the build ran an audit
     auditor: LabelAuditor | None = None
     #: The data-quality report (quality.json) of the built set against the real benchmark.
@@ -100,7 +101,7 @@ class FolderReport:
     label_counts: dict[str, int]
     real_label_counts: dict[str, int] | None = None
     divergences: dict[str, float] = field(default_factory=dict)
-    label_policy: str = "llm"
+    label_policy: str = DEFAULT_LABEL_POLICY
     #: The audit summary (audit.json) when the build ran an audit.
     label_fidelity: dict[str, Any] | None = None
     #: Every file the build wrote, relative to the folder (what ``push`` uploads).
@@ -270,12 +271,12 @@ def prepare_run(
     *,
     real_data_dir: str | Path | None = None,
     real_variant: str | None = None,
-    split_seed: int = 0,
+    split_seed: int = DEFAULT_SPLIT_SEED,
     ratios: Sequence[float] | str = DEFAULT_RATIOS,
     gates: GateOptions | None = None,
     decontaminate: bool = True,
     audit: str | None = None,
-    label_policy: str = "llm",
+    label_policy: str = DEFAULT_LABEL_POLICY,
     audit_cache_dir: str | Path | None = None,
     judge_settings: Any = None,
     real_cache: dict[str, RealComparison] | None = None,
@@ -472,7 +473,7 @@ def build_folder(
     *,
     real_data_dir: str | Path | None = None,
     real_variant: str | None = None,
-    split_seed: int = 0,
+    split_seed: int = DEFAULT_SPLIT_SEED,
     ratios: Sequence[float] | str = DEFAULT_RATIOS,
     near_dup_threshold: float | None = 0.8,
     decontaminate: bool = True,
@@ -483,7 +484,7 @@ def build_folder(
     license: str = DEFAULT_LICENSE,
     gates: GateOptions | None = None,
     audit: str | None = None,
-    label_policy: str = "llm",
+    label_policy: str = DEFAULT_LABEL_POLICY,
     audit_cache_dir: str | Path | None = None,
     judge_settings: Any = None,
     auditor: LabelAuditor | None = None,

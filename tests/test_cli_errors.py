@@ -298,7 +298,7 @@ def _train_real_data_other_benchmark(tmp: Path) -> tuple[list[str], str]:
 
 @probe("train-setting-out-of-range", slow=True)
 def _train_setting_out_of_range(tmp: Path) -> tuple[list[str], str]:
-    return _train_argv(tmp, "--learning-rate", "-1"), "--learning-rate must be > 0"
+    return _train_argv(tmp, "--learning-rate", "-1"), "--learning-rate must be in 0 < value <= 10.0, got -1.0"
 
 
 def _experiment_config(tmp: Path, **changes: object) -> Path:
@@ -320,7 +320,8 @@ def _experiment_option_typo(tmp: Path) -> tuple[list[str], str]:
 @probe("experiment-training-setting-typo", slow=True)
 def _experiment_training_typo(tmp: Path) -> tuple[list[str], str]:
     path = _experiment_config(tmp, training={"learnig_rate": 1e-5})
-    return ["experiment", str(path)], "training.learnig_rate: unknown training setting; did you mean 'learning_rate'"
+    return ["experiment", str(path)], ("unknown key 'training.learnig_rate'; did you mean "
+                                     "'training.learning_rate'?")
 
 
 @probe("experiment-encoder-missing-folder")
@@ -404,7 +405,8 @@ def _experiment_removed_worker_flag(tmp: Path) -> tuple[list[str], str]:
 def _experiment_resources_unknown_key(tmp: Path) -> tuple[list[str], str]:
     path = _grid_config(tmp)
     path.write_text(path.read_text() + "resources: {gpus: 1}\n")
-    return ["experiment", str(path), "--out", str(tmp / "run")], "resources: unknown key(s) gpus"
+    return ["experiment", str(path), "--out", str(tmp / "run")], \
+        "unknown key 'resources.gpus'; did you mean 'resources.gpu'?"
 
 
 @probe("experiment-on-another-configs-folder", slow=True)

@@ -218,17 +218,27 @@ def test_a_smaller_count_on_a_run_is_refused_and_changes_nothing(tmp_path: Path)
     ("sampling.temperature", -1.0, "must be a finite number > 0"),
     ("sampling.top_p", 0.0, r"must be a number in \(0, 1\]"),
     ("sampling.top_p", 2.0, r"must be a number in \(0, 1\]"),
-    ("sampling.top_k", -5, "must be an integer >= 0; 0 turns it off"),
+    ("sampling.top_k", -5, r"must be an integer in \[0, 1000000\]; 0 turns it off"),
     ("sampling.typical_p", math.inf, r"must be a number in \(0, 1\]"),
     ("sampling.repetition_penalty", 0.0, "must be a finite number > 0"),
-    ("sampling.max_new_tokens", 0, "must be an integer >= 1"),
-    ("request_timeout", -1.0, "must be a finite number of seconds > 0"),
-    ("request_timeout", math.nan, "must be a finite number of seconds > 0"),
-    ("max_attempts", 0, "must be an integer >= 1"),
-    ("num_dialogues", 0, "must be an integer >= 1"),
-    ("concurrency", 0, "must be an integer >= 1"),
-    ("backend_options.batch_size", 0, "must be an integer >= 1"),
+    ("sampling.max_new_tokens", 0, r"must be an integer in \[1, 32768\]"),
+    ("sampling.max_new_tokens", 10**30, r"must be an integer in \[1, 32768\]"),
+    ("request_timeout", -1.0, r"must be a number of seconds in \(0, 86400\]"),
+    ("request_timeout", math.nan, r"must be a number of seconds in \(0, 86400\]"),
+    ("request_timeout", 1e30, r"must be a number of seconds in \(0, 86400\]"),
+    ("max_attempts", 0, r"must be an integer in \[1, 1000\]"),
+    ("max_attempts", 10**30, r"must be an integer in \[1, 1000\]"),
+    ("max_retries", 10**30, r"must be an integer in \[0, 100\]"),
+    ("num_dialogues", 0, r"must be an integer in \[1, 1000000\]"),
+    ("num_dialogues", 10**30, r"must be an integer in \[1, 1000000\]"),
+    ("seed", 10**30, r"must be an integer in \[0, 4294967295\]"),
+    ("concurrency", 0, r"must be an integer in \[1, 4096\]"),
+    ("concurrency", 10**30, r"must be an integer in \[1, 4096\]"),
+    ("backend_options.batch_size", 0, r"must be an integer in \[1, 4096\]"),
+    ("backend_options.batch_size", 10**30, r"must be an integer in \[1, 4096\]"),
+    ("few_shot", 10**30, r"must be an integer in \[0, 64\]"),
     ("turns", (5, 2), "two integers MIN MAX"),
+    ("turns", (2, 10**30), "two integers MIN MAX with 1 <= MIN <= MAX <= 1000"),
     ("mode", "chaotic", "must be one of natural, balanced"),
 ])
 def test_each_setting_has_one_validator(tmp_path: Path, setting: str, value, message: str) -> None:
@@ -271,6 +281,18 @@ def test_defaults_have_one_source(tmp_path: Path) -> None:
     assert GenerationConfig("meld").max_attempts == 5
     assert args.temperature == default_of("sampling.temperature") == SamplingParams().temperature
     assert args.request_timeout == default_of("request_timeout")
+    # Retries and timeouts: the request pool's policy and the HTTP backends read the same defaults.
+    import inspect
+
+    from erc_synth.generation.backends.openai_compat import OpenAICompatBackend
+    from erc_synth.generation.backends.tgi import TgiBackend
+    from erc_synth.generation.request_pool import RetryPolicy
+
+    policy = RetryPolicy()
+    assert (args.max_retries, default_of("retry_base_delay"), default_of("retry_max_delay")) == (
+        policy.max_retries, policy.base_delay, policy.max_delay)
+    for backend in (OpenAICompatBackend, TgiBackend):
+        assert inspect.signature(backend).parameters["timeout"].default == default_of("request_timeout")
 
 
 def test_a_preset_gets_the_same_checks_as_the_flags(tmp_path: Path) -> None:

@@ -166,25 +166,27 @@ def test_config_errors_name_the_key(tmp_path):
         ExperimentConfig.load(path)
     path.write_text(yaml.safe_dump({"encoder": "x", "architectures": ["emoberta"], "seeds": [0],
                                     "training": {"epoch": 1}, "benchmarks": {}}))
-    with pytest.raises(ErcSynthError, match="unknown training setting"):
+    with pytest.raises(ErcSynthError, match=r"unknown key 'training\.epoch'; did you mean 'training\.epochs'\?"):
         ExperimentConfig.load(path)
     base = {"encoder": "x", "architectures": ["compm"], "seeds": [0], "benchmarks": {}}
     for changes, message in (
         ({"options": {"compm": {"max_memory_utterance": 4}}},
          r"options\.compm: unknown compm option 'max_memory_utterance'; did you mean 'max_memory_utterances'\?"),
         ({"options": {"emoberta": {"max_length": 64}}}, r"options\.emoberta: not one of the config's architectures"),
-        ({"training": {"warmup_ratio": 1.5}}, r"training\.warmup_ratio must be in \[0, 1\), got 1\.5"),
-        ({"pretraining": {"batch_size": 0}}, r"pretraining\.batch_size must be >= 1"),
+        ({"training": {"warmup_ratio": 1.5}}, r"field 'training\.warmup_ratio' must be in \[0, 1\), got 1\.5"),
+        ({"pretraining": {"batch_size": 0}}, r"field 'pretraining\.batch_size' must be in 1 <= value <= 65536, got 0"),
         ({"architecture_training": {"compm": {"learnig_rate": 1}}},
-         r"architecture_training\.compm\.learnig_rate: unknown training setting; did you mean 'learning_rate'"),
-        ({"topic_pretraining": {"topic_dims": 4}}, r"topic_pretraining\.topic_dims: unknown topic pre-training "
-                                                   r"setting; did you mean 'topic_dim'"),
+         r"unknown key 'architecture_training\.compm\.learnig_rate'; did you mean "
+         r"'architecture_training\.compm\.learning_rate'\?"),
+        ({"topic_pretraining": {"topic_dims": 4}}, r"unknown key 'topic_pretraining\.topic_dims'; did you mean "
+                                                   r"'topic_pretraining\.topic_dim'\?"),
         ({"friedman_design": "pooling"}, r"friedman_design: unknown 'pooling'"),
         ({"friedman_desing": "pooled"}, r"unknown key 'friedman_desing'; did you mean 'friedman_design'"),
-        ({"resources": {"gpus": 1}}, r"resources: unknown key\(s\) gpus \(known: cpu, gpu\)"),
-        ({"resources": {"gpu": -1}}, r"resources\.gpu: expected a number >= 0, got -1"),
-        ({"resources": {"cpu": "eight"}}, r"resources\.cpu: expected a number >= 0, got 'eight'"),
-        ({"resources": 8}, r"resources: expected a mapping like \{cpu: 8, gpu: 1\}, got 8"),
+        ({"resources": {"gpus": 1}}, r"unknown key 'resources\.gpus'; did you mean 'resources\.gpu'\? "
+                                      r"\(known here: cpu, gpu\)"),
+        ({"resources": {"gpu": -1}}, r"field 'resources\.gpu' has value -1: Input should be greater "),
+        ({"resources": {"cpu": "eight"}}, r"field 'resources\.cpu' has value 'eight': Input should be a valid integer"),
+        ({"resources": 8}, r"field 'resources' has value 8: Input should be a valid dictionary"),
     ):
         path.write_text(yaml.safe_dump({**base, **changes}))
         with pytest.raises(ErcSynthError, match=message):

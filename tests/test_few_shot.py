@@ -135,7 +135,7 @@ def test_few_shot_without_real_data_or_below_zero_is_refused_in_one_line(tmp_pat
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--few-shot 2" in err and "--real-data" in err and "train split" in err
     assert erc_synth([*base, "--few-shot", "-1"]) == 2
-    assert "--few-shot must be an integer >= 0" in capsys.readouterr().err
+    assert "--few-shot must be an integer in [0, 64]" in capsys.readouterr().err
     assert erc_synth([*base, "--few-shot", "1", "--real-data", str(tmp_path / "nowhere")]) == 2
     assert "--real-data" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
@@ -147,5 +147,5 @@ def test_a_preset_sets_few_shot_through_the_flags_rule(tmp_path: Path) -> None:
     data = {"backend": "transformers", "model": "embedded", "seed": 1, "few_shot": 2, "prompt_version": "v2",
             "label_format": "word_first", "datasets": [{"benchmark": "meld", "mode": "natural", "num_dialogues": 2}]}
     assert parse_preset(data, "p.yaml").generation["few_shot"] == 2
-    with pytest.raises(ErcSynthError, match=r"p.yaml: field 'few_shot' must be an integer >= 0"):
+    with pytest.raises(ErcSynthError, match=r"p.yaml: field 'few_shot' must be an integer in \[0, 64\]"):
         parse_preset({**data, "few_shot": -1}, "p.yaml")

@@ -32,6 +32,8 @@ def _set(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, A
     return changed
 
 
+HUGE = 10**30
+
 #: (where the typo goes, its value, the line the user must see).
 PROBES = [
     (("seeed",), 3, "unknown key 'seeed'; did you mean 'seed'?"),
@@ -48,6 +50,21 @@ PROBES = [
     (("build", "ratios"), [0.5, 0.5, 0.5], "field 'build.ratios' must be three shares"),
     (("datasets", 0, "benchmark"), "friends", "field 'datasets[0].benchmark' has unknown value 'friends'"),
 ]
+#: Counts and sizes have ceilings (the engine's rules): a huge integer is one line, before anything is made.
+CEILINGS = [
+    (("datasets", 0, "num_dialogues"), HUGE, "field 'datasets[0].num_dialogues' must be an integer in [1, 1000000]"),
+    (("sampling", "max_new_tokens"), HUGE, "field 'sampling.max_new_tokens' must be an integer in [1, 32768]"),
+    (("turns",), [2, HUGE], "field 'turns' must be [min, max] with 1 <= min <= max <= 1000"),
+    (("seed",), HUGE, f"field 'seed' must be an integer in [0, 4294967295], got {HUGE}"),
+    (("concurrency",), HUGE, "field 'concurrency' must be an integer in [1, 4096]"),
+    (("max_attempts",), HUGE, "field 'max_attempts' must be an integer in [1, 1000]"),
+    (("few_shot",), HUGE, "field 'few_shot' must be an integer in [0, 64]"),
+    (("max_utterance_chars",), HUGE, "field 'max_utterance_chars' must be an integer in [1, 100000]"),
+    (("backend_options", "batch_size"), HUGE,
+     "field 'backend_options' must hold batch_size as an integer in [1, 4096]"),
+    (("build", "split_seed"), HUGE, f"field 'build.split_seed' has value {HUGE}: Input should be less than or equal"),
+]
+PROBES += CEILINGS
 
 
 @pytest.mark.parametrize(("path", "value", "expected"), PROBES, ids=[p[2].split(";")[0] for p in PROBES])
@@ -58,7 +75,7 @@ def test_a_bad_preset_key_is_refused_with_file_key_path_and_suggestion(path, val
 
 
 #: One probe per nesting level through the real console script: top, nested mapping, list item, choice.
-CLI_PROBES = [PROBES[0], PROBES[1], PROBES[3], PROBES[5]]
+CLI_PROBES = [PROBES[0], PROBES[1], PROBES[3], PROBES[5], *CEILINGS]
 
 
 @pytest.mark.parametrize(("path", "value", "expected"), CLI_PROBES, ids=[p[2].split(";")[0] for p in CLI_PROBES])
@@ -98,3 +115,13 @@ def test_yaml_anchors_and_aliases_are_refused_with_the_line(tmp_path):
     line = text.count("\n") + 1
     with pytest.raises(ErcSynthError, match=rf"^{preset}:{line}: YAML anchors and aliases"):
         load_preset(str(preset))
+
+
+def test_a_huge_num_dialogues_override_is_one_line_and_exit_2(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "erc_synth.cli", "run", "--preset", str(QUICKSTART), "--out",
+                           str(tmp_path / "out"), "--num-dialogues", str(HUGE)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0] == f"erc-synth run: error: --num-dialogues must be an integer in [1, 1000000], got {HUGE}"
+    assert not (tmp_path / "out").exists()

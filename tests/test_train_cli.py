@@ -66,7 +66,8 @@ def test_train_compm_with_pretraining(folders, tmp_path, capsys):
     (["--pretrain", "WRONG_LABELS"], "field 'emotions' has labels"),
     (["--encoder", "/nonexistent/encoder"], "--encoder /nonexistent/encoder: no such folder"),
     (["--option", "max_lenght=8"], "unknown emoberta option 'max_lenght'; did you mean 'max_length'?"),
-    (["--epochs", "0"], "--epochs must be > 0"),
+    (["--epochs", "0"], "--epochs must be in 0 < value <= 10000.0, got 0.0"),
+    (["--batch-size", str(10**30)], f"--batch-size must be in 1 <= value <= 65536, got {10**30}"),
     (["--regime", "syn"], "--regime syn needs --pretrain"),
 ])
 def test_user_errors_exit_2_with_one_line(arguments, message, folders, tmp_path, capsys):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from erc_synth.dataset_scripts.core.build_defaults import LABEL_POLICIES
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import UNLABELLED
 
 from .auditing import AuditResult
 
-POLICIES: tuple[str, ...] = ("llm", "judge", "agree")
+POLICIES: tuple[str, ...] = LABEL_POLICIES
 
 
 def _relabel(llm: list[int], judge: list[int], policy: str) -> list[int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from erc_synth.classifiers.settings import StageSettings, at_least, probability, retuned, setting
+from erc_synth.classifiers.settings import MAX_BATCH, MAX_TOKENS, StageSettings, between, probability, retuned, setting
 
 
 @dataclass
@@ -14,13 +14,13 @@ class TopicTrainingSettings(StageSettings):
     epochs: float = retuned(StageSettings, "epochs", 1.0)
     learning_rate: float = retuned(StageSettings, "learning_rate", 5e-5)
     batch_size: int = retuned(StageSettings, "batch_size", 16)
-    max_length: int = setting(64, "utterance truncation in tokens", at_least(2))
+    max_length: int = setting(64, "utterance truncation in tokens", between(2, MAX_TOKENS))
     mlm_probability: float = setting(0.15, "share of tokens masked", probability)
     topic_layer: int | None = setting(None, "insert the topic layer after this encoder layer (none: the middle)",
-                                      at_least(1))
-    topic_dim: int = setting(50, "number of latent topics", at_least(1))
-    topic_inner_dim: int = setting(256, "hidden size of the topic VAE", at_least(1))
-    kl_weight: float = setting(1.0, "weight of the topic KL term", at_least(0))
+                                      between(1, 1_000))
+    topic_dim: int = setting(50, "number of latent topics", between(1, MAX_BATCH))
+    topic_inner_dim: int = setting(256, "hidden size of the topic VAE", between(1, MAX_BATCH))
+    kl_weight: float = setting(1.0, "weight of the topic KL term", between(0, 1e6))
 
     @classmethod
     def kind(cls) -> str:

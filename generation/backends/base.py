@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+#: Seconds one HTTP request may take: the one default of ``GenerationConfig.request_timeout`` and the HTTP backends.
+DEFAULT_REQUEST_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class SamplingParams:

@@ -14,7 +14,7 @@ from typing import Any
 from erc_synth.dataset_scripts.core.environment import endpoint_token
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
-from .base import Backend
+from .base import DEFAULT_REQUEST_TIMEOUT, Backend
 
 #: The one registry of backend names, read by the CLI's ``--backend`` choices and the preset loader.
 BACKENDS: tuple[str, ...] = ("transformers", "tgi", "openai", "vllm")
@@ -53,7 +53,7 @@ def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
     endpoints = list(_field(config, "endpoints", None) or [])
     model = _field(config, "model")
     chat_format = _field(config, "chat_format", "auto")
-    timeout = float(_field(config, "request_timeout", 600.0))
+    timeout = float(_field(config, "request_timeout", DEFAULT_REQUEST_TIMEOUT))
     options = dict(_field(config, "backend_options", None) or {})
     server = options.pop("server", None)
     if server is not None and name != "openai":

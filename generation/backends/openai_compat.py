@@ -29,7 +29,16 @@ from typing import Any, Literal
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
-from .base import AppliedSettings, BackendError, GenerationRequest, GenerationResult, Grammar, ModelInfo, SamplingParams
+from .base import (
+    DEFAULT_REQUEST_TIMEOUT,
+    AppliedSettings,
+    BackendError,
+    GenerationRequest,
+    GenerationResult,
+    Grammar,
+    ModelInfo,
+    SamplingParams,
+)
 from .endpoint_pool import EndpointPool
 from .tgi import as_backend_error, auth_headers
 
@@ -160,7 +169,7 @@ class OpenAICompatBackend:
     preferred_batch_size = 1
 
     def __init__(self, endpoints: Sequence[str], *, model: str | None = None, token: str | None = None,
-                 timeout: float = 600.0, server: str | None = None) -> None:
+                 timeout: float = DEFAULT_REQUEST_TIMEOUT, server: str | None = None) -> None:
         if not endpoints:
             raise ErcSynthError("the openai backend needs at least one --endpoint URL (the server's base URL)")
         if server is not None and server not in DIALECTS:

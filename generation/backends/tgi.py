@@ -23,6 +23,7 @@ from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from ..chat_format import ChatFormat, resolve_chat_format
 from .base import (
+    DEFAULT_REQUEST_TIMEOUT,
     AppliedSettings,
     BackendError,
     GenerationRequest,
@@ -125,7 +126,7 @@ class TgiBackend:
     preferred_batch_size = 1
 
     def __init__(self, endpoints: Sequence[str], *, chat_format: str = "auto", model: str | None = None,
-                 timeout: float = 600.0, token: str | None = None) -> None:
+                 timeout: float = DEFAULT_REQUEST_TIMEOUT, token: str | None = None) -> None:
         if not endpoints:
             raise ErcSynthError("the tgi backend needs at least one --endpoint URL")
         #: The explicit endpoint token (``ERC_SYNTH_ENDPOINT_TOKEN``); never the Hub token.
