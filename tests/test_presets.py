@@ -75,5 +75,5 @@ def test_with_real_data_is_merged_only_when_real_data_is_found_and_its_keys_are_
     with pytest.raises(ErcSynthError, match=r"p.yaml: unknown key 'with_real_data.few_shots'; did you mean "
                                             r"'with_real_data.few_shot'\?"):
         parse_preset(_preset(with_real_data={"few_shots": 2}), "p.yaml")
-    with pytest.raises(ErcSynthError, match=r"p.yaml: field 'with_real_data.few_shot' must be an integer >= 0"):
+    with pytest.raises(ErcSynthError, match=r"p.yaml: field 'with_real_data.few_shot' must be an integer in \[0, 64\]"):
         parse_preset(_preset(with_real_data={"few_shot": -1}), "p.yaml")
