@@ -268,6 +268,96 @@ def _audit_real_data_folder_missing(tmp: Path) -> tuple[list[str], str]:
     return [*_audit_argv(_audit_set(tmp), "train", tmp), "--real-data", str(tmp / "nowhere")], "--real-data"
 
 
+# --- damaged built folders (audit, stats, train --pretrain) ----------------------------------------------------
+
+
+def _labelled_set(tmp: Path, name: str, emotions: list[int], splits: tuple[str, ...] = ("train",)) -> Path:
+    """A built-folder layout whose ``emotions`` column holds ``emotions`` as written, out-of-range ids included.
+
+    ``datasets`` refuses to write an out-of-range id, so the file is written valid and its column replaced with
+    pyarrow, keeping the ClassLabel metadata: what a hand-edited or foreign parquet file looks like.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
+    from erc_synth.dataset_scripts.schema import dialogues_dataset
+
+    folder = tmp / name
+    (folder / "data" / "dialogues").mkdir(parents=True)
+    rows = [{"dialogue_id": "d0", "speakers": ["A"] * len(emotions), "utterances": ["Hi."] * len(emotions),
+             "emotions": [0] * len(emotions)}]
+    for split in splits:
+        path = folder / "data" / "dialogues" / f"{split}-00000-of-00001.parquet"
+        dialogues_dataset(get_benchmark("meld"), rows).to_parquet(str(path))
+        table = pq.read_table(path)
+        column = table.schema.get_field_index("emotions")
+        field = table.schema.field(column)
+        table = table.set_column(column, field, pa.array([emotions], field.type))
+        pq.write_table(table, path)
+    return folder
+
+
+def _truncated_set(tmp: Path) -> Path:
+    folder = _audit_set(tmp)
+    path = folder / "data" / "dialogues" / "test-00000-of-00001.parquet"
+    path.write_bytes(path.read_bytes()[:100])
+    return folder
+
+
+def _garbage_set(tmp: Path) -> Path:
+    folder = _audit_set(tmp)
+    (folder / "data" / "dialogues" / "test-00000-of-00001.parquet").write_bytes(b"PAR1 not really a parquet file")
+    return folder
+
+
+@probe("audit-truncated-parquet", slow=True)
+def _audit_truncated_parquet(tmp: Path) -> tuple[list[str], str]:
+    return _audit_argv(_truncated_set(tmp), "train", tmp), "test-00000-of-00001.parquet: not a readable parquet file"
+
+
+@probe("audit-garbage-parquet", slow=True)
+def _audit_garbage_parquet(tmp: Path) -> tuple[list[str], str]:
+    return _audit_argv(_garbage_set(tmp), "train", tmp), "test-00000-of-00001.parquet: not a readable parquet file"
+
+
+@probe("stats-truncated-parquet", slow=True)
+def _stats_truncated_parquet(tmp: Path) -> tuple[list[str], str]:
+    return ["stats", str(_truncated_set(tmp))], "test-00000-of-00001.parquet: not a readable parquet file"
+
+
+@probe("audit-label-id-above-the-classlabel", slow=True)
+def _audit_label_id_above(tmp: Path) -> tuple[list[str], str]:
+    folder = _labelled_set(tmp, "set", [0, 99, 1], splits=("test",))
+    return (_audit_argv(folder, "train", tmp),
+            "test-00000-of-00001.parquet: label id outside the ClassLabel's 7 names (ids 0 to 6, or -1 for no "
+            "label) (field 'emotions', value 99)")
+
+
+@probe("audit-negative-label-id", slow=True)
+def _audit_negative_label_id(tmp: Path) -> tuple[list[str], str]:
+    folder = _labelled_set(tmp, "set", [0, -5], splits=("test",))
+    return _audit_argv(folder, "train", tmp), "(field 'emotions', value -5)"
+
+
+def _pretrain_argv(tmp: Path, synthetic: Path) -> list[str]:
+    real = _labelled_set(tmp, "real", [0, 1, 2], splits=("train", "validation", "test"))
+    (tmp / "encoder").mkdir()
+    return ["train", "--arch", "compm", "--encoder", str(tmp / "encoder"), "--benchmark", "meld", "--real-data",
+            str(real), "--pretrain", str(synthetic), "--out", str(tmp / "out")]
+
+
+@probe("train-pretrain-truncated-parquet", slow=True)
+def _train_pretrain_truncated_parquet(tmp: Path) -> tuple[list[str], str]:
+    return _pretrain_argv(tmp, _truncated_set(tmp)), "test-00000-of-00001.parquet: not a readable parquet file"
+
+
+@probe("train-pretrain-label-id-above-the-classlabel", slow=True)
+def _train_pretrain_label_id_above(tmp: Path) -> tuple[list[str], str]:
+    synthetic = _labelled_set(tmp, "synthetic", [3, 99], splits=("train", "validation"))
+    return _pretrain_argv(tmp, synthetic), "train-00000-of-00001.parquet: label id outside the ClassLabel's 7"
+
+
 # --- classifiers, experiment and tables ------------------------------------------------------------------------
 
 
