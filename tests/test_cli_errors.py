@@ -204,6 +204,52 @@ def _push_repo_without_org(tmp: Path) -> tuple[list[str], str]:
     return ["push", str(tmp), "--repo", "no-org"], "--repo"
 
 
+def _built_with_report(tmp: Path, edit: Callable[[dict], object] | None = None, text: str | None = None) -> Path:
+    """A real build of a small RUN_DIR whose build_report.json is then hand-edited (``edit``) or replaced (``text``)."""
+    import json
+
+    from erc_synth.hub_cards.folder import build_folder
+
+    build_folder(_run_dir(tmp), tmp / "built", decontaminate=False, quality_c2st=False)
+    path = tmp / "built" / "build_report.json"
+    if edit is not None:
+        payload = json.loads(path.read_text())
+        edit(payload)
+        text = json.dumps(payload)
+    path.write_text(text)
+    return tmp / "built"
+
+
+@probe("push-build-report-not-json", slow=True)
+def _push_build_report_not_json(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, text='{"format_version": 2, "files": [')
+    return ["push", str(folder), "--repo", "org/x"], "build_report.json: not valid JSON"
+
+
+@probe("push-build-report-card-not-an-object", slow=True)
+def _push_build_report_card_not_an_object(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, lambda p: p.update(card=5))
+    return ["push", str(folder), "--repo", "org/x"], "build_report.json: field 'card' must be an object"
+
+
+@probe("push-build-report-card-fields-wrong", slow=True)
+def _push_build_report_card_fields_wrong(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, lambda p: p["card"].update(statistics=[{"rows": "many"}]))
+    return ["push", str(folder), "--repo", "org/x"], "build_report.json: field 'card' is not what a build writes"
+
+
+@probe("push-build-report-files-emptied", slow=True)
+def _push_build_report_files_emptied(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, lambda p: p.update(files=[]))
+    return ["push", str(folder), "--repo", "org/x"], "build_report.json: field 'files' must be a list of the paths"
+
+
+@probe("push-build-report-digest-size-not-a-number", slow=True)
+def _push_build_report_digest_size(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, lambda p: p["file_digests"]["README.md"].update(size="big"))
+    return ["push", str(folder), "--repo", "org/x"], "file_digests entry 'README.md' must be"
+
+
 # --- audit -----------------------------------------------------------------------------------------------------
 
 
