@@ -614,3 +614,36 @@ def test_user_error_is_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert len(lines) == 1, done.stderr
     assert fragment in lines[0]
+
+
+# --- a reader that stops early (`erc-synth inspect RUN_DIR | head -1`) -------------------------------------------
+
+
+def _inspect_run(tmp: Path) -> list[str]:
+    from erc_synth.dataset_scripts.run_store import RunStore
+
+    store = RunStore.create_or_open(tmp / "run", {"benchmark": "meld", "mode": "natural", "num_dialogues": 2})
+    store.append([{"index": 0, "attempt": 0, "seed": 1, "status": "rejected", "reason": "no_lines"}])
+    store.close()
+    return ["inspect", str(tmp / "run")]
+
+
+@pytest.mark.parametrize(("argv", "status"), [
+    # argparse itself drops a help text it cannot write (its _print_message ignores OSError) and exits 0
+    pytest.param(lambda tmp: ["--help"], 0, id="help"),
+    pytest.param(lambda tmp: ["benchmarks"], 1, id="benchmarks"),
+    pytest.param(lambda tmp: ["benchmarks", "--format", "json"], 1, id="benchmarks-json"),
+    pytest.param(_inspect_run, 1, id="inspect"),
+])
+def test_closed_stdout_pipe_is_quiet(argv: Callable[[Path], list[str]], status: int, tmp_path: Path) -> None:
+    """stdout is a pipe whose reader is already gone, so the first write fails for certain (no race with head)."""
+    script = Path(sys.executable).with_name("erc-synth")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([str(script), *argv(tmp_path)], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == status
