@@ -437,6 +437,24 @@ def _train_setting_out_of_range(tmp: Path) -> tuple[list[str], str]:
     return _train_argv(tmp, "--learning-rate", "-1"), "--learning-rate must be > 0"
 
 
+@probe("train-push-to-hub-invalid-repo-id", slow=True)
+def _train_push_to_hub_invalid_repo_id(tmp: Path) -> tuple[list[str], str]:
+    return _train_argv(tmp, "--push-to-hub", "org/bad--name"), "--push-to-hub 'org/bad--name': not a Hub repo id"
+
+
+@probe("train-push-to-hub-without-a-token", slow=True)
+def _train_push_to_hub_without_a_token(tmp: Path) -> tuple:
+    (tmp / "hf-home").mkdir()
+    return (_train_argv(tmp, "--push-to-hub", "org/erc-model"), "--push-to-hub org/erc-model: no Hub token",
+            {"HF_TOKEN": "", "HF_HOME": str(tmp / "hf-home"), "HF_HUB_OFFLINE": "0"})
+
+
+@probe("train-push-to-hub-where-no-hub-answers", slow=True)
+def _train_push_to_hub_where_no_hub_answers(tmp: Path) -> tuple:
+    return (_train_argv(tmp, "--push-to-hub", "org/erc-model"), "cannot reach the Hub at http://127.0.0.1:9",
+            {"HF_TOKEN": "hf_test", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"})
+
+
 def _experiment_config(tmp: Path, **changes: object) -> Path:
     import yaml
 
