@@ -34,7 +34,7 @@ def check_parquet_file(path: Path):
     try:
         with pq.ParquetFile(path) as parquet:
             return parquet.schema_arrow
-    except (pa.ArrowException, OSError) as exc:  # truncated, garbage, or unreadable
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # truncated, garbage, bad metadata
         raise DataFormatError(path, f"not a readable parquet file ({exc}); rebuild the folder from its "
                               "RUN_DIR") from None
 
@@ -47,7 +47,7 @@ def check_label_ids(path: Path, column: str, num_classes: int) -> None:
 
     try:
         values = pq.read_table(path, columns=[column]).column(column)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise DataFormatError(path, f"column cannot be read ({exc})", field=column) from None
     if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
         values = pc.list_flatten(values)
