@@ -152,7 +152,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .architectures import get_architecture
     from .data import limit_dialogues, load_real, load_synthetic, require_splits
     from .encoders import check_encoder, resolve_encoder
-    from .model_card import push_model
+    from .model_card import check_push_target, push_model
     from .training import run_regime
 
     _check_counts(args)
@@ -166,6 +166,8 @@ def run_train(args: argparse.Namespace) -> int:
         options["max_length"] = args.max_length
     get_architecture(args.arch).check_options(options, where="--option: ")
     check_encoder(args.encoder, "--encoder")
+    if args.push_to_hub:
+        check_push_target(args.push_to_hub)
     settings, pretrain_settings = _train_settings(args)
     limits = dict.fromkeys(("train", "validation", "test"), args.limit)
     limits.update({k: v for k, v in (("train", args.limit_train), ("validation", args.limit_validation)) if v})

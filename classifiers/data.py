@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from erc_synth.dataset_scripts.built_files import load_built_config
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
-from erc_synth.dataset_scripts.core.registry import BENCHMARKS, SPLITS, Benchmark
+from erc_synth.dataset_scripts.core.registry import BENCHMARKS, Benchmark
 from erc_synth.dataset_scripts.schema import DIALOGUE_COLUMNS
 
 
@@ -73,15 +74,12 @@ def other_benchmark_folder(path: Path, benchmark: Benchmark) -> Benchmark | None
 
 def load_dialogues(spec: str):
     """A dataset in the dialogues schema from a built folder (``data/dialogues/*.parquet``) or a Hub id."""
-    from datasets import DatasetDict, load_dataset
+    from datasets import load_dataset
+    from datasets.exceptions import DatasetGenerationError
 
     path = Path(spec)
-    built = path / "data" / "dialogues"
-    if built.is_dir():
-        files = {split: str(built / f"{split}-*.parquet") for split in SPLITS if any(built.glob(f"{split}-*.parquet"))}
-        if not files:
-            raise ErcSynthError(f"{built}: no <split>-*.parquet files for any of {', '.join(SPLITS)}")
-        return DatasetDict(load_dataset("parquet", data_files=files))
+    if (path / "data" / "dialogues").is_dir():
+        return load_built_config(path, "dialogues")
     if path.exists() and not path.is_dir():
         raise ErcSynthError(f"{spec}: expected a dataset folder or a Hub id, got a file")
     if spec.startswith(("/", "./", "../", "~")) and not path.exists():
@@ -91,7 +89,7 @@ def load_dialogues(spec: str):
             return load_dataset(spec, "dialogues")
         except ValueError:  # no config named "dialogues": a plain dataset in the dialogues schema
             return load_dataset(spec)
-    except (OSError, ValueError) as exc:  # not found, unreachable Hub (ConnectionError is an OSError), bad files
+    except (OSError, ValueError, DatasetGenerationError) as exc:  # not found, unreachable Hub, bad files
         raise ErcSynthError(f"cannot load dataset {spec!r}: {exc}") from None
 
 

@@ -114,6 +114,43 @@ def write_model_card(model_dir: str | Path) -> Path:
     return model_dir / "README.md"
 
 
+def check_push_target(repo_id: str, flag: str = "--push-to-hub", token: str | None = None) -> None:
+    """Refuse, before any training, a Hub repo id that is not valid or a token the Hub does not accept.
+
+    Why up front: a training run can take hours, and a push that fails only at its end loses nothing but
+    still makes the user train again to publish. The id is checked with huggingface_hub's own validator;
+    the token with ``whoami`` against the endpoint the push will use (``HF_ENDPOINT``). The token is never
+    printed.
+    """
+    import httpx2  # huggingface_hub's HTTP client: its transport errors are not OSErrors
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
+    from huggingface_hub.utils import get_token, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise ErcSynthError(f"{flag} {repo_id!r}: not a Hub repo id ({exc})") from None
+    token = token or get_token()
+    if not token:
+        raise ErcSynthError(f"{flag} {repo_id}: no Hub token; set HF_TOKEN or run `hf auth login` (nothing was "
+                            "trained)")
+    endpoint = constants.ENDPOINT
+    try:
+        HfApi(token=token).whoami()
+    except OfflineModeIsEnabled:
+        raise ErcSynthError(f"{flag} {repo_id}: HF_HUB_OFFLINE is set, so nothing can be pushed; unset it or "
+                            f"drop {flag} (nothing was trained)") from None
+    except HfHubHTTPError as exc:
+        status = getattr(exc.response, "status_code", None)
+        reason = "refuses the token (HTTP 401)" if status == 401 else f"answered HTTP {status} to whoami"
+        raise ErcSynthError(f"{flag} {repo_id}: the Hub at {endpoint} {reason}; check HF_TOKEN (nothing was "
+                            "trained)") from None
+    except (OSError, httpx2.TransportError) as exc:  # connection refused, DNS, timeout
+        raise ErcSynthError(f"{flag} {repo_id}: cannot reach the Hub at {endpoint} ({type(exc).__name__}); check "
+                            "the network and HF_ENDPOINT (nothing was trained)") from None
+
+
 def push_model(model_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None) -> str:
     """Upload a trained model folder (weights, tokenizer, card, training record) to a Hub model repo."""
     from huggingface_hub import HfApi

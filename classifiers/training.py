@@ -17,12 +17,14 @@ not by the loss, because the study reports weighted F1.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from erc_synth.dataset_scripts.core.atomic_io import is_disk_full
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import Benchmark
 
@@ -152,6 +154,33 @@ class RegimeResult:
         return asdict(self)
 
 
+def _writes_fail_cleanly(function):
+    """Turn a write that fails mid-training (a full disk above all) into one user error, exit 3 when full.
+
+    Why around the whole run: the Trainer's checkpoints, the tokenised caches and the saved weights all write
+    under ``out_dir``, each through another library (torch, safetensors, datasets), none of which says which
+    run it was.
+    """
+    import functools
+    import inspect
+
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ErcSynthError:
+            raise
+        except Exception as exc:
+            if not (isinstance(exc, OSError) or is_disk_full(exc)):
+                raise
+            raise _write_failed(Path(signature.bind(*args, **kwargs).arguments["out_dir"]), exc) from None
+
+    return wrapper
+
+
+@_writes_fail_cleanly
 def run_regime(
     architecture_name: str,
     encoder: str,
@@ -224,11 +253,7 @@ def run_regime(
         prepared = architecture.prepare(DatasetDict({"test": dataset}), tokenizer, **options)["test"]
         scores[name] = evaluate_model(trainer, architecture, prepared, label_names)
 
-    model_dir = None
-    if save_model:
-        model_dir = str(out_dir / "model")
-        trainer.model.save_pretrained(model_dir)
-        tokenizer.save_pretrained(model_dir)
+    model_dir = str(out_dir / "model") if save_model else None
     result = RegimeResult(
         architecture=architecture.name, regime=regime, benchmark=benchmark.name, seed=settings.seed,
         scores=scores, model_dir=model_dir, data=dict(data_info or {}), validation=validation,
@@ -237,10 +262,48 @@ def run_regime(
         training = {"architecture": architecture.name, "encoder": encoder, "options": options,
                     "settings": asdict(settings),
                     "pretrain_settings": asdict(pretrain_settings) if pretrain is not None else None}
-        (Path(model_dir) / "erc_synth_training.json").write_text(
-            json.dumps({**result.to_dict(), "training": training}, indent=2, sort_keys=True) + "\n"
-        )
-        from .model_card import write_model_card
-
-        write_model_card(model_dir)
+        _publish_model(trainer.model, tokenizer, Path(model_dir),
+                       {**result.to_dict(), "training": training})
     return result
+
+
+class TrainWriteError(ErcSynthError):
+    """The disk filled up (or another write failed) while training or saving; exit 3 when it is full."""
+
+
+def _write_failed(out_dir: Path, exc: BaseException) -> TrainWriteError:
+    full = is_disk_full(exc)
+    error = TrainWriteError(f"could not write the training output under {out_dir}: "
+                            f"{getattr(exc, 'strerror', None) or exc}; no model was published. "
+                            f"{'Free disk space' if full else 'Fix the cause'} and rerun the same command")
+    error.exit_code = 3 if full else 2
+    return error
+
+
+def _publish_model(model, tokenizer, model_dir: Path, record: Mapping[str, Any]) -> None:
+    """Write the model folder complete in a sibling stage, then rename it into place.
+
+    Why: a disk that fills up half-way through the weights must not leave a ``model/`` folder that looks finished
+    (and that ``push`` or an audit judge would take); the old model, if any, stays until the new one is whole.
+    """
+    import tempfile
+
+    from .model_card import write_model_card
+
+    stage = Path(tempfile.mkdtemp(prefix=".model-stage-", dir=model_dir.parent))
+    try:
+        model.save_pretrained(str(stage))
+        tokenizer.save_pretrained(str(stage))
+        (stage / "erc_synth_training.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        write_model_card(str(stage))
+        if model_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=".model-old-", dir=model_dir.parent))
+            os.rmdir(old)
+            os.rename(model_dir, old)
+            os.rename(stage, model_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(stage, model_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise

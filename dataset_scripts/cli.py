@@ -81,10 +81,16 @@ def run_benchmarks(args: argparse.Namespace) -> int:
 
 def _load_built(path: Path):
     from datasets import load_dataset
+    from datasets.exceptions import DatasetGenerationError
+
+    from .built_files import load_built_config
 
     try:
-        data = load_dataset(str(path), "dialogues")
-    except (ValueError, FileNotFoundError) as exc:
+        if (path / "data" / "dialogues").is_dir():
+            data = load_built_config(path)
+        else:
+            data = load_dataset(str(path), "dialogues")
+    except (ValueError, FileNotFoundError, DatasetGenerationError) as exc:
         raise ErcSynthError(f"{path}: not a built erc-synth dataset with a 'dialogues' config ({exc})") from None
     if "emotions" not in next(iter(data.values())).column_names:
         raise ErcSynthError(f"{path}: the 'dialogues' config has no 'emotions' column")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -53,7 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the console script; user errors print one line to stderr and exit non-zero."""
+    """Run the console script; user errors print one line to stderr and exit non-zero.
+
+    A reader that stops early (``erc-synth inspect RUN_DIR | head -1``) closes the pipe; the output is then
+    abandoned quietly, as the Python documentation's note on SIGPIPE (``signal`` module) recommends: stdout is
+    pointed at ``os.devnull`` so the interpreter's last flush cannot fail again, and the status is 1, the
+    documentation's own choice for a process whose output could not be written.
+    """
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # inside the handler: a broken pipe here is caught, not reported at exit
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -447,7 +447,44 @@ def read_build_report(folder: str | Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format_version") != BUILD_REPORT_VERSION:
         raise ErcSynthError(f"{path}: not a build report of format_version {BUILD_REPORT_VERSION}; rebuild the "
                             "folder from its RUN_DIR")
+    _check_report_fields(path, payload)
     return payload
+
+
+def _check_report_fields(path: Path, payload: Mapping[str, Any]) -> None:
+    """Refuse a hand-edited report: the push allow-list and the digests must be exactly what a build writes.
+
+    Why so strict: ``build_report.json`` cannot list its own digest, so an edit to it passes the folder check; a
+    ``files`` list edited to ``[]`` would push nothing without a word, and one edited to name other files would
+    push files no build wrote.
+    """
+    def bad(field: str, expected: str) -> ErcSynthError:
+        return ErcSynthError(f"{path}: field {field!r} must be {expected}, got {payload.get(field)!r:.80}; rebuild "
+                             "the folder from its RUN_DIR")
+
+    files = payload.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files) or "README.md" not in files:
+        raise bad("files", "a list of the paths the build wrote, README.md among them")
+    digests = payload.get("file_digests")
+    if not isinstance(digests, dict) or set(digests) != set(files) - {BUILD_REPORT_FILE}:
+        raise bad("file_digests", "an object with one entry per path in 'files' (build_report.json aside)")
+    for name, digest in digests.items():
+        if not (isinstance(digest, dict) and type(digest.get("size")) is int and isinstance(digest.get("sha256"), str)):
+            raise ErcSynthError(f"{path}: file_digests entry {name!r} must be {{\"size\": INT, \"sha256\": STR}}, "
+                                f"got {digest!r:.80}; rebuild the folder from its RUN_DIR")
+    if not isinstance(payload.get("card"), dict):
+        raise bad("card", "an object (the card's inputs)")
+
+
+def stored_card_inputs(folder: str | Path, payload: Mapping[str, Any]) -> CardInputs:
+    """The card inputs a build report stores; a user error naming the report when they were edited into nonsense."""
+    try:
+        return CardInputs.from_dict(payload["card"])
+    except ErcSynthError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ErcSynthError(f"{Path(folder) / BUILD_REPORT_FILE}: field 'card' is not what a build writes "
+                            f"({type(exc).__name__}: {exc}); rebuild the folder from its RUN_DIR") from None
 
 
 def rerender_card(folder: str | Path, repo_id: str) -> bool:
@@ -455,7 +492,7 @@ def rerender_card(folder: str | Path, repo_id: str) -> bool:
     folder = Path(folder)
     verify_folder(folder)
     payload = read_build_report(folder)
-    inputs = CardInputs.from_dict(payload["card"])
+    inputs = stored_card_inputs(folder, payload)
     if inputs.repo_id == repo_id:
         return False
     inputs.repo_id = repo_id

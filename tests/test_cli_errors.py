@@ -204,6 +204,52 @@ def _push_repo_without_org(tmp: Path) -> tuple[list[str], str]:
     return ["push", str(tmp), "--repo", "no-org"], "--repo"
 
 
+def _built_with_report(tmp: Path, edit: Callable[[dict], object] | None = None, text: str | None = None) -> Path:
+    """A real build of a small RUN_DIR whose build_report.json is then hand-edited (``edit``) or replaced (``text``)."""
+    import json
+
+    from erc_synth.hub_cards.folder import build_folder
+
+    build_folder(_run_dir(tmp), tmp / "built", decontaminate=False, quality_c2st=False)
+    path = tmp / "built" / "build_report.json"
+    if edit is not None:
+        payload = json.loads(path.read_text())
+        edit(payload)
+        text = json.dumps(payload)
+    path.write_text(text)
+    return tmp / "built"
+
+
+@probe("push-build-report-not-json", slow=True)
+def _push_build_report_not_json(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, text='{"format_version": 2, "files": [')
+    return ["push", str(folder), "--repo", "org/x"], "build_report.json: not valid JSON"
+
+
+@probe("push-build-report-card-not-an-object", slow=True)
+def _push_build_report_card_not_an_object(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, lambda p: p.update(card=5))
+    return ["push", str(folder), "--repo", "org/x"], "build_report.json: field 'card' must be an object"
+
+
+@probe("push-build-report-card-fields-wrong", slow=True)
+def _push_build_report_card_fields_wrong(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, lambda p: p["card"].update(statistics=[{"rows": "many"}]))
+    return ["push", str(folder), "--repo", "org/x"], "build_report.json: field 'card' is not what a build writes"
+
+
+@probe("push-build-report-files-emptied", slow=True)
+def _push_build_report_files_emptied(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, lambda p: p.update(files=[]))
+    return ["push", str(folder), "--repo", "org/x"], "build_report.json: field 'files' must be a list of the paths"
+
+
+@probe("push-build-report-digest-size-not-a-number", slow=True)
+def _push_build_report_digest_size(tmp: Path) -> tuple[list[str], str]:
+    folder = _built_with_report(tmp, lambda p: p["file_digests"]["README.md"].update(size="big"))
+    return ["push", str(folder), "--repo", "org/x"], "file_digests entry 'README.md' must be"
+
+
 # --- audit -----------------------------------------------------------------------------------------------------
 
 
@@ -268,6 +314,96 @@ def _audit_real_data_folder_missing(tmp: Path) -> tuple[list[str], str]:
     return [*_audit_argv(_audit_set(tmp), "train", tmp), "--real-data", str(tmp / "nowhere")], "--real-data"
 
 
+# --- damaged built folders (audit, stats, train --pretrain) ----------------------------------------------------
+
+
+def _labelled_set(tmp: Path, name: str, emotions: list[int], splits: tuple[str, ...] = ("train",)) -> Path:
+    """A built-folder layout whose ``emotions`` column holds ``emotions`` as written, out-of-range ids included.
+
+    ``datasets`` refuses to write an out-of-range id, so the file is written valid and its column replaced with
+    pyarrow, keeping the ClassLabel metadata: what a hand-edited or foreign parquet file looks like.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from erc_synth.dataset_scripts.core.registry import get_benchmark
+    from erc_synth.dataset_scripts.schema import dialogues_dataset
+
+    folder = tmp / name
+    (folder / "data" / "dialogues").mkdir(parents=True)
+    rows = [{"dialogue_id": "d0", "speakers": ["A"] * len(emotions), "utterances": ["Hi."] * len(emotions),
+             "emotions": [0] * len(emotions)}]
+    for split in splits:
+        path = folder / "data" / "dialogues" / f"{split}-00000-of-00001.parquet"
+        dialogues_dataset(get_benchmark("meld"), rows).to_parquet(str(path))
+        table = pq.read_table(path)
+        column = table.schema.get_field_index("emotions")
+        field = table.schema.field(column)
+        table = table.set_column(column, field, pa.array([emotions], field.type))
+        pq.write_table(table, path)
+    return folder
+
+
+def _truncated_set(tmp: Path) -> Path:
+    folder = _audit_set(tmp)
+    path = folder / "data" / "dialogues" / "test-00000-of-00001.parquet"
+    path.write_bytes(path.read_bytes()[:100])
+    return folder
+
+
+def _garbage_set(tmp: Path) -> Path:
+    folder = _audit_set(tmp)
+    (folder / "data" / "dialogues" / "test-00000-of-00001.parquet").write_bytes(b"PAR1 not really a parquet file")
+    return folder
+
+
+@probe("audit-truncated-parquet", slow=True)
+def _audit_truncated_parquet(tmp: Path) -> tuple[list[str], str]:
+    return _audit_argv(_truncated_set(tmp), "train", tmp), "test-00000-of-00001.parquet: not a readable parquet file"
+
+
+@probe("audit-garbage-parquet", slow=True)
+def _audit_garbage_parquet(tmp: Path) -> tuple[list[str], str]:
+    return _audit_argv(_garbage_set(tmp), "train", tmp), "test-00000-of-00001.parquet: not a readable parquet file"
+
+
+@probe("stats-truncated-parquet", slow=True)
+def _stats_truncated_parquet(tmp: Path) -> tuple[list[str], str]:
+    return ["stats", str(_truncated_set(tmp))], "test-00000-of-00001.parquet: not a readable parquet file"
+
+
+@probe("audit-label-id-above-the-classlabel", slow=True)
+def _audit_label_id_above(tmp: Path) -> tuple[list[str], str]:
+    folder = _labelled_set(tmp, "set", [0, 99, 1], splits=("test",))
+    return (_audit_argv(folder, "train", tmp),
+            "test-00000-of-00001.parquet: label id outside the ClassLabel's 7 names (ids 0 to 6, or -1 for no "
+            "label) (field 'emotions', value 99)")
+
+
+@probe("audit-negative-label-id", slow=True)
+def _audit_negative_label_id(tmp: Path) -> tuple[list[str], str]:
+    folder = _labelled_set(tmp, "set", [0, -5], splits=("test",))
+    return _audit_argv(folder, "train", tmp), "(field 'emotions', value -5)"
+
+
+def _pretrain_argv(tmp: Path, synthetic: Path) -> list[str]:
+    real = _labelled_set(tmp, "real", [0, 1, 2], splits=("train", "validation", "test"))
+    (tmp / "encoder").mkdir()
+    return ["train", "--arch", "compm", "--encoder", str(tmp / "encoder"), "--benchmark", "meld", "--real-data",
+            str(real), "--pretrain", str(synthetic), "--out", str(tmp / "out")]
+
+
+@probe("train-pretrain-truncated-parquet", slow=True)
+def _train_pretrain_truncated_parquet(tmp: Path) -> tuple[list[str], str]:
+    return _pretrain_argv(tmp, _truncated_set(tmp)), "test-00000-of-00001.parquet: not a readable parquet file"
+
+
+@probe("train-pretrain-label-id-above-the-classlabel", slow=True)
+def _train_pretrain_label_id_above(tmp: Path) -> tuple[list[str], str]:
+    synthetic = _labelled_set(tmp, "synthetic", [3, 99], splits=("train", "validation"))
+    return _pretrain_argv(tmp, synthetic), "train-00000-of-00001.parquet: label id outside the ClassLabel's 7"
+
+
 # --- classifiers, experiment and tables ------------------------------------------------------------------------
 
 
@@ -299,6 +435,24 @@ def _train_real_data_other_benchmark(tmp: Path) -> tuple[list[str], str]:
 @probe("train-setting-out-of-range", slow=True)
 def _train_setting_out_of_range(tmp: Path) -> tuple[list[str], str]:
     return _train_argv(tmp, "--learning-rate", "-1"), "--learning-rate must be in 0 < value <= 10.0, got -1.0"
+
+
+@probe("train-push-to-hub-invalid-repo-id", slow=True)
+def _train_push_to_hub_invalid_repo_id(tmp: Path) -> tuple[list[str], str]:
+    return _train_argv(tmp, "--push-to-hub", "org/bad--name"), "--push-to-hub 'org/bad--name': not a Hub repo id"
+
+
+@probe("train-push-to-hub-without-a-token", slow=True)
+def _train_push_to_hub_without_a_token(tmp: Path) -> tuple:
+    (tmp / "hf-home").mkdir()
+    return (_train_argv(tmp, "--push-to-hub", "org/erc-model"), "--push-to-hub org/erc-model: no Hub token",
+            {"HF_TOKEN": "", "HF_HOME": str(tmp / "hf-home"), "HF_HUB_OFFLINE": "0"})
+
+
+@probe("train-push-to-hub-where-no-hub-answers", slow=True)
+def _train_push_to_hub_where_no_hub_answers(tmp: Path) -> tuple:
+    return (_train_argv(tmp, "--push-to-hub", "org/erc-model"), "cannot reach the Hub at http://127.0.0.1:9",
+            {"HF_TOKEN": "hf_test", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"})
 
 
 def _experiment_config(tmp: Path, **changes: object) -> Path:
@@ -480,3 +634,36 @@ def test_user_error_is_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert len(lines) == 1, done.stderr
     assert fragment in lines[0]
+
+
+# --- a reader that stops early (`erc-synth inspect RUN_DIR | head -1`) -------------------------------------------
+
+
+def _inspect_run(tmp: Path) -> list[str]:
+    from erc_synth.dataset_scripts.run_store import RunStore
+
+    store = RunStore.create_or_open(tmp / "run", {"benchmark": "meld", "mode": "natural", "num_dialogues": 2})
+    store.append([{"index": 0, "attempt": 0, "seed": 1, "status": "rejected", "reason": "no_lines"}])
+    store.close()
+    return ["inspect", str(tmp / "run")]
+
+
+@pytest.mark.parametrize(("argv", "status"), [
+    # argparse itself drops a help text it cannot write (its _print_message ignores OSError) and exits 0
+    pytest.param(lambda tmp: ["--help"], 0, id="help"),
+    pytest.param(lambda tmp: ["benchmarks"], 1, id="benchmarks"),
+    pytest.param(lambda tmp: ["benchmarks", "--format", "json"], 1, id="benchmarks-json"),
+    pytest.param(_inspect_run, 1, id="inspect"),
+])
+def test_closed_stdout_pipe_is_quiet(argv: Callable[[Path], list[str]], status: int, tmp_path: Path) -> None:
+    """stdout is a pipe whose reader is already gone, so the first write fails for certain (no race with head)."""
+    script = Path(sys.executable).with_name("erc-synth")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([str(script), *argv(tmp_path)], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == status

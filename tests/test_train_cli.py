@@ -141,3 +141,21 @@ def test_push_to_hub_uploads_model_card_and_weights(folders, local_hub, tmp_path
     assert "regime-org" in pushed["tags"] and "emoberta" in pushed["tags"]
     assert pushed["regime"] == "org" and pushed["real"] == record["scores"]["real"]["weighted_f1"]
     assert pushed["results"] == round(record["scores"]["real"]["weighted_f1"] * 100, 2)
+
+
+def test_push_to_hub_with_a_refused_token_fails_before_training(folders, local_hub, tmp_path):
+    done = local_hub.cli("train", "--arch", "compm", "--encoder", folders["encoder"], "--benchmark", "meld",
+                         "--real-data", folders["real"], "--out", str(tmp_path / "out"), "--push-to-hub",
+                         "org/erc-compm-meld", cwd=tmp_path, token="hf_not_the_hubs_token")
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr
+    assert lines == [f"erc-synth train: error: --push-to-hub org/erc-compm-meld: the Hub at {local_hub.endpoint} "
+                     "refuses the token (HTTP 401); check HF_TOKEN (nothing was trained)"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_push_target_check_accepts_the_hubs_own_token(local_hub, tmp_path):
+    done = local_hub.run([sys.executable, "-c", "from erc_synth.classifiers.model_card import check_push_target; "
+                          "check_push_target('org/erc-compm-meld'); print('accepted')"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "accepted"

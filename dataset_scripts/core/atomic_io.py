@@ -56,3 +56,19 @@ def json_text(payload: Mapping[str, Any], *, allow_nan: bool = True) -> str:
 def write_json_atomic(path: Path, payload: Mapping[str, Any], *, allow_nan: bool = True) -> None:
     """Write ``payload`` as JSON to ``path`` atomically (see :func:`json_text` for the layout)."""
     write_bytes_atomic(Path(path), json_text(payload, allow_nan=allow_nan).encode("utf-8"))
+
+
+#: errno values that mean "the disk (or the quota, or the file-size limit) is full": nothing the program can fix.
+DISK_FULL_ERRNOS: frozenset[int] = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk is full, including writers that wrap the OS error in their own class.
+
+    Why the message check: safetensors (model weights) raises ``SafetensorError`` with the OS text, not an
+    ``OSError``, so its errno is lost.
+    """
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return True
+    text = str(exc)
+    return any(marker in text for marker in ("No space left on device", "Disk quota exceeded", "File too large"))

@@ -149,13 +149,13 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _update_card(folder: Path, summary: dict) -> bool:
     """Re-render a built folder's card with the Human review section; False when DATASET is not a built folder."""
-    from erc_synth.hub_cards.card import CardInputs, render_card
-    from erc_synth.hub_cards.folder import BUILD_REPORT_FILE, read_build_report, write_build_report
+    from erc_synth.hub_cards.card import render_card
+    from erc_synth.hub_cards.folder import BUILD_REPORT_FILE, read_build_report, stored_card_inputs, write_build_report
 
     if not (folder / BUILD_REPORT_FILE).is_file():
         return False
     payload = read_build_report(folder)
-    inputs = CardInputs.from_dict(payload["card"])
+    inputs = stored_card_inputs(folder, payload)
     inputs.human_review = summary
     (folder / "README.md").write_text(str(render_card(inputs)), encoding="utf-8")
     write_build_report(folder, inputs, payload["files"])
