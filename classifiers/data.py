@@ -116,3 +116,23 @@ def require_splits(data, splits, source: str) -> None:
     missing = [s for s in splits if s not in data]
     if missing:
         raise ErcSynthError(f"{source}: missing split(s) {', '.join(missing)} (has {', '.join(data)})")
+
+
+def subsample_train(data, fraction: float, seed: int):
+    """``data`` with its train split cut to a seeded ``fraction`` of its dialogues; other splits untouched.
+
+    Why dialogue-level: an ERC model reads each utterance in its dialogue, so a subsample of utterances would
+    break the contexts it learns from. Why a seeded permutation's first dialogues: every regime at one fraction and
+    seed fine-tunes on the same dialogues (so their difference is the pre-training alone), and a smaller
+    fraction's dialogues are a subset of a larger one's (the curve's points differ in amount, not in which
+    conversations were drawn). The dialogues keep their order in the split.
+    """
+    import numpy as np
+    from datasets import DatasetDict
+
+    if fraction >= 1.0:
+        return data
+    train = data["train"]
+    keep = max(1, round(fraction * len(train)))
+    chosen = np.random.default_rng(seed).permutation(len(train))[:keep]
+    return DatasetDict({**data, "train": train.select(sorted(int(i) for i in chosen))})

@@ -13,6 +13,8 @@ Config (YAML; relative paths are relative to the config file; ``${VAR}`` is read
     architectures: [emoberta, compm]
     regimes: [org, nat, bal]
     seeds: [0, 1]
+    real_fractions: [0.1, 1.0]          # optional; a seeded share of the real train dialogues (default: [1.0])
+    seeds_by_fraction: {1.0: [0]}       # optional; other seeds for some fractions than ``seeds``
     options: {emoberta: {max_length: 128}, compm: {max_length: 128}}
     training: {epochs: 1, learning_rate: 5.0e-5, batch_size: 16}
     pretraining: {epochs: 1}            # optional; overrides keys of training for the synthetic stage
@@ -51,6 +53,7 @@ from . import ranks
 from .architectures import ARCHITECTURES, get_architecture
 from .encoders import check_encoder, resolve_encoder
 from .experiment_schema import validate_experiment
+from .results_long import FRACTION_COLUMN, LONG_COLUMNS
 from .training import REGIME_MODES, REGIMES, TrainSettings
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -108,14 +111,21 @@ class CellResources:
 
 @dataclass(frozen=True)
 class Cell:
+    """One model of the grid. ``real_fraction``: the share of the real train dialogues it fine-tunes on.
+
+    Why the whole split keeps the short key: grids run before the fraction axis existed stay resumable.
+    """
+
     architecture: str
     regime: str
     benchmark: str
     seed: int
+    real_fraction: float = 1.0
 
     @property
     def key(self) -> str:
-        return f"{self.benchmark}/{self.architecture}/{self.regime}/seed{self.seed}"
+        fraction = "" if self.real_fraction == 1.0 else f"/frac{self.real_fraction:g}"
+        return f"{self.benchmark}/{self.architecture}/{self.regime}{fraction}/seed{self.seed}"
 
 
 class ExperimentConfig:
@@ -138,6 +148,7 @@ class ExperimentConfig:
             if regime not in REGIMES:
                 raise ErcSynthError(f"{source}: regimes: unknown {regime!r}; known: {', '.join(REGIMES)}")
         self.seeds = [int(s) for s in raw["seeds"]]
+        self.real_fractions, self.seeds_by_fraction = self._fractions(raw, source)
         for key in ("options", "architecture_training"):
             for architecture in raw.get(key) or {}:
                 if architecture not in self.architectures:
@@ -186,6 +197,19 @@ class ExperimentConfig:
                 "synthetic": synthetic, "limit": entry.get("limit"), "synthetic_limit": entry.get("synthetic_limit"),
             }
 
+    def _fractions(self, raw: Mapping[str, Any], source: str) -> tuple[list[float], dict[float, list[int]]]:
+        """The real-train fractions (each once) and the seeds each runs with."""
+        fractions = [float(f) for f in raw.get("real_fractions") or [1.0]]
+        repeated = sorted({f for f in fractions if fractions.count(f) > 1})
+        if repeated:
+            raise ErcSynthError(f"{source}: real_fractions: {repeated[0]:g} is listed more than once")
+        overrides = {float(f): [int(s) for s in seeds] for f, seeds in (raw.get("seeds_by_fraction") or {}).items()}
+        for fraction in overrides:
+            if fraction not in fractions:
+                raise ErcSynthError(f"{source}: seeds_by_fraction.{fraction:g}: not one of real_fractions "
+                                    f"({', '.join(f'{f:g}' for f in fractions)})")
+        return fractions, {f: overrides.get(f, self.seeds) for f in fractions}
+
     @staticmethod
     def _topic_settings(raw: Any, source: str):
         """TODKAT's topic pre-training settings, or None when the config asks for none (the ablation)."""
@@ -212,11 +236,13 @@ class ExperimentConfig:
         return cls(raw, str(path), path.resolve().parent)
 
     def cells(self) -> Iterator[Cell]:
+        """Benchmark by benchmark (one benchmark's data in memory at a time), the smallest fraction first."""
         for benchmark in self.benchmarks:
-            for seed in self.seeds:
-                for architecture in self.architectures:
-                    for regime in self.regimes:
-                        yield Cell(architecture, regime, benchmark, seed)
+            for fraction in sorted(self.real_fractions):
+                for seed in self.seeds_by_fraction[fraction]:
+                    for architecture in self.architectures:
+                        for regime in self.regimes:
+                            yield Cell(architecture, regime, benchmark, seed, fraction)
 
     def settings(self, cell: Cell) -> TrainSettings:
         """Fine-tuning settings of a cell: the config's, the architecture's overrides, the cell's seed."""
@@ -237,6 +263,8 @@ class ExperimentConfig:
             **({"topic_pretraining": vars(self.topic_pretraining)}
                if cell.architecture == "todkat" and self.topic_pretraining else {}),
             "real": [entry["real_data"], entry["variant"], entry["limit"]],
+            # The whole split leaves the fingerprint as it was before fractions, so older grids still resume.
+            **({"real_fraction": cell.real_fraction} if cell.real_fraction != 1.0 else {}),
             "synthetic": [entry["synthetic"], entry["synthetic_limit"]],
         }
         return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -300,10 +328,12 @@ class Experiment:
         return encoder, options
 
     def run_cell(self, cell: Cell) -> dict[str, Any]:
+        from .data import subsample_train
         from .training import run_regime
 
         data = self._benchmark_data(cell.benchmark)
         entry = self.config.benchmarks[cell.benchmark]
+        real = subsample_train(data["real"], cell.real_fraction, cell.seed)
         mode = REGIME_MODES[cell.regime]
         test_sets = {f"synthetic_{m}": d["test"] for m, d in data["synthetic"].items() if "test" in d}
         work = self.out_dir / "work" / cell.key
@@ -312,7 +342,7 @@ class Experiment:
         ranks.barrier()
         encoder, options = self._cell_encoder_and_options(cell, data)
         result = run_regime(
-            cell.architecture, encoder, data["benchmark"], cell.regime, data["real"],
+            cell.architecture, encoder, data["benchmark"], cell.regime, real,
             work, pretrain=data["synthetic"][mode] if mode else None, test_sets=test_sets,
             options=options, settings=self.config.settings(cell),
             pretrain_settings=self.config.pretrain_settings(cell),
@@ -322,6 +352,7 @@ class Experiment:
                        "test_sets": {f"synthetic_{m}": spec for m, spec in entry["synthetic"].items()}},
         )
         payload = {**result.to_dict(), "cell": cell.key, "fingerprint": self.config.fingerprint(cell),
+                   "real_fraction": cell.real_fraction, "real_train_dialogues": len(real["train"]),
                    "world_size": ranks.applied_world_size()}
         if ranks.is_main_process():  # data-parallel ranks all trained the cell; one writes it
             write_json_atomic(self.cell_path(cell), payload)
@@ -372,8 +403,9 @@ class Experiment:
             stored = json.loads(path.read_text())
             for test_set, scores in stored["scores"].items():
                 rows.append({"architecture": cell.architecture, "regime": cell.regime, "benchmark": cell.benchmark,
-                             "seed": cell.seed, "test_set": test_set, "weighted_f1": scores["weighted_f1"]})
-        return pd.DataFrame(rows, columns=["architecture", "regime", "benchmark", "seed", "test_set", "weighted_f1"])
+                             "seed": cell.seed, "test_set": test_set, "weighted_f1": scores["weighted_f1"],
+                             "real_fraction": cell.real_fraction})
+        return pd.DataFrame(rows, columns=[*LONG_COLUMNS, FRACTION_COLUMN])
 
     def write_tables(self) -> dict[str, Path]:
         from .tables import write_tables

@@ -93,6 +93,10 @@ def _topic_schema() -> type[BaseModel]:
 TopicSchema = _topic_schema()
 
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_DIALOGUES)]
+Seed = Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]
+Seeds = Annotated[list[Seed], Field(min_length=1, max_length=MAX_SEEDS)]
+#: A share of the real train split's dialogues: above 0, at most all of them.
+Fraction = Annotated[StrictInt | StrictFloat, Field(gt=0, le=1)]
 
 
 class SplitLimit(_Strict):
@@ -127,7 +131,11 @@ class ExperimentFile(_Strict):
     encoder: StrictStr
     architectures: Annotated[list[StrictStr], Field(min_length=1)]
     regimes: list[StrictStr] | None = None
-    seeds: Annotated[list[Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]], Field(min_length=1, max_length=MAX_SEEDS)]
+    seeds: Seeds
+    #: The real-train fractions of the low-resource curve (default: the whole split only).
+    real_fractions: Annotated[list[Fraction], Field(min_length=1, max_length=MAX_SEEDS)] | None = None
+    #: Seeds for some fractions instead of ``seeds`` (a larger fraction costs more and varies less).
+    seeds_by_fraction: dict[Fraction, Seeds] = {}
     #: Architecture options; each architecture checks its own (``Architecture.check_options``).
     options: dict[StrictStr, dict[StrictStr, Any] | None] = {}
     training: TrainSchema | None = None  # type: ignore[valid-type]

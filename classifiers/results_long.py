@@ -14,6 +14,8 @@ from pathlib import Path
 from erc_synth.dataset_scripts.core.errors import DataFormatError
 
 LONG_COLUMNS: tuple[str, ...] = ("architecture", "regime", "benchmark", "seed", "test_set", "weighted_f1")
+#: An optional column: the share of the real train split a model fine-tuned on (absent: 1, the whole split).
+FRACTION_COLUMN = "real_fraction"
 
 
 def _cell_number(path: Path, line: int, column: str, text: str, kind: type) -> float | int:
@@ -27,11 +29,25 @@ def _cell_number(path: Path, line: int, column: str, text: str, kind: type) -> f
     return value
 
 
+def _fraction(path: Path, line: int, record: dict[str, str], header: list[str]) -> float:
+    if FRACTION_COLUMN not in header:
+        return 1.0
+    text = (record.get(FRACTION_COLUMN) or "").strip()
+    if not text:
+        raise DataFormatError(path, "empty cell", line=line, field=FRACTION_COLUMN)
+    value = float(_cell_number(path, line, FRACTION_COLUMN, text, float))
+    if not 0 < value <= 1:
+        raise DataFormatError(path, "the real-train fraction must be in (0, 1]", line=line, field=FRACTION_COLUMN,
+                              value=text)
+    return value
+
+
 def read_long_rows(path: str | Path) -> list[dict[str, object]]:
-    """The rows of a long CSV as dicts of :data:`LONG_COLUMNS`; extra columns are ignored.
+    """The rows of a long CSV as dicts of :data:`LONG_COLUMNS` and :data:`FRACTION_COLUMN`; other columns are ignored.
 
     Errors name the file, the 1-based line and the column: a missing column, an empty cell, a non-numeric seed or
-    score, or a duplicate (architecture, regime, benchmark, seed, test set).
+    score, a real fraction outside (0, 1], or a duplicate (architecture, regime, benchmark, seed, test set, real
+    fraction). Without a ``real_fraction`` column every row is a model fine-tuned on the whole real train split.
     """
     path = Path(path)
     try:
@@ -62,6 +78,8 @@ def read_long_rows(path: str | Path) -> list[dict[str, object]]:
                     raise DataFormatError(path, "weighted F1 must be a fraction in [0, 1] (divide percentages by "
                                                 "100)", line=line, field="weighted_f1", value=record["weighted_f1"])
                 key = tuple(row[c] for c in LONG_COLUMNS[:-1])
+                row[FRACTION_COLUMN] = _fraction(path, line, record, header)
+                key = (*key, row[FRACTION_COLUMN])
                 if key in seen:
                     raise DataFormatError(path, f"duplicate result (first on line {seen[key]})", line=line,
                                           value=", ".join(map(str, key)))
@@ -77,7 +95,7 @@ def read_long_rows(path: str | Path) -> list[dict[str, object]]:
 
 
 def read_long_csv(path: str | Path):
-    """A checked long CSV as a pandas DataFrame with exactly :data:`LONG_COLUMNS`."""
+    """A checked long CSV as a pandas DataFrame with :data:`LONG_COLUMNS` and :data:`FRACTION_COLUMN`."""
     import pandas as pd
 
-    return pd.DataFrame(read_long_rows(path), columns=list(LONG_COLUMNS))
+    return pd.DataFrame(read_long_rows(path), columns=[*LONG_COLUMNS, FRACTION_COLUMN])

@@ -30,7 +30,7 @@ from erc_synth.dataset_scripts.core.registry import BENCHMARKS
 
 from .pooled_table import REAL_TEST, TEST_SET_ORDER, pooled_table, pooled_table_markdown, system_name
 from .pooled_table import ordered as _ordered
-from .results_long import LONG_COLUMNS
+from .results_long import FRACTION_COLUMN, LONG_COLUMNS
 from .scoring import metric_functions
 from .training import REGIMES
 
@@ -204,29 +204,66 @@ def _write_pooled(long: pd.DataFrame, out_dir: Path, architectures, regimes, ben
 
 def paper_comparison_markdown(long: pd.DataFrame, architectures: Sequence[str] = (), regimes: Sequence[str] = (),
                               benchmarks: Sequence[str] = ()) -> str:
-    """The main table's cells beside the study's Table III, with the difference per cell."""
+    """The main table's cells beside the study's Table III, with the difference per cell.
+
+    Only models fine-tuned on the whole real train split are compared: the study used nothing less.
+    """
     from .paper_reference import compare_main_table, compare_markdown
+
+    if FRACTION_COLUMN in long.columns:
+        long = long[long[FRACTION_COLUMN] == 1.0]
 
     main = main_table(long, architectures, regimes, benchmarks)
     measured = {(r["benchmark"], r["regime"], r["architecture"]): float(r["mean"]) for _, r in main.iterrows()}
     return compare_markdown(compare_main_table(measured))
 
 
+def fraction_folder(out_dir: Path, fraction: float) -> Path:
+    """Where one real-train fraction's main and extended tables go when a grid has several fractions."""
+    return out_dir / f"real-fraction-{fraction:g}"
+
+
+def _write_study_tables(long: pd.DataFrame, out_dir: Path, architectures, regimes, benchmarks,
+                        design: str) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = _write_main(long, out_dir, architectures, regimes, benchmarks)
+    writer = _write_pooled if design == "pooled" else _write_per_benchmark
+    written.update(writer(long, out_dir, architectures, regimes, benchmarks))
+    written["extended_csv"], written["extended_md"] = out_dir / "extended_table.csv", out_dir / "extended_table.md"
+    return written
+
+
 def write_tables(long: pd.DataFrame, out_dir: str | Path, architectures: Sequence[str] = (),
                  regimes: Sequence[str] = (), benchmarks: Sequence[str] = (),
                  design: str = "per_benchmark") -> dict[str, Path]:
     """Write the long CSV, the main table and the extended table of ``design`` (Markdown + CSV) with its
-    critical-difference plot(s)."""
+    critical-difference plot(s).
+
+    Results at several real-train fractions get those tables once per fraction (``real-fraction-F/``: a Friedman
+    test compares systems trained on the same real data), and the curve across fractions beside them
+    (:mod:`.fraction_table`).
+    """
     if design not in DESIGNS:
         raise ErcSynthError(f"unknown Friedman design {design!r}; choose one of: {', '.join(DESIGNS)}")
     regimes, benchmarks = regimes or REGIMES, benchmarks or tuple(BENCHMARKS)  # the study's order by default
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    long = long.sort_values(["benchmark", "architecture", "regime", "seed", "test_set"]).reset_index(drop=True)
-    long.to_csv(out_dir / "results_long.csv", index=False, columns=list(LONG_COLUMNS), float_format="%.6f")
-    written = {"long": out_dir / "results_long.csv", **_write_main(long, out_dir, architectures, regimes,
-                                                                    benchmarks)}
-    writer = _write_pooled if design == "pooled" else _write_per_benchmark
-    written.update(writer(long, out_dir, architectures, regimes, benchmarks))
-    written["extended_csv"], written["extended_md"] = out_dir / "extended_table.csv", out_dir / "extended_table.md"
+    if FRACTION_COLUMN not in long.columns:
+        long = long.assign(**{FRACTION_COLUMN: 1.0})
+    long = long.sort_values([FRACTION_COLUMN, "benchmark", "architecture", "regime", "seed", "test_set"]
+                            ).reset_index(drop=True)
+    fractions = sorted(float(f) for f in long[FRACTION_COLUMN].unique())
+    columns = list(LONG_COLUMNS) + ([FRACTION_COLUMN] if fractions not in ([], [1.0]) else [])
+    long.to_csv(out_dir / "results_long.csv", index=False, columns=columns, float_format="%.6f")
+    written = {"long": out_dir / "results_long.csv"}
+    if fractions in ([], [1.0]):
+        return {**written, **_write_study_tables(long, out_dir, architectures, regimes, benchmarks, design)}
+    from .fraction_table import write_fraction_tables
+
+    for fraction in fractions:
+        at = long[long[FRACTION_COLUMN] == fraction]
+        tables = _write_study_tables(at, fraction_folder(out_dir, fraction), architectures, regimes, benchmarks,
+                                     design)
+        written.update({f"{name}@{fraction:g}": path for name, path in tables.items()})
+    written.update(write_fraction_tables(long, out_dir, architectures, regimes, benchmarks))
     return written

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
-from .results_long import LONG_COLUMNS
+from .results_long import FRACTION_COLUMN, LONG_COLUMNS
 
 DESIGN_CHOICES = ("pooled", "per_benchmark")
 
@@ -22,7 +22,9 @@ def register(subparsers) -> None:
         "tables", help="build the main and extended tables from a long results CSV",
         description="Build main_table.{md,csv}, extended_table.{md,csv} and the critical-difference plot(s) from "
                     f"a long CSV with the columns {', '.join(LONG_COLUMNS)} (one row per model and test set; "
-                    "weighted_f1 as a fraction, as in an experiment's results_long.csv).",
+                    "weighted_f1 as a fraction, as in an experiment's results_long.csv) and optionally "
+                    f"{FRACTION_COLUMN} (the share of the real train split; several fractions also write "
+                    "fraction_table.{md,csv}, learning_curve.png and one folder of tables per fraction).",
     )
     tables.add_argument("results", type=Path, metavar="RESULTS_LONG.csv", help="the long results CSV")
     tables.add_argument("--design", choices=DESIGN_CHOICES, default="pooled",
@@ -60,7 +62,7 @@ def run_tables(args: argparse.Namespace) -> int:
 
     from .tables import write_tables
 
-    long = pd.DataFrame(rows, columns=list(LONG_COLUMNS))
+    long = pd.DataFrame(rows, columns=[*LONG_COLUMNS, FRACTION_COLUMN])
     written = write_tables(long, args.out, design=args.design)
     if args.compare_paper:
         written["paper_comparison"] = write_paper_comparison(long, args.out)
