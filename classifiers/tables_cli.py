@@ -33,6 +33,9 @@ def register(subparsers) -> None:
     tables.add_argument("--out", required=True, type=Path, help="folder to write the tables to")
     tables.add_argument("--compare-paper", action="store_true",
                         help="also print (and write paper_comparison.md) the main table beside the study's Table III")
+    tables.add_argument("--markdown", type=Path, metavar="PAGE.md",
+                        help="also write the tables into this results page, between its '<!-- begin: erc-synth "
+                             "tables ...' and '<!-- end: erc-synth tables -->' lines (a new page holds only them)")
     tables.set_defaults(func=run_tables)
 
 
@@ -57,6 +60,8 @@ def run_tables(args: argparse.Namespace) -> int:
     from .results_long import read_long_rows
 
     check_out_folder(args.out)
+    if args.markdown is not None and args.markdown.exists() and not args.markdown.is_file():
+        raise ErcSynthError(f"--markdown {args.markdown}: is a folder, not a page")
     rows = read_long_rows(args.results)  # before pandas and the metric module are imported
     import pandas as pd
 
@@ -66,6 +71,21 @@ def run_tables(args: argparse.Namespace) -> int:
     written = write_tables(long, args.out, design=args.design)
     if args.compare_paper:
         written["paper_comparison"] = write_paper_comparison(long, args.out)
+    if args.markdown is not None:
+        written["page"] = _write_page(args, written)
     for name, path in written.items():
         print(f"{name}: {path}")
     return 0
+
+
+def _write_page(args: argparse.Namespace, written: dict[str, Path]) -> Path:
+    """The page's generated block, with the command that regenerates it (paths relative to the page's folder)."""
+    import os
+
+    from .results_page import write_results_page
+
+    folder = args.markdown.resolve().parent
+    relative = [Path(os.path.relpath(p.resolve(), folder)).as_posix() for p in (args.results, args.markdown)]
+    command = " ".join(["erc-synth tables", relative[0], "--design", args.design,
+                        *(["--compare-paper"] if args.compare_paper else []), "--out OUT", "--markdown", relative[1]])
+    return write_results_page(args.markdown, args.results, written, command)
