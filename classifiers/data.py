@@ -136,3 +136,28 @@ def subsample_train(data, fraction: float, seed: int):
     keep = max(1, round(fraction * len(train)))
     chosen = np.random.default_rng(seed).permutation(len(train))[:keep]
     return DatasetDict({**data, "train": train.select(sorted(int(i) for i in chosen))})
+
+
+#: The two disjoint halves of a real train split that two judges can learn from independently.
+TRAIN_HALVES = ("a", "b")
+
+
+def train_half(data, half: str | None, seed: int):
+    """``data`` with its train split cut to one of two disjoint, seeded, dialogue-level halves (None: all of it).
+
+    Why halves: a label filter and the label audit each need a classifier of the real data, and the audit's
+    agreement would rise because of the filter itself if both had learnt from the same dialogues. Half ``a`` is
+    the first ceil(n/2) dialogues of a seeded permutation and ``b`` the rest, so they never share a dialogue.
+    """
+    import numpy as np
+    from datasets import DatasetDict
+
+    if half is None:
+        return data
+    if half not in TRAIN_HALVES:
+        raise ErcSynthError(f"train half {half!r}: choose one of {', '.join(TRAIN_HALVES)}")
+    train = data["train"]
+    order = np.random.default_rng(seed).permutation(len(train))
+    cut = (len(train) + 1) // 2
+    chosen = order[:cut] if half == "a" else order[cut:]
+    return DatasetDict({**data, "train": train.select(sorted(int(i) for i in chosen))})

@@ -118,6 +118,8 @@ class BuildReport:
     #: Balanced runs only: accepted dialogues, how many contain their target emotion, and the share. The
     #: prompt asks for the target; whether the dialogue expresses it is measured here, not assumed.
     target_realised: dict[str, Any] | None = None
+    #: The label filter's report (``classifiers.audit.label_filter``) when the build ran one: what it kept.
+    label_filter: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "gates"}

@@ -15,6 +15,7 @@ import sys
 from erc_synth.dataset_scripts.core.build_defaults import (
     DECONTAM_NGRAM,
     DECONTAM_THRESHOLD,
+    DEFAULT_LABEL_FILTER,
     DEFAULT_LABEL_POLICY,
     DEFAULT_RATIOS,
     DEFAULT_SPLIT_SEED,
@@ -46,7 +47,7 @@ def _build(args: argparse.Namespace) -> int:
         decontaminate=not args.no_decontaminate, decontam_ngram=args.decontam_ngram,
         decontam_threshold=args.decontam_threshold, repo_id=args.repo, license=args.license, audit=args.audit,
         label_policy=args.label_policy, bad_line_gates=_bad_line_gates(args), quality_c2st=not args.no_c2st,
-        auditor=ClassifierAuditor(), quality_reporter=ClassifierQualityReporter(),
+        auditor=ClassifierAuditor(), quality_reporter=ClassifierQualityReporter(), label_filter=args.label_filter,
     )
     gates = report.build["gates"]
     print(f"built {report.config_name} into {report.folder}: "
@@ -86,6 +87,16 @@ def _bad_line_gates(args: argparse.Namespace) -> dict:
             "bare_label_gate": not args.no_bare_label_gate, "max_bad_line_share": args.max_bad_line_share}
 
 
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number in [0, 1]") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be in [0, 1]")
+    return value
+
+
 def _off_or_float(text: str) -> float | None:
     if text == "off":
         return None
@@ -105,7 +116,7 @@ def _build_all(args: argparse.Namespace) -> int:
                        decontam_threshold=args.decontam_threshold, license=args.license, audit=args.audit,
                        label_policy=args.label_policy, bad_line_gates=_bad_line_gates(args),
                        quality_c2st=not args.no_c2st, auditor=ClassifierAuditor(),
-                       quality_reporter=ClassifierQualityReporter())
+                       quality_reporter=ClassifierQualityReporter(), label_filter=args.label_filter)
     for name, report in result.folders.items():
         print(f"built {name} into {report.folder}: "
               + ", ".join(f"{split} {n}" for split, n in report.build["split_sizes"].items()) + " dialogues")
@@ -144,6 +155,10 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audit", metavar="JUDGE",
                         help="audit the labels against a judge (train, classifier:PATH_OR_HUB_ID, llm) and add the "
                              "label fidelity section to the card; needs --real-data for the train judge")
+    parser.add_argument("--label-filter", type=_confidence, default=DEFAULT_LABEL_FILTER, metavar="CONFIDENCE",
+                        help="keep only the dialogues whose labels a judge trained on half the real train split "
+                             "supports with at least this mean probability, in [0, 1] (needs --real-data; the "
+                             "audit's train judge then learns from the other half; default: no filter)")
     parser.add_argument("--label-policy", default=DEFAULT_LABEL_POLICY, metavar="|".join(LABEL_POLICIES),
                         help="which labels the set gets: the LLM's (default, the study's), the judge's, or the "
                              "LLM's where the judge agrees and -1 elsewhere (needs --audit)")

@@ -25,6 +25,22 @@ class ClassifierAuditor:
                              cache_dir=cache_dir, judge_settings=judge_settings,
                              source=f"the {built.config_name} build")
 
+    def filter(self, built: BuiltDataset, min_confidence: float, *, audit_judge: str | None, real_data: Path,
+               seed: int, cache_dir: Path | None, judge_settings: Any) -> tuple[Any, dict[str, Any], Any]:
+        from erc_synth.classifiers.audit import (
+            audit_dataset,
+            filter_dialogues,
+            filter_settings,
+            independent_audit_settings,
+        )
+
+        audit_settings = independent_audit_settings(audit_judge, judge_settings)  # refuse before any training
+        result = audit_dataset(built.dialogues, built.benchmark, "train", real_data=real_data, seed=seed,
+                               cache_dir=cache_dir, judge_settings=filter_settings(judge_settings),
+                               source=f"the {built.config_name} build (label filter)")
+        dialogues, report = filter_dialogues(built.dialogues, result, min_confidence)
+        return dialogues, report, audit_settings
+
     def apply_policy(self, dialogues: Any, result: Any, policy: str) -> Any:
         from erc_synth.classifiers.audit import apply_label_policy
 

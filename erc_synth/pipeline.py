@@ -291,6 +291,9 @@ def _build_all(preset: Preset, out: Path, outcomes: list[DatasetOutcome], real_d
         options["bad_line_gates"] = bad_lines
     if "c2st" in preset.build:
         options["quality_c2st"] = bool(preset.build["c2st"])
+    if preset.build.get("label_filter") is not None:
+        options["label_filter"] = float(preset.build["label_filter"])
+        options.setdefault("auditor", ClassifierAuditor())
     if preset.audit:
         options["audit"] = preset.audit["judge"]
         options["label_policy"] = preset.audit["label_policy"]
@@ -344,6 +347,9 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
             f"without real data: {methods} not applied; the preset's data-free settings are used "
             "(give --real-data DIR for the better sets)")
     preset = preset.for_real_data(real is not None)
+    if preset.build.get("label_filter") is not None and real is None:  # refused before hours of generation
+        raise ErcSynthError(f"preset {preset.name}: build.label_filter trains its judge on the real benchmark; "
+                            "give --real-data DIR (or ERC_SYNTH_REAL_DATA), or remove the key")
     applied = applied_workers(workers, preset.backend, len(preset.datasets))
     _generate_all(preset, outcomes, progress, log, applied, real)
     combined = _build_all(preset, out, outcomes, real, org, log)

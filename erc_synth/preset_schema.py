@@ -31,6 +31,7 @@ from pydantic import (
 
 from erc_synth.dataset_scripts.core import settings_schema
 from erc_synth.dataset_scripts.core.build_defaults import (
+    DEFAULT_LABEL_FILTER,
     DEFAULT_LABEL_POLICY,
     DEFAULT_RATIOS,
     DEFAULT_SPLIT_SEED,
@@ -162,6 +163,8 @@ class BuildSettings(_Strict):
     max_bad_line_share: Annotated[StrictFloat, Field(ge=0, lt=1)] | None = _GATES.max_bad_line_share
     #: The quality report's two-sample test (MiniLM embeddings, its costly part).
     c2st: StrictBool = True
+    #: The label filter's minimum support in [0, 1] (``hub_cards.folder.prepare_run``); null: no filter.
+    label_filter: Annotated[StrictInt | StrictFloat, Field(ge=0, le=1)] | None = DEFAULT_LABEL_FILTER
 
     @field_validator("ratios")
     @classmethod

@@ -22,6 +22,14 @@ class LabelAuditor(Protocol):
               cache_dir: Path | None, judge_settings: Any) -> Any:
         """Judge every utterance of ``built``; the result has a ``summary`` mapping (kappa and the rest)."""
 
+    def filter(self, built: BuiltDataset, min_confidence: float, *, audit_judge: str | None, real_data: Path,
+               seed: int, cache_dir: Path | None, judge_settings: Any) -> tuple[Any, dict[str, Any], Any]:
+        """Drop the dialogues a judge of half the real train split supports below ``min_confidence``.
+
+        Returns the kept dialogues, the filter's report and the judge settings the audit must then use (the
+        other half), or refuses an ``audit_judge`` that cannot be independent of the filter's.
+        """
+
     def apply_policy(self, dialogues: Any, result: Any, policy: str) -> Any:
         """The dialogues with the labels ``policy`` (``judge`` or ``agree``) gives them."""
 

@@ -299,6 +299,7 @@ def render_card(inputs: CardInputs) -> DatasetCard:
         "bibkey": f"erc_synth_{benchmark.name}_{inputs.mode}",
         "run_seed": settings.get("seed"),
         "target_realised": report.target_realised,
+        "label_filter": report.label_filter,
         "differences": list(inputs.differences),
         "study_citation": STUDY_CITATION,
         "study_bibtex": STUDY_BIBTEX,

@@ -283,6 +283,7 @@ def prepare_run(
     auditor: LabelAuditor | None = None,
     quality_reporter: QualityReporter | None = None,
     quality_c2st: bool = True,
+    label_filter: float | None = None,
 ) -> PreparedRun:
     """Build RUN_DIR once and, with ``audit``, audit its labels and apply ``label_policy``.
 
@@ -290,7 +291,9 @@ def prepare_run(
     without one is refused. ``quality_reporter`` computes the data-quality report
     (``erc_synth.quality_reporter.ClassifierQualityReporter``; the build and run commands always hand one in);
     ``quality_c2st=False`` leaves out its costly part, the two-sample test on MiniLM embeddings.
-    ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the ``train`` judge. ``real_cache``
+    ``label_filter`` (a confidence in [0, 1]) drops the dialogues whose labels a judge of half the real train
+    split supports less (``classifiers.audit.label_filter``), before the audit, whose judge learns from the other
+    half. ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the ``train`` judge. ``real_cache``
     (benchmark name -> ``RealComparison``) lets a caller building several runs read each real benchmark once.
     """
     if label_policy not in LABEL_POLICIES:
@@ -310,6 +313,10 @@ def prepare_run(
         real = cache[key]
     built = build(run, split_seed=split_seed, ratios=ratios, gates=gates or GateOptions(),
                   reference=real.reference if real else None)
+    if label_filter is not None:
+        built, judge_settings = _filtered(built, label_filter, auditor, audit=audit, real_data_dir=real_data_dir,
+                                          seed=split_seed, audit_cache_dir=audit_cache_dir,
+                                          judge_settings=judge_settings)
     result = None
     if audit and auditor is not None:
         result = auditor.audit(built, audit, real_data=Path(real_data_dir) if real_data_dir is not None else None,
@@ -324,6 +331,30 @@ def prepare_run(
             seed=split_seed, gates=gates, c2st=quality_c2st, audit_cache_dir=audit_cache_dir,
             judge_settings=judge_settings)
     return prepared
+
+
+def _filtered(built: BuiltDataset, min_confidence: float, auditor: LabelAuditor | None, *, audit: str | None,
+              real_data_dir: str | Path | None, seed: int, audit_cache_dir: str | Path | None,
+              judge_settings: Any) -> tuple[BuiltDataset, Any]:
+    """The build after the label filter, with the filter's report in its build report, and the audit's settings."""
+    from dataclasses import replace
+
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ErcSynthError(f"label_filter must be a confidence in [0, 1], got {min_confidence!r}")
+    if auditor is None:
+        raise ErcSynthError("a label filter was asked for, but no auditor was handed to the build")
+    if real_data_dir is None:
+        raise ErcSynthError("label_filter trains its judge on the real benchmark: give the real data folder "
+                            "(real_data_dir; --real-data DIR or ERC_SYNTH_REAL_DATA)")
+    dialogues, report, audit_settings = auditor.filter(
+        built, min_confidence, audit_judge=audit, real_data=Path(real_data_dir), seed=seed,
+        cache_dir=Path(audit_cache_dir) if audit_cache_dir else None, judge_settings=judge_settings)
+    if report["kept"] == 0:
+        raise ErcSynthError(f"label filter {min_confidence}: no dialogue of {built.config_name} is supported that "
+                            f"well (median support {report['support_median']}); lower the confidence")
+    filtered = built.with_dialogues(dialogues)
+    sizes = {split: len(data) for split, data in dialogues.items()}
+    return replace(filtered, report=replace(built.report, label_filter=report, split_sizes=sizes)), audit_settings
 
 
 def own_series(prepared: PreparedRun) -> Series:
@@ -529,6 +560,7 @@ def build_folder(
     bad_line_gates: Mapping[str, Any] | None = None,
     quality_reporter: QualityReporter | None = None,
     quality_c2st: bool = True,
+    label_filter: float | None = None,
 ) -> FolderReport:
     """Build RUN_DIR into ``out_dir``: parquet for both configs, README.md card, label distribution PNG.
 
@@ -547,7 +579,8 @@ def build_folder(
                                decontam_ngram=decontam_ngram, decontam_threshold=decontam_threshold, gates=gates,
                                audit=audit, label_policy=label_policy, audit_cache_dir=audit_cache_dir,
                                judge_settings=judge_settings, auditor=auditor, bad_line_gates=bad_line_gates,
-                               quality_reporter=quality_reporter, quality_c2st=quality_c2st)
+                               quality_reporter=quality_reporter, quality_c2st=quality_c2st,
+                               label_filter=label_filter)
     prepared = prepare_run(run_dir, **options)
     series = _merge(extra_plot_series or {}, own_series(prepared))
     return write_folder(prepared, out_dir, series, repo_id=repo_id, license=license, differences=differences)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from .auditing import AuditResult, audit_dataset, resolve_judge
 from .judges import JudgeError, JudgeSettings, default_cache_dir
+from .label_filter import filter_dialogues, filter_settings, independent_audit_settings
 from .policy import POLICIES, apply_label_policy
 from .report import write_audit
 
 __all__ = ["POLICIES", "AuditResult", "JudgeError", "JudgeSettings", "apply_label_policy", "audit_dataset",
-           "default_cache_dir", "resolve_judge", "write_audit"]
+           "default_cache_dir", "filter_dialogues", "filter_settings", "independent_audit_settings", "resolve_judge",
+           "write_audit"]

@@ -61,6 +61,9 @@ class JudgeSettings:
     limit_validation: int | None = None
     limit_test: int | None = None
     variant: str | None = None
+    #: ``a`` or ``b``: learn from one of two disjoint halves of the real train split (``classifiers.data.train_half``),
+    #: so a label filter's judge and the audit's judge are independent. None: the whole split.
+    train_half: str | None = None
 
     def train_settings(self, seed: int):
         from erc_synth.classifiers.training import TrainSettings
@@ -253,7 +256,7 @@ def train_judge(benchmark: Benchmark, real_data: Path, *, settings: JudgeSetting
     Training writes into a temporary sibling folder that is renamed into place only when complete, so an
     interrupted training never leaves a half-written judge that a later audit would trust.
     """
-    from erc_synth.classifiers.data import limit_dialogues, load_real, require_splits
+    from erc_synth.classifiers.data import limit_dialogues, load_real, require_splits, train_half
     from erc_synth.classifiers.encoders import resolve_encoder
     from erc_synth.classifiers.training import run_regime
 
@@ -272,6 +275,7 @@ def train_judge(benchmark: Benchmark, real_data: Path, *, settings: JudgeSetting
     require_splits(real, SPLITS, f"real data {real_data}")
     real = limit_dialogues(real, {"train": settings.limit_train, "validation": settings.limit_validation,
                                   "test": settings.limit_test})
+    real = train_half(real, settings.train_half, seed)
     _remove_abandoned_stagings(cache_dir, key)
     staging = cache_dir / f".{key}.{os.getpid()}.partial"
     shutil.rmtree(staging, ignore_errors=True)

@@ -19,3 +19,5 @@ MAX_BAD_LINE_SHARE = 0.5
 #: Which labels a built set keeps after an audit: the LLM's (the study's), the judge's, or their agreement.
 LABEL_POLICIES: tuple[str, ...] = ("llm", "judge", "agree")
 DEFAULT_LABEL_POLICY = "llm"
+#: The label filter's minimum support (``classifiers.audit.label_filter``); None: no filter, as in the study.
+DEFAULT_LABEL_FILTER: float | None = None
