@@ -85,8 +85,9 @@ def test_the_two_halves_are_disjoint_seeded_and_cover_the_train_split():
     assert train_half(data, "b", 0)["test"]["dialogue_id"] == ["d0", "d1"]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "erc_synth.cli", *args], capture_output=True, text=True, timeout=300)
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "erc_synth.cli", *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd)
 
 
 @pytest.mark.parametrize("value, fragment", [
@@ -172,3 +173,21 @@ def _kept_ids(folder: Path) -> list[str]:
     from erc_synth.dataset_scripts.built_files import load_built_config
 
     return [i for split in load_built_config(folder, "dialogues").values() for i in split["dialogue_id"]]
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("0.3", "build.label_filter trains its judge on the real benchmark"),
+    ("1.5", "field 'build.label_filter' has value 1.5"),
+    ("'high'", "field 'build.label_filter' has value 'high'"),
+])
+def test_a_presets_filter_is_checked_before_any_generation(value, fragment, tmp_path, monkeypatch):
+    monkeypatch.delenv("ERC_SYNTH_REAL_DATA", raising=False)
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("backend: transformers\nmodel: embedded\nseed: 1\n"
+                      f"build: {{label_filter: {value}}}\n"
+                      "datasets:\n  - {benchmark: meld, mode: natural, num_dialogues: 1}\n")
+    # Run where no real data folder is found by looking beside the working folder.
+    result = _cli("run", "--preset", str(preset), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and fragment in result.stderr
+    assert not (tmp_path / "out" / "runs").exists()  # nothing was generated
