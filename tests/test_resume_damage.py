@@ -4,6 +4,8 @@ were; the damage a killed writer leaves behind (a torn last line, its lock file)
 
 One real RUN_DIR is generated per module with the embedded model, through the real console script; each probe
 damages a copy of it. Every refusal happens before a model is loaded, so a probe costs one interpreter start.
+A records line that is not an object or has a mistyped field is probed in test_cli_errors.py (``inspect``) and
+test_run_store.py; a live writer's lock in test_run_dir_lock.py.
 """
 
 from __future__ import annotations
@@ -232,22 +234,10 @@ def _records_middle_line_not_utf8(run: Path) -> str:
     return "records.jsonl:1: corrupt record"
 
 
-@damage("records-line-a-list")
-def _records_line_a_list(run: Path) -> str:
-    _write_lines(run, ["[0, 0, 1]", *_lines(run)])
-    return "records.jsonl:1: a record must be a JSON object, got list"
-
-
 @damage("records-line-without-status")
 def _records_line_without_status(run: Path) -> str:
     _edit_record(run, 1, lambda r: r.pop("status"))
     return "records.jsonl:2: record lacks field(s) status"
-
-
-@damage("records-utterances-not-a-list")
-def _records_utterances_not_a_list(run: Path) -> str:
-    _edit_record(run, 0, lambda r: r.update(utterances="Hi."))
-    return "records.jsonl:1: field 'utterances' must be a list of strings or null"
 
 
 @damage("records-deeply-nested-line")
