@@ -355,7 +355,7 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def parse_json(raw: bytes | str) -> Any:
+def _parse_json(raw: bytes | str) -> Any:
     """``json.loads`` held to what the writers write (``allow_nan=False``): NaN and infinities are refused.
 
     Every way a text fails to be such JSON raises ``ValueError``: bad syntax, bytes that are not UTF-8, an
@@ -385,7 +385,7 @@ def _after_lost_partial_write(line: bytes) -> dict[str, Any] | None:
     start = line.find(b'{"', 1)
     while start != -1:
         try:
-            data = parse_json(line[start:])
+            data = _parse_json(line[start:])
         except ValueError:
             data = None
         if isinstance(data, dict) and all(key in data for key in REQUIRED_FIELDS):
@@ -587,7 +587,7 @@ class RunStore:
         if not manifest_path.is_file():
             raise RunDirError(f"{run_dir} is not a generation RUN_DIR: {manifest_path} is missing")
         try:
-            manifest = parse_json(manifest_path.read_bytes())
+            manifest = _parse_json(manifest_path.read_bytes())
         except ValueError as exc:
             raise RunDirError(f"{manifest_path}: not valid JSON ({exc})") from exc
         except OSError as exc:
@@ -695,7 +695,7 @@ class RunStore:
             if not line.strip():
                 continue
             try:
-                data = parse_json(line)
+                data = _parse_json(line)
             except ValueError as exc:
                 data = _after_lost_partial_write(line)
                 if data is None:
