@@ -47,6 +47,12 @@ record.
 Records are written in completion order (concurrency makes that order vary); every reader sorts by
 ``(index, attempt)``, so what a run yields is independent of timing.
 
+Reading is strict, because a RUN_DIR may be damaged or edited by hand and every reader (a resume, ``build``,
+``inspect``) must meet that as one ``RunDirError`` naming the file, line and field: JSON as the writers write it
+(no NaN; an over-long integer or too deep a nesting is invalid JSON, not a crash), a manifest of the documented
+shape, and records that fit the run (each (index, attempt) once, indices below ``num_dialogues``, labels of the
+benchmark). Only the torn last line a killed writer leaves is read past.
+
 Record fields: ``index`` (int), ``attempt`` (int, 0-based), ``seed`` (int), ``status`` ("accepted" or
 "rejected"), ``reason`` (rejection reason or null), ``detail`` (text or null), ``raw_text`` (the LLM's text),
 ``speakers``/``utterances``/``emotions`` (lists, emotions as label indices; null when rejected before
@@ -77,6 +83,7 @@ from typing import Any, Literal
 
 from .core.atomic_io import write_all, write_json_atomic
 from .core.errors import RunDirError
+from .core.registry import BENCHMARKS
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -86,6 +93,8 @@ REQUIRED_FIELDS = ("index", "attempt", "seed", "status")
 STATUSES = ("accepted", "rejected")
 #: The only setting that may differ when a RUN_DIR is reopened: a larger value grows the run.
 GROWABLE_SETTING = "num_dialogues"
+#: Seeds, indices and attempts are stored as int64 columns downstream; the derived seeds stay below it.
+INT_LIMIT = 2**63
 
 
 class RunStoreWriteError(RunDirError):
@@ -225,8 +234,9 @@ class RunRecord:
         if missing:
             raise RunDirError(f"{where}: record lacks field(s) {', '.join(missing)}")
         for key in ("index", "attempt", "seed"):
-            if not _is_int(data[key]) or data[key] < 0:
-                raise RunDirError(f"{where}: field {key!r} must be a non-negative integer, got {data[key]!r:.60}")
+            if not _is_int(data[key]) or not 0 <= data[key] < INT_LIMIT:
+                raise RunDirError(f"{where}: field {key!r} must be a non-negative integer below 2**63, "
+                                  f"got {data[key]!r:.60}")
         if data["status"] not in STATUSES:
             raise RunDirError(f"{where}: field 'status' must be one of {', '.join(STATUSES)}, "
                               f"got {data['status']!r:.60}")
@@ -341,6 +351,28 @@ def summarize(records: Sequence[RunRecord], requested: int | None, max_attempts:
 
 
 # -- files -----------------------------------------------------------------------------------------------------
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _parse_json(raw: bytes | str) -> Any:
+    """``json.loads`` held to what the writers write (``allow_nan=False``): NaN and infinities are refused.
+
+    Every way a text fails to be such JSON raises ``ValueError``: bad syntax, bytes that are not UTF-8, an
+    integer too long to convert (Python's digit limit) and nesting too deep for the parser (a
+    ``RecursionError`` otherwise), so a reader has one exception to turn into its one-line error.
+    """
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply to read") from exc
+
+
+def _folder_in_place(path: Path) -> RunDirError:
+    return RunDirError(f"{path} is a folder, not a file; a RUN_DIR keeps its {path.name} as a file: move the "
+                       "folder out of the RUN_DIR, then rerun the command")
+
+
 def _after_lost_partial_write(line: bytes) -> dict[str, Any] | None:
     """The whole record at the end of a line that starts with a partial one, else None.
 
@@ -353,8 +385,8 @@ def _after_lost_partial_write(line: bytes) -> dict[str, Any] | None:
     start = line.find(b'{"', 1)
     while start != -1:
         try:
-            data = json.loads(line[start:])
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = _parse_json(line[start:])
+        except ValueError:
             data = None
         if isinstance(data, dict) and all(key in data for key in REQUIRED_FIELDS):
             return data
@@ -362,7 +394,10 @@ def _after_lost_partial_write(line: bytes) -> dict[str, Any] | None:
     return None
 
 
-def _write_failed(path: Path, exc: OSError) -> RunStoreWriteError:
+def _write_failed(path: Path, exc: OSError) -> RunDirError:
+    """The error of a failed write: exit 3 (free space and resume) unless a folder stands where a file goes."""
+    if exc.errno == errno.EISDIR:
+        return _folder_in_place(path)
     hint = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free disk space (quota exceeded)",
             errno.EACCES: "make the folder writable", errno.EROFS: "use a writable filesystem"}
     what = hint.get(exc.errno or 0, "fix the cause")
@@ -428,7 +463,9 @@ def check_run_dir_target(run_dir: str | Path, settings: Mapping[str, Any]) -> No
             normalised = json.loads(json.dumps(dict(settings), sort_keys=True, allow_nan=False))
         except ValueError as exc:
             raise RunDirError(f"{manifest_path}: settings hold a value JSON cannot store ({exc})") from exc
-        _settings_change(RunStore.open(run_dir).settings, normalised, True, manifest_path)
+        store = RunStore.open(run_dir)
+        _settings_change(store.settings, normalised, True, manifest_path)
+        store.records()  # damaged records are refused now, not after a model has loaded
     elif run_dir.exists() and _has_content(run_dir):
         raise RunDirError(f"{run_dir} exists, is not empty and has no {MANIFEST}; refusing to write there")
     existing = run_dir
@@ -437,6 +474,56 @@ def check_run_dir_target(run_dir: str | Path, settings: Mapping[str, Any]) -> No
     if not os.access(existing, os.W_OK | os.X_OK):
         raise RunStoreWriteError(f"{existing} is not writable, so {run_dir} cannot be written; choose another "
                                  "--out or make the folder writable")
+
+
+class _RunFit:
+    """Checks that the records of one reading fit the run the manifest describes, and each other."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        size = settings.get(GROWABLE_SETTING)
+        self.size = size if _is_int(size) else None
+        name = settings.get("benchmark")
+        self.benchmark = BENCHMARKS.get(name) if isinstance(name, str) else None
+        self.seen: dict[tuple[int, int], int] = {}
+
+    def check(self, record: RunRecord, lineno: int, path: Path) -> None:
+        where = f"{path}:{lineno}"
+        first = self.seen.setdefault((record.index, record.attempt), lineno)
+        if first != lineno:
+            raise RunDirError(f"{where}: index {record.index} attempt {record.attempt} is stored twice (first at "
+                              f"line {first}); each request is stored once: remove one of the two lines")
+        if self.size is not None and record.index >= self.size:
+            raise RunDirError(f"{where}: index {record.index} is beyond the run's {self.size} dialogues "
+                              f"(settings.{GROWABLE_SETTING} in {MANIFEST})")
+        if self.benchmark is None:
+            return
+        labels = {"emotions": record.emotions if record.is_accepted else None,
+                  "target_emotion": None if record.target_emotion is None else (record.target_emotion,)}
+        for key, values in labels.items():
+            wrong = next((v for v in values or () if not 0 <= v < self.benchmark.num_labels), None)
+            if wrong is not None:
+                raise RunDirError(f"{where}: field {key!r} holds label {wrong}; {self.benchmark.name} has labels "
+                                  f"0 to {self.benchmark.num_labels - 1}")
+
+
+def _check_manifest(manifest: Any, manifest_path: Path) -> None:
+    """The manifest's shape, as far as any reader or a resuming writer relies on it."""
+    if not isinstance(manifest, dict):
+        raise RunDirError(f"{manifest_path}: must hold a JSON object, got {type(manifest).__name__}")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise RunDirError(f"{manifest_path}: format_version {version!r:.60}, expected {FORMAT_VERSION}")
+    if not isinstance(manifest.get("settings"), dict):
+        raise RunDirError(f"{manifest_path}: field 'settings' is missing or not an object")
+    if not isinstance(manifest.get("provenance", {}), dict):
+        raise RunDirError(f"{manifest_path}: field 'provenance' must be an object, got {manifest['provenance']!r:.60}")
+    history = manifest.get("history") or []
+    if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history):
+        raise RunDirError(f"{manifest_path}: field 'history' must be a list of objects, got {history!r:.60}")
+    count = manifest["settings"].get(GROWABLE_SETTING)
+    if count is not None and not (_is_int(count) and count >= 0):
+        raise RunDirError(f"{manifest_path}: field 'settings.{GROWABLE_SETTING}' must be a non-negative integer, "
+                          f"got {count!r:.60}")
 
 
 @dataclass
@@ -495,21 +582,17 @@ class RunStore:
         """Open an existing RUN_DIR read-only."""
         run_dir = Path(run_dir)
         manifest_path = run_dir / MANIFEST
+        if manifest_path.is_dir():
+            raise _folder_in_place(manifest_path)
         if not manifest_path.is_file():
             raise RunDirError(f"{run_dir} is not a generation RUN_DIR: {manifest_path} is missing")
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            manifest = _parse_json(manifest_path.read_bytes())
+        except ValueError as exc:
             raise RunDirError(f"{manifest_path}: not valid JSON ({exc})") from exc
         except OSError as exc:
             raise RunDirError(f"{manifest_path}: cannot be read ({exc.strerror or exc})") from exc
-        if not isinstance(manifest, dict):
-            raise RunDirError(f"{manifest_path}: must hold a JSON object, got {type(manifest).__name__}")
-        version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
-            raise RunDirError(f"{manifest_path}: format_version {version!r}, expected {FORMAT_VERSION}")
-        if not isinstance(manifest.get("settings"), dict):
-            raise RunDirError(f"{manifest_path}: field 'settings' is missing or not an object")
+        _check_manifest(manifest, manifest_path)
         return cls(run_dir=run_dir, manifest=manifest)
 
     def _check_settings(self, settings: dict[str, Any], allow_growth: bool) -> None:
@@ -517,7 +600,7 @@ class RunStore:
         if after is None:
             return
         self.manifest["settings"] = {**self.settings, GROWABLE_SETTING: after}
-        self.manifest.setdefault("history", []).append({GROWABLE_SETTING: after, "time": _now()})
+        self.manifest["history"] = [*self.history, {GROWABLE_SETTING: after, "time": _now()}]
         self.writable = True
         _atomic_write_json(self.run_dir / MANIFEST, self.manifest)
 
@@ -590,8 +673,14 @@ class RunStore:
             os.close(fd)
 
     def records(self) -> list[RunRecord]:
-        """Every record, sorted by (index, attempt); a truncated last line is ignored."""
+        """Every record, sorted by (index, attempt); a truncated last line is ignored.
+
+        Beyond each line's own types, the lines must fit the run: each (index, attempt) once (the engine stores
+        each finished request once), indices within ``num_dialogues``, labels within the benchmark's.
+        """
         path = self.records_path
+        if path.is_dir():
+            raise _folder_in_place(path)
         if not path.exists():
             return []
         try:
@@ -600,17 +689,20 @@ class RunStore:
             raise RunDirError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
         lines = raw.split(b"\n")
         complete = lines[:-1]  # the part after the last newline is an unacknowledged partial write
+        fits = _RunFit(self.settings)
         out = []
         for lineno, line in enumerate(complete, start=1):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                data = _parse_json(line)
+            except ValueError as exc:
                 data = _after_lost_partial_write(line)
                 if data is None:
                     raise RunDirError(f"{path}:{lineno}: corrupt record ({exc}); value {line[:80]!r}") from exc
-            out.append(RunRecord.from_dict(data, f"{path}:{lineno}"))
+            record = RunRecord.from_dict(data, f"{path}:{lineno}")
+            fits.check(record, lineno, path)
+            out.append(record)
         out.sort(key=lambda r: (r.index, r.attempt))
         return out
 

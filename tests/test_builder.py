@@ -19,7 +19,7 @@ from erc_synth.dataset_scripts.builder import (
     write_hub_folder,
     write_minimal_card,
 )
-from erc_synth.dataset_scripts.core.errors import DataFormatError, ErcSynthError, RunDirError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, RunDirError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.run_store import RunStore
 from erc_synth.dataset_scripts.schema import dialogues_to_utterances
@@ -114,9 +114,8 @@ def test_wrong_or_broken_run_dirs_give_clear_errors(tmp_path):
     store = RunStore.create_or_open(run, json.loads((run / "manifest.json").read_text())["settings"])
     store.append([{"index": 9, "attempt": 0, "seed": 1, "status": "accepted", "speakers": ["Ross"],
                    "utterances": ["Hi"], "emotions": [12], "target_emotion": None}])
-    with pytest.raises(DataFormatError, match=r"records.jsonl at record index 9 attempt 0 emotions\[0\]") as err:
+    with pytest.raises(RunDirError, match=r"records\.jsonl:5: index 9 is beyond the run's 4 dialogues"):
         build_dataset_dict(run)
-    assert "value 12" in str(err.value)
     empty = RunStore.create_or_open(tmp_path / "empty", json.loads((run / "manifest.json").read_text())["settings"])
     empty.append([{"index": 0, "attempt": 0, "seed": 1, "status": "rejected", "reason": "json_parse_error"}])
     with pytest.raises(RunDirError, match=r"no dialogue to build \(0 accepted.*json_parse_error 1"):
@@ -125,16 +124,20 @@ def test_wrong_or_broken_run_dirs_give_clear_errors(tmp_path):
 
 def test_builder_class_serves_the_utterances_schema_and_never_a_stale_cache(tmp_path):
     run = make_run_dir(tmp_path / "run", "meld", "natural", n=10, plant_duplicates=False)
+    lines = (run / "records.jsonl").read_text().splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line)["index"] != 9]  # index 9 comes later, changing the run
+    assert len(kept) == len(lines) - 1
+    (run / "records.jsonl").write_text("".join(kept))
     kwargs = {"cache_dir": str(tmp_path / "cache"), "config_name": "meld-natural", "run_dir": str(run),
               "schema": "utterances"}
     builder = SyntheticDialogues(**kwargs)
     builder.download_and_prepare()
     utterances = builder.as_dataset()
-    assert builder.build_report is not None and builder.build_report.gates.kept == 10
+    assert builder.build_report is not None and builder.build_report.gates.kept == 9
     assert utterances["train"].features["emotion"].names == list(get_benchmark("meld").labels)
     total = sum(ds.num_rows for ds in utterances.values())
     store = RunStore.create_or_open(run, json.loads((run / "manifest.json").read_text())["settings"])
-    store.append([{"index": 10, "attempt": 0, "seed": 1, "status": "accepted", "speakers": ["Ross", "Rachel"],
+    store.append([{"index": 9, "attempt": 0, "seed": 1, "status": "accepted", "speakers": ["Ross", "Rachel"],
                    "utterances": ["We were on a break!", "Were we?"], "emotions": [3, 2], "target_emotion": None}])
     again = SyntheticDialogues(**kwargs)
     again.download_and_prepare()
