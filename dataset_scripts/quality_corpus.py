@@ -20,6 +20,7 @@ MEASURES: dict[str, str] = {
     "gibberish_share": f"utterances whose known-word share is below {GIBBERISH_THRESHOLD}",
     "bare_label_share": "utterances made only of a label or emotion word",
     "c2st_auc": "AUC of a classifier telling the set from real train utterances (0.5: indistinguishable)",
+    "mauve": "MAUVE against real train utterances on MiniLM embeddings (1: each covers the other)",
     "distinct_2": "distinct word bigrams / all bigrams, equal-size samples",
     "label_js": "JS divergence of the label distribution from the real train split's",
     "transition_l1": "L1 distance of the label-transition distribution from the real train split's (0 to 2)",

