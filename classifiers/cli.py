@@ -9,9 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
-from .settings import MAX_DIALOGUES, MAX_TOKENS
+from .settings import MAX_DIALOGUES, MAX_TOKENS, check_cell_workers
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -201,6 +201,10 @@ def run_experiment(args: argparse.Namespace) -> int:
     if removed:
         flag, replacement = removed
         raise ErcSynthError(f"{flag} was removed: the grid runs on Ray now; {replacement} (see docs/scale-out.md)")
+    try:
+        check_cell_workers(args.workers)
+    except SettingError as exc:
+        raise ErcSynthError(f"--workers {exc.problem}") from exc
     config = ExperimentConfig.load(args.config)
     out = args.out or config.output_dir or str(Path("runs") / config.name)
     experiment = Experiment(config, out)

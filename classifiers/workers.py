@@ -33,6 +33,7 @@ from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
 from . import ranks
 from .experiment import Cell, Experiment, ExperimentConfig
+from .settings import check_cell_workers
 
 #: Ray re-runs a cell whose worker process or node died this many times (an exception in the cell is not retried).
 MAX_RETRIES = 3
@@ -330,8 +331,7 @@ def ray_available() -> bool:
 def run_grid(experiment: Experiment, ray_address: str | None = None, workers: int | None = None,
              log: Log = print, progress: bool = True) -> dict[str, Path]:
     """``erc-synth experiment``: the grid on Ray; in this process under a data-parallel launcher or without Ray."""
-    if workers is not None and workers < 1:
-        raise ErcSynthError(f"--workers must be at least 1, got {workers}")
+    check_cell_workers(workers)
     if ranks.world_size() > 1:
         if ray_address or workers is not None:
             raise ErcSynthError("--ray-address and --workers do not apply under torchrun/accelerate launch: every "

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 
 def _stored_kappa(folder: Path, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -91,6 +91,12 @@ def folder_quality(folder: str | Path, benchmark_name: str, *, real_data: str | 
 def _quality(args: argparse.Namespace) -> int:
     if args.real_data is not None and not Path(args.real_data).is_dir():
         raise ErcSynthError(f"--real-data {args.real_data}: no such folder")
+    from erc_synth.classifiers.settings import check_seed
+
+    try:
+        check_seed(args.seed)
+    except SettingError as exc:
+        raise ErcSynthError(f"--seed {exc.problem}") from exc
     report = folder_quality(args.dataset, args.benchmark, real_data=args.real_data, out_dir=args.out,
                             c2st=not args.no_c2st, seed=args.seed)
     from erc_synth.classifiers.quality import render_markdown

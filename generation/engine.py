@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from erc_synth.dataset_scripts.core.benchmark_statistics import benchmark_statistics
-from erc_synth.dataset_scripts.core.errors import ErcSynthError, RunDirError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, RunDirError, SettingError
 from erc_synth.dataset_scripts.core.registry import MODES, Benchmark, get_benchmark
 from erc_synth.dataset_scripts.run_store import RunRecord, RunStore, check_run_dir_target, release_run_dir
 
@@ -65,17 +65,6 @@ from .validation import TARGET_POLICIES, judge, make_record
 
 #: Exit status for faults the user can retry (server unreachable or failing, a failed write): rerun to resume.
 EXIT_SERVER_FAULT = 3
-
-
-
-class SettingError(ErcSynthError):
-    """A generation setting outside its valid range. ``setting`` is its name (``"sampling.top_p"``,
-    ``"max_attempts"``), so the CLI can name its flag and a preset loader its YAML key."""
-
-    def __init__(self, setting: str, problem: str) -> None:
-        self.setting = setting
-        self.problem = problem
-        super().__init__(f"{setting}: {problem}")
 
 
 class ServerUnreachableError(ErcSynthError):
@@ -262,8 +251,8 @@ class GenerationConfig:
             raise SettingError("steer", "only applies to mode balanced")
         check_version(self.prompt_version, self.label_format)
         if self.few_shot and self.real_data is None:
-            raise SettingError("few_shot", f"{self.few_shot} needs the real {self.benchmark} train split: pass "
-                                           "--real-data DIR or set ERC_SYNTH_REAL_DATA")
+            raise SettingError("few_shot", f"{self.few_shot} needs the real {self.benchmark} train split: set "
+                                           "real_data to the benchmark folder, or ERC_SYNTH_REAL_DATA")
         if self.label_plan != "none" and (self.label_format != "word_first" or not self.grammar):
             raise SettingError("label_plan", f"{self.label_plan} forces each line's label through the grammar in "
                                              "the label-first format: it needs label_format word_first and the "

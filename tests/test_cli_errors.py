@@ -528,7 +528,7 @@ def _grid_config(tmp: Path, name: str = "grid.yaml", seeds: tuple[int, ...] = (0
 @probe("experiment-zero-workers", slow=True)
 def _experiment_zero_workers(tmp: Path) -> tuple[list[str], str]:
     return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--workers", "0"], \
-        "--workers must be at least 1, got 0"
+        "--workers must be in 1 <= value <= 1024, got 0"
 
 
 @probe("experiment-ray-address-where-nothing-listens", slow=True)

@@ -57,3 +57,14 @@ class UnknownLabelError(ErcSynthError):
 
 class RunDirError(ErcSynthError):
     """A generation RUN_DIR that is missing, corrupt, or was made with other settings."""
+
+
+class SettingError(ErcSynthError):
+    """A setting outside its valid range, or one that does not fit the others. ``setting`` is its name as the
+    Python API and a preset spell it (``"sampling.top_p"``, ``"split_seed"``), so each front end can name it in
+    its user's words: a command its flag, a preset loader its YAML key."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")
