@@ -39,6 +39,10 @@ def _quiet_datasets() -> None:
     datasets.disable_progress_bars()
 
 
+#: Library arguments whose flag is not the argument's name with dashes.
+_FLAGS = {"out_dir": "--out", "out_root": "--out"}
+
+
 def _in_flag_words(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """The handler, with a library ``SettingError`` about one of the command's options named by its flag."""
     @functools.wraps(handler)
@@ -46,9 +50,11 @@ def _in_flag_words(handler: Callable[[argparse.Namespace], int]) -> Callable[[ar
         try:
             return handler(args)
         except SettingError as exc:
-            if exc.setting not in vars(args):
+            flag = _FLAGS.get(exc.setting) or (f"--{exc.setting.replace('_', '-')}" if exc.setting in vars(args)
+                                               else None)
+            if flag is None:
                 raise
-            raise ErcSynthError(f"--{exc.setting.replace('_', '-')} {exc.problem}") from exc
+            raise ErcSynthError(f"{flag} {exc.problem}") from exc
 
     return run
 

@@ -102,9 +102,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_tune(subparsers)
 
 
+#: Settings whose ``generate`` flag is not their last name part with dashes.
+_FLAGS = {"endpoints": "--endpoint", "grammar": "--no-grammar"}
+
+
 def _flag(setting: str) -> str:
-    """The ``generate`` flag of a ``GenerationConfig`` setting name (``sampling.top_p`` -> ``--top-p``)."""
-    return "--" + setting.rsplit(".", 1)[-1].replace("_", "-")
+    """The ``generate`` flag of a ``GenerationConfig`` setting name (``sampling.top_p`` -> ``--top-p``,
+    ``backend_options.server`` -> ``--server``, ``endpoints`` -> ``--endpoint``)."""
+    return _FLAGS.get(setting) or "--" + setting.rsplit(".", 1)[-1].replace("_", "-")
 
 
 def config_from_args(args: argparse.Namespace):

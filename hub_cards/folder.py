@@ -134,14 +134,14 @@ class BuildWriteError(ErcSynthError):
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    """Refuse, before anything is written, an ``--out`` that a build must not replace."""
+    """Refuse, before anything is written, an ``out_dir`` that a build must not replace."""
     if out_dir.exists():
         if not out_dir.is_dir():
-            raise ErcSynthError(f"--out {out_dir} exists and is not a folder")
+            raise SettingError("out_dir", f"{out_dir} exists and is not a folder")
         foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in BUILT_ENTRIES)
         if foreign:
-            raise ErcSynthError(f"--out {out_dir} holds files a build did not write ({', '.join(foreign[:5])}); "
-                                "choose an empty or previously built folder")
+            raise SettingError("out_dir", f"{out_dir} holds files a build did not write ({', '.join(foreign[:5])}); "
+                                          "choose an empty or previously built folder")
 
 
 def _stage_prefix(out_dir: Path, kind: str) -> str:
