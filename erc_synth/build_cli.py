@@ -50,11 +50,9 @@ def _in_flag_words(handler: Callable[[argparse.Namespace], int]) -> Callable[[ar
         try:
             return handler(args)
         except SettingError as exc:
-            flag = _FLAGS.get(exc.setting) or (f"--{exc.setting.replace('_', '-')}" if exc.setting in vars(args)
-                                               else None)
-            if flag is None:
+            if exc.setting not in _FLAGS and exc.setting not in vars(args):
                 raise
-            raise ErcSynthError(f"{flag} {exc.problem}") from exc
+            raise ErcSynthError(exc.worded(lambda name: _FLAGS.get(name) or f"--{name.replace('_', '-')}")) from exc
 
     return run
 

@@ -143,7 +143,7 @@ def config_from_args(args: argparse.Namespace):
             label_format=args.label_format, few_shot=args.few_shot, label_plan=args.label_plan, real_data=real_data,
         )
     except SettingError as exc:
-        raise ErcSynthError(f"{_flag(exc.setting)} {exc.problem}") from exc
+        raise ErcSynthError(exc.worded(_flag)) from exc
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -154,7 +154,7 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         report = generate(config, progress=not args.no_progress)
     except SettingError as exc:
-        raise ErcSynthError(f"{_flag(exc.setting)} {exc.problem}") from exc
+        raise ErcSynthError(exc.worded(_flag)) from exc
     except BackendError as exc:  # the backend failed outside a request (e.g. loading); retrying may help
         error = ErcSynthError(f"backend {config.backend} failed: {' '.join(str(exc).split())}; fix the cause and "
                               "rerun the same command (finished dialogues are kept)")

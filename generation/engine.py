@@ -252,7 +252,8 @@ class GenerationConfig:
         check_version(self.prompt_version, self.label_format)
         if self.few_shot and self.real_data is None:
             raise SettingError("few_shot", f"{self.few_shot} needs the real {self.benchmark} train split: set "
-                                           "real_data to the benchmark folder, or ERC_SYNTH_REAL_DATA")
+                                           "{real_data} to the benchmark folder, or ERC_SYNTH_REAL_DATA",
+                               related=("real_data",))
         if self.label_plan != "none" and (self.label_format != "word_first" or not self.grammar):
             raise SettingError("label_plan", f"{self.label_plan} forces each line's label through the grammar in "
                                              "the label-first format: it needs label_format word_first and the "

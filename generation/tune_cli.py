@@ -41,6 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    """The command; a library ``SettingError`` (``base_model``, ``out``, ``max_length``...) names its flag."""
+    try:
+        return _tune_generator(args)
+    except SettingError as exc:
+        raise ErcSynthError(f"--{exc.setting.replace('_', '-')} {exc.problem}") from exc
+
+
+def _tune_generator(args: argparse.Namespace) -> int:
     from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     if args.benchmark not in BENCHMARKS:
@@ -54,12 +62,9 @@ def _tune(args: argparse.Namespace) -> int:
                             lora_dropout=args.lora_dropout, learning_rate=args.learning_rate, epochs=args.epochs,
                             max_steps=args.max_steps, batch_size=args.batch_size, max_length=args.max_length,
                             seed=args.seed)
-    try:  # every setting before the real data or a model is read; the error names the flag
-        settings.check()
-        check_tune_setting("save_steps", args.save_steps)
-        check_tune_setting("max_dialogues", args.max_dialogues)
-    except SettingError as exc:
-        raise ErcSynthError(f"--{exc.setting.replace('_', '-')} {exc.problem}") from exc
+    settings.check()  # every setting before the real data or a model is read
+    check_tune_setting("save_steps", args.save_steps)
+    check_tune_setting("max_dialogues", args.max_dialogues)
     benchmark = get_benchmark(args.benchmark)
     tune_set = load_tune_set(benchmark, args.real_data, variant=args.variant, max_dialogues=args.max_dialogues)
     result = tune_generator(tune_set, args.out, base_model=args.base_model, settings=settings,

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
+from erc_synth.dataset_scripts.core.errors import SettingError
 from erc_synth.dataset_scripts.core.registry import Benchmark
 
 from .backends.embedded import dequantised_model_folder, embedded_model_path, file_sha256, is_embedded
@@ -135,24 +135,24 @@ def resolve_base(base_model: str | None) -> BaseModel:
                          file_sha256(embedded_model_path()))
     folder = Path(base_model)
     if not (folder / "config.json").is_file():
-        raise ErcSynthError(f"--base-model {base_model}: not a model folder (no config.json)")
+        raise SettingError("base_model", f"{base_model}: not a model folder (no config.json)")
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     try:
         config = AutoConfig.from_pretrained(folder)
     except (OSError, ValueError) as exc:
-        raise ErcSynthError(f"--base-model {base_model}: unreadable config.json ({' '.join(str(exc).split())})") \
+        raise SettingError("base_model", f"{base_model}: unreadable config.json ({' '.join(str(exc).split())})") \
             from None
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise ErcSynthError(f"--base-model {base_model}: model type {config.model_type!r} is not a causal LM")
+        raise SettingError("base_model", f"{base_model}: model type {config.model_type!r} is not a causal LM")
     causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
     heads = list(config.architectures or ())
     if heads and not causal.intersection(heads):  # e.g. a classifier saved from a type that also has an LM head
-        raise ErcSynthError(f"--base-model {base_model}: its weights are a {heads[0]}, not a causal LM")
+        raise SettingError("base_model", f"{base_model}: its weights are a {heads[0]}, not a causal LM")
     weights = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
     if not weights:
-        raise ErcSynthError(f"--base-model {base_model}: no weight files (*.safetensors, *.bin) in the folder")
+        raise SettingError("base_model", f"{base_model}: no weight files (*.safetensors, *.bin) in the folder")
     digest = hashlib.sha256()
     for path in weights:
         digest.update(path.name.encode() + b"\0" + file_sha256(path).encode())
@@ -220,11 +220,11 @@ def tune_generator(tune_set: TuneSet, out: str | Path, *, base_model: str | None
         known = read_tune_manifest(out) if (out / TUNE_MANIFEST).is_file() else None
         if known is not None and known.get("cache_key") == key:
             return TuneResult(out, known, up_to_date=True)
-        raise ErcSynthError(f"--out {out}: exists and is not a generator tuned with these inputs; choose a new --out "
-                            "or remove it")
+        raise SettingError("out", f"{out} exists and is not a generator tuned with these inputs; choose a new "
+                                  "folder or remove it")
     rows, too_long = tokenise(tune_set, tokenizer, chat_format, settings.max_length)
     if not rows:
-        raise ErcSynthError(f"--max-length {settings.max_length}: every example is longer; raise it")
+        raise SettingError("max_length", f"{settings.max_length}: every example is longer; raise it")
     work = _work_dir(out, key)
     work.mkdir(parents=True, exist_ok=True)
     model = prepare_model(base, settings)

@@ -276,8 +276,8 @@ def check_label_policy(label_policy: str, audit: str | None) -> None:
     if label_policy not in LABEL_POLICIES:
         raise SettingError("label_policy", f"must be one of {', '.join(LABEL_POLICIES)}, got {label_policy!r}")
     if label_policy != "llm" and not audit:
-        raise SettingError("label_policy", f"{label_policy} takes its labels from an audit: it needs audit set to "
-                                           "a judge")
+        raise SettingError("label_policy", f"{label_policy} takes its labels from an audit: it needs {{audit}} set "
+                                           "to a judge", related=("audit",))
 
 
 def prepare_run(

@@ -179,7 +179,7 @@ def _build_unknown_label_policy(tmp: Path) -> tuple[list[str], str]:
 @probe("build-label-policy-without-audit", slow=True)
 def _build_label_policy_without_audit(tmp: Path) -> tuple[list[str], str]:
     return ["build", str(_run_dir(tmp)), "--out", str(tmp / "out"), "--label-policy", "agree"], \
-        "--label-policy agree takes its labels from an audit"
+        "it needs --audit set to a judge"
 
 
 @probe("build-all-folder-without-runs", slow=True)
