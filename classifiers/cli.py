@@ -195,16 +195,23 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_experiment(args: argparse.Namespace) -> int:
-    from .experiment import Experiment, ExperimentConfig
 
     removed = getattr(args, "removed_flag", None)
     if removed:
         flag, replacement = removed
         raise ErcSynthError(f"{flag} was removed: the grid runs on Ray now; {replacement} (see docs/scale-out.md)")
     try:
-        check_cell_workers(args.workers)
+        return _run_experiment(args)
     except SettingError as exc:
-        raise ErcSynthError(f"--workers {exc.problem}") from exc
+        if exc.setting not in ("workers", "ray_address"):
+            raise
+        raise ErcSynthError(exc.worded(lambda name: "--" + name.replace("_", "-"))) from exc
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from .experiment import Experiment, ExperimentConfig
+
+    check_cell_workers(args.workers)
     config = ExperimentConfig.load(args.config)
     out = args.out or config.output_dir or str(Path("runs") / config.name)
     experiment = Experiment(config, out)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 from . import ranks
 from .experiment import Cell, Experiment, ExperimentConfig
@@ -158,8 +158,8 @@ def _connect(address: str | None, log: Log) -> bool:
             return True
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
     except ConnectionError as exc:
-        raise ErcSynthError(f"--ray-address {address}: cannot join a Ray cluster there ({exc}); start one with "
-                            "`ray start --head` or check the address `ray status` prints") from None
+        raise SettingError("ray_address", f"{address}: cannot join a Ray cluster there ({exc}); start one with "
+                                          "`ray start --head` or check the address `ray status` prints") from None
     log("started a local Ray instance for this run (join a running cluster with --ray-address auto|HOST:PORT)")
     return True
 
@@ -170,12 +170,13 @@ def _check_reachable(address: str) -> None:
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise ErcSynthError(f"--ray-address {address}: expected auto or HOST:PORT (e.g. 10.0.0.1:6379)")
+        raise SettingError("ray_address", f"{address}: expected auto or HOST:PORT (e.g. 10.0.0.1:6379)")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as exc:
-        raise ErcSynthError(f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); start "
-                            "one with `ray start --head` or check the address `ray status` prints") from None
+        raise SettingError("ray_address", f"{address}: no Ray cluster answers there ({exc.strerror or exc}); "
+                                          "start one with `ray start --head` or check the address `ray status` "
+                                          "prints") from None
 
 
 def _cluster(experiment: Experiment, workers: int | None) -> tuple[dict[str, float], int, str]:
@@ -332,14 +333,15 @@ def run_grid(experiment: Experiment, ray_address: str | None = None, workers: in
              log: Log = print, progress: bool = True) -> dict[str, Path]:
     """``erc-synth experiment``: the grid on Ray; in this process under a data-parallel launcher or without Ray."""
     check_cell_workers(workers)
+    given = "ray_address" if ray_address else "workers"  # the setting a refusal below names
     if ranks.world_size() > 1:
         if ray_address or workers is not None:
-            raise ErcSynthError("--ray-address and --workers do not apply under torchrun/accelerate launch: every "
-                                "rank trains each cell together, one cell at a time")
+            raise SettingError(given, "does not apply under torchrun/accelerate launch: every rank trains each "
+                                      "cell together, one cell at a time")
         return run_in_process(experiment, log=log, progress=progress)
     if not ray_available():
         if ray_address or workers is not None:
-            raise ErcSynthError("--ray-address and --workers need Ray: pip install 'erc-synth[ray]'")
+            raise SettingError(given, "needs Ray: pip install 'erc-synth[ray]'")
         log("Ray is not installed (pip install 'erc-synth[ray]'): the cells run one at a time in this process")
         return run_in_process(experiment, log=log, progress=progress)
     address = ray_address or os.environ.get("RAY_ADDRESS") or None
