@@ -23,6 +23,7 @@ from erc_synth.generation.backends.factory import create_backend
 from erc_synth.generation.engine import GenerationConfig
 from erc_synth.generation.tuning import TuneSettings
 from erc_synth.hub_cards.folder import build_folder
+from erc_synth.hub_cards.publish import push_folder
 from erc_synth.pipeline import run_preset
 from erc_synth.preset import load_preset
 
@@ -68,6 +69,7 @@ CASES: dict[str, tuple[Callable[[Path], object], str]] = {
     "grid-workers": (lambda tmp: check_cell_workers(10**20), "workers"),
     "quality-seed": (lambda tmp: QualitySettings(seed=-1), "seed"),
     "run-workers": (lambda tmp: run_preset(load_preset("quickstart"), tmp / "out", workers=10**20), "workers"),
+    "push-repo-without-org": (lambda tmp: push_folder(tmp, "no-org"), "repo_id"),
     "run-num-dialogues": (lambda tmp: run_preset(load_preset("quickstart"), tmp / "out", num_dialogues=0),
                           "num_dialogues"),
 }
