@@ -9,9 +9,9 @@ import argparse
 import json
 from pathlib import Path
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
-from .settings import MAX_DIALOGUES, MAX_TOKENS
+from .settings import MAX_DIALOGUES, MAX_TOKENS, check_cell_workers
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -195,12 +195,23 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_experiment(args: argparse.Namespace) -> int:
-    from .experiment import Experiment, ExperimentConfig
 
     removed = getattr(args, "removed_flag", None)
     if removed:
         flag, replacement = removed
         raise ErcSynthError(f"{flag} was removed: the grid runs on Ray now; {replacement} (see docs/scale-out.md)")
+    try:
+        return _run_experiment(args)
+    except SettingError as exc:
+        if exc.setting not in ("workers", "ray_address"):
+            raise
+        raise ErcSynthError(exc.worded(lambda name: "--" + name.replace("_", "-"))) from exc
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from .experiment import Experiment, ExperimentConfig
+
+    check_cell_workers(args.workers)
     config = ExperimentConfig.load(args.config)
     out = args.out or config.output_dir or str(Path("runs") / config.name)
     experiment = Experiment(config, out)

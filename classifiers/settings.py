@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, TypeVar
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 Check = Callable[[Any], str | None]
 S = TypeVar("S", bound="StageSettings")
@@ -32,6 +32,8 @@ MAX_EPOCHS = 10_000.0
 MAX_SEED = 2**32 - 1  # numpy's and torch's seed range
 MAX_TOKENS = 131_072
 MAX_DIALOGUES = 10_000_000
+#: Most grid cells in flight at once: each trains its own model, so more would not fit even a large cluster.
+MAX_CELL_WORKERS = 1_024
 
 
 def between(low: float, high: float, above: bool = False) -> Check:
@@ -43,6 +45,28 @@ def between(low: float, high: float, above: bool = False) -> Check:
         return None if ok else f"must be in {low} {sign} value <= {high}"
 
     return check
+
+
+def check_cell_workers(workers: int | None) -> None:
+    """Refuse a count of grid cells in flight outside [1, ``MAX_CELL_WORKERS``] (None: as the cluster holds)."""
+    if workers is None:
+        return
+    problem = None if _integer(workers) else "must be an integer"
+    problem = problem or between(1, MAX_CELL_WORKERS)(workers)
+    if problem:
+        raise SettingError("workers", f"{problem}, got {workers!r}")
+
+
+def check_seed(seed: Any) -> None:
+    """Refuse a seed outside numpy's and torch's range [0, ``MAX_SEED``] before anything is loaded."""
+    problem = None if _integer(seed) else "must be an integer"
+    problem = problem or between(0, MAX_SEED)(seed)
+    if problem:
+        raise SettingError("seed", f"{problem}, got {seed!r}")
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def fraction(value: Any) -> str | None:

@@ -209,8 +209,8 @@ def run_regime(
     if regime not in REGIMES:
         raise ErcSynthError(f"unknown regime {regime!r}; choose one of: {', '.join(REGIMES)}")
     if (regime == "org") != (pretrain is None):
-        raise ErcSynthError(f"regime {regime!r} " + ("takes no synthetic set" if regime == "org"
-                                                       else "needs a synthetic set to pre-train on (--pretrain)"))
+        raise ErcSynthError(f"regime {regime!r} " + ("takes no synthetic set" if regime == "org" else
+                                                     "needs a synthetic set to pre-train on (pretrain, --pretrain)"))
     architecture = get_architecture(architecture_name)
     options = architecture.options(options)
     settings = settings or TrainSettings()

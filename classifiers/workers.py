@@ -29,10 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 from . import ranks
 from .experiment import Cell, Experiment, ExperimentConfig
+from .settings import check_cell_workers
 
 #: Ray re-runs a cell whose worker process or node died this many times (an exception in the cell is not retried).
 MAX_RETRIES = 3
@@ -157,8 +158,8 @@ def _connect(address: str | None, log: Log) -> bool:
             return True
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
     except ConnectionError as exc:
-        raise ErcSynthError(f"--ray-address {address}: cannot join a Ray cluster there ({exc}); start one with "
-                            "`ray start --head` or check the address `ray status` prints") from None
+        raise SettingError("ray_address", f"{address}: cannot join a Ray cluster there ({exc}); start one with "
+                                          "`ray start --head` or check the address `ray status` prints") from None
     log("started a local Ray instance for this run (join a running cluster with --ray-address auto|HOST:PORT)")
     return True
 
@@ -169,12 +170,13 @@ def _check_reachable(address: str) -> None:
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise ErcSynthError(f"--ray-address {address}: expected auto or HOST:PORT (e.g. 10.0.0.1:6379)")
+        raise SettingError("ray_address", f"{address}: expected auto or HOST:PORT (e.g. 10.0.0.1:6379)")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as exc:
-        raise ErcSynthError(f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); start "
-                            "one with `ray start --head` or check the address `ray status` prints") from None
+        raise SettingError("ray_address", f"{address}: no Ray cluster answers there ({exc.strerror or exc}); "
+                                          "start one with `ray start --head` or check the address `ray status` "
+                                          "prints") from None
 
 
 def _cluster(experiment: Experiment, workers: int | None) -> tuple[dict[str, float], int, str]:
@@ -330,16 +332,16 @@ def ray_available() -> bool:
 def run_grid(experiment: Experiment, ray_address: str | None = None, workers: int | None = None,
              log: Log = print, progress: bool = True) -> dict[str, Path]:
     """``erc-synth experiment``: the grid on Ray; in this process under a data-parallel launcher or without Ray."""
-    if workers is not None and workers < 1:
-        raise ErcSynthError(f"--workers must be at least 1, got {workers}")
+    check_cell_workers(workers)
+    given = "ray_address" if ray_address else "workers"  # the setting a refusal below names
     if ranks.world_size() > 1:
         if ray_address or workers is not None:
-            raise ErcSynthError("--ray-address and --workers do not apply under torchrun/accelerate launch: every "
-                                "rank trains each cell together, one cell at a time")
+            raise SettingError(given, "does not apply under torchrun/accelerate launch: every rank trains each "
+                                      "cell together, one cell at a time")
         return run_in_process(experiment, log=log, progress=progress)
     if not ray_available():
         if ray_address or workers is not None:
-            raise ErcSynthError("--ray-address and --workers need Ray: pip install 'erc-synth[ray]'")
+            raise SettingError(given, "needs Ray: pip install 'erc-synth[ray]'")
         log("Ray is not installed (pip install 'erc-synth[ray]'): the cells run one at a time in this process")
         return run_in_process(experiment, log=log, progress=progress)
     address = ray_address or os.environ.get("RAY_ADDRESS") or None

@@ -33,9 +33,9 @@ import numpy as np
 from datasets import ClassLabel, DatasetDict, Value
 from datasets.info import DatasetInfosDict
 
-from .core.build_defaults import DEFAULT_RATIOS, DEFAULT_SPLIT_SEED
+from .core.build_defaults import DEFAULT_RATIOS, DEFAULT_SPLIT_SEED, check_build_setting
 from .core.dataset_key import DatasetKey, all_keys
-from .core.errors import DataFormatError, ErcSynthError, RunDirError
+from .core.errors import DataFormatError, ErcSynthError, RunDirError, SettingError
 from .core.registry import SPLITS, Benchmark, get_benchmark
 from .gates import GateOptions, GateReport, apply_gates
 from .run_store import RunRecord, RunStore, RunSummary
@@ -63,10 +63,11 @@ def parse_ratios(ratios: Sequence[float] | str) -> tuple[float, float, float]:
         try:
             ratios = [float(part) for part in ratios.split(",")]
         except ValueError:
-            raise ErcSynthError(f"--ratios {ratios!r}: expected three numbers like 0.8,0.1,0.1") from None
+            raise SettingError("ratios", f"expected three numbers like 0.8,0.1,0.1, got {ratios!r}") from None
     values = tuple(float(r) for r in ratios)
     if len(values) != 3 or any(r < 0 for r in values) or not math.isclose(sum(values), 1.0, abs_tol=1e-6):
-        raise ErcSynthError(f"split ratios {values!r}: need three non-negative numbers summing to 1 (train,val,test)")
+        raise SettingError("ratios", f"must be three non-negative numbers summing to 1 (train, validation, test), "
+                                     f"got {values!r}")
     return values  # type: ignore[return-value]
 
 
@@ -421,6 +422,7 @@ def build(
     The builder prepares into a throw-away cache directory, so a stale cache can never stand in for a
     changed RUN_DIR.
     """
+    check_build_setting("split_seed", split_seed)
     run = run_dir if isinstance(run_dir, RunSnapshot) else RunSnapshot.read(run_dir)
     name = run.config_name
     with tempfile.TemporaryDirectory(prefix="erc-synth-build-") as cache_dir:

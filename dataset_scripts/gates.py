@@ -31,12 +31,13 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
 from .core.build_defaults import (
+    BUILD_RULES,
     DECONTAM_NGRAM,
     DECONTAM_THRESHOLD,
     GIBBERISH_MIN_WORDS,
@@ -44,13 +45,13 @@ from .core.build_defaults import (
     MAX_BAD_LINE_SHARE,
     NEAR_DUP_THRESHOLD,
 )
-from .core.errors import ErcSynthError
+from .core.errors import SettingError
 from .text_quality import alphabetic_words, emotion_words, is_bare_label, known_word_share, known_words
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-class GateOptionError(ErcSynthError, ValueError):
+class GateOptionError(SettingError, ValueError):
     """An out-of-range gate setting (a user error from the CLI, a ValueError for library callers)."""
 
 
@@ -80,18 +81,12 @@ class GateOptions:
     max_bad_line_share: float | None = MAX_BAD_LINE_SHARE
 
     def __post_init__(self) -> None:
-        if self.gibberish_threshold is not None and not 0.0 < self.gibberish_threshold <= 1.0:
-            raise GateOptionError(f"gibberish_threshold must be in (0, 1], got {self.gibberish_threshold}")
-        if self.max_bad_line_share is not None and not 0.0 <= self.max_bad_line_share < 1.0:
-            raise GateOptionError(f"max_bad_line_share must be in [0, 1), got {self.max_bad_line_share}")
-        if self.gibberish_min_words < 1:
-            raise GateOptionError(f"gibberish_min_words must be positive, got {self.gibberish_min_words}")
-        if self.near_dup_threshold is not None and not 0.0 < self.near_dup_threshold <= 1.0:
-            raise GateOptionError(f"near_dup_threshold must be in (0, 1], got {self.near_dup_threshold}")
-        if not 0.0 <= self.decontam_threshold < 1.0:
-            raise GateOptionError(f"decontam_threshold must be in [0, 1), got {self.decontam_threshold}")
-        if self.shingle_size < 1 or self.decontam_ngram < 1:
-            raise GateOptionError("shingle_size and decontam_ngram must be positive")
+        for spec in fields(self):
+            if spec.name in BUILD_RULES:
+                ok, valid = BUILD_RULES[spec.name]
+                value = getattr(self, spec.name)
+                if not ok(value):
+                    raise GateOptionError(spec.name, f"must be {valid}, got {value!r}")
 
 
 @dataclass

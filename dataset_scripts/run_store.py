@@ -433,14 +433,14 @@ def _settings_change(old: Mapping[str, Any], new: Mapping[str, Any], allow_growt
         raise RunDirError(
             f"{manifest_path} was made with other settings, refusing to mix runs: "
             f"{_describe_difference(old, new)}. "
-            "Use a new --out directory, or rerun with the original settings to resume."
+            "Use a new RUN_DIR, or rerun with the original settings to resume."
         )
     if before == after:
         return None
     if not (_is_int(before) and _is_int(after)) or after < before:
         raise RunDirError(
             f"{manifest_path} holds a run of {before} dialogues; refusing to shrink it to {after} (its records "
-            f"stay as they are). Rerun with --num-dialogues {before} or more, or use a new --out directory; "
+            f"stay as they are). Ask for num_dialogues {before} or more, or use a new RUN_DIR; "
             "to use fewer, build it and take a subset"
         )
     return after
@@ -455,7 +455,7 @@ def check_run_dir_target(run_dir: str | Path, settings: Mapping[str, Any]) -> No
     """
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"{run_dir} is a file, not a folder; give --out a new or existing RUN_DIR folder")
+        raise RunDirError(f"{run_dir} is a file, not a folder; choose a new or existing RUN_DIR folder")
     manifest_path = run_dir / MANIFEST
     if manifest_path.exists():
         lock_run_dir(run_dir)
@@ -473,7 +473,7 @@ def check_run_dir_target(run_dir: str | Path, settings: Mapping[str, Any]) -> No
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
         raise RunStoreWriteError(f"{existing} is not writable, so {run_dir} cannot be written; choose another "
-                                 "--out or make the folder writable")
+                                 "RUN_DIR or make the folder writable")
 
 
 class _RunFit:
@@ -552,7 +552,7 @@ class RunStore:
         except ValueError as exc:
             raise RunDirError(f"{manifest_path}: settings hold a value JSON cannot store ({exc})") from exc
         if run_dir.exists() and not run_dir.is_dir():
-            raise RunDirError(f"{run_dir} is a file, not a folder; give --out a new or existing RUN_DIR folder")
+            raise RunDirError(f"{run_dir} is a file, not a folder; choose a new or existing RUN_DIR folder")
         if manifest_path.exists():
             lock_run_dir(run_dir)
             store = cls.open(run_dir)

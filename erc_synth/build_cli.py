@@ -9,8 +9,10 @@ the two lives above both. Heavy imports
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Callable
 
 from erc_synth.dataset_scripts.core.build_defaults import (
     DECONTAM_NGRAM,
@@ -25,6 +27,7 @@ from erc_synth.dataset_scripts.core.build_defaults import (
     MAX_BAD_LINE_SHARE,
     NEAR_DUP_THRESHOLD,
 )
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 from .label_auditor import ClassifierAuditor
 from .quality_reporter import ClassifierQualityReporter
@@ -37,6 +40,25 @@ def _quiet_datasets() -> None:
     datasets.disable_progress_bars()
 
 
+#: Library arguments whose flag is not the argument's name with dashes.
+_FLAGS = {"out_dir": "--out", "out_root": "--out", "real_data_dir": "--real-data"}
+
+
+def _in_flag_words(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The handler, with a library ``SettingError`` about one of the command's options named by its flag."""
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except SettingError as exc:
+            if exc.setting not in _FLAGS and exc.setting not in vars(args):
+                raise
+            raise ErcSynthError(exc.worded(lambda name: _FLAGS.get(name) or f"--{name.replace('_', '-')}")) from exc
+
+    return run
+
+
+@_in_flag_words
 def _build(args: argparse.Namespace) -> int:
     from erc_synth.hub_cards.folder import build_folder
 
@@ -106,6 +128,7 @@ def _off_or_float(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a number or 'off'") from None
 
 
+@_in_flag_words
 def _build_all(args: argparse.Namespace) -> int:
     from erc_synth.hub_cards.folder import build_all
 

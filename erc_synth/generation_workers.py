@@ -22,9 +22,14 @@ from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+from erc_synth.dataset_scripts.core.errors import SettingError
+
 #: Backends whose decoding runs in this process, so that more processes use more cores. Servers batch
 #: requests themselves; vLLM holds a GPU (and a second engine would compete for it).
 PARALLEL_BACKENDS: tuple[str, ...] = ("transformers",)
+#: Most generation processes a run may ask for: each holds its own copy of the model, so more would not fit a
+#: large machine's memory for any model worth running (and at most one per dataset is ever started).
+MAX_GENERATION_WORKERS = 256
 
 
 def machine_cores() -> int:
@@ -35,9 +40,18 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_workers(requested: int | None) -> None:
+    """Refuse a worker count outside [1, ``MAX_GENERATION_WORKERS``] (None: the default) before anything starts."""
+    if requested is None:
+        return
+    if isinstance(requested, bool) or not isinstance(requested, int) or not 1 <= requested <= MAX_GENERATION_WORKERS:
+        raise SettingError("workers", f"must be an integer in [1, {MAX_GENERATION_WORKERS}], got {requested!r}")
+
+
 def applied_workers(requested: int | None, backend: str, datasets: int) -> int:
     """The worker processes a preset's generation really gets: ``requested`` (default: every core), at most one
     per dataset, and 1 for backends that do not decode in this process."""
+    check_workers(requested)
     if backend not in PARALLEL_BACKENDS:
         return 1
     return max(1, min(requested or machine_cores(), datasets))

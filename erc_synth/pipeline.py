@@ -24,11 +24,11 @@ from typing import Any
 
 from erc_synth.dataset_scripts.core.build_defaults import DEFAULT_LABEL_POLICY, DEFAULT_SPLIT_SEED
 from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.real_data import resolve_real_data
 
-from .generation_workers import applied_workers
+from .generation_workers import applied_workers, check_workers
 from .label_auditor import ClassifierAuditor
 from .preset import DatasetSpec, Preset
 from .quality_reporter import ClassifierQualityReporter
@@ -194,7 +194,7 @@ def _with_overrides(preset: Preset, num_dialogues: int | None, model: str | None
 
         ok, valid = CONFIG_RULES["num_dialogues"]  # the engine's rule, ceiling included
         if not ok(num_dialogues):
-            raise ErcSynthError(f"--num-dialogues must be {valid}, got {num_dialogues}")
+            raise SettingError("num_dialogues", f"must be {valid}, got {num_dialogues}")
         preset = replace(preset, datasets=tuple(replace(s, num_dialogues=num_dialogues) for s in preset.datasets))
     if model is not None:
         preset = replace(preset, model=model)
@@ -328,6 +328,7 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     ``workers``: generation processes for an in-process backend (default: one per core, at most one per
     dataset); the number applied is in the report.
     """
+    check_workers(workers)
     preset = _with_overrides(preset, num_dialogues, model, endpoints)
     token = _require_token_for_push(org)
     out = Path(out_dir)

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import argparse
 
+#: The ``run_preset`` arguments that these flags set, as a ``SettingError`` names them.
+_FLAGS = {"num_dialogues": "--num-dialogues", "workers": "--workers"}
+
 
 def _run(args: argparse.Namespace) -> int:
+    from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
+
     from .pipeline import run_preset
     from .preset import load_preset
 
     preset = load_preset(args.preset)
-    report = run_preset(
-        preset, args.out, org=args.org, private=args.private, real_data_dir=args.real_data,
-        num_dialogues=args.num_dialogues, model=args.model, endpoints=args.endpoint, progress=not args.no_progress,
-        workers=args.workers,
-    )
+    try:
+        report = run_preset(
+            preset, args.out, org=args.org, private=args.private, real_data_dir=args.real_data,
+            num_dialogues=args.num_dialogues, model=args.model, endpoints=args.endpoint,
+            progress=not args.no_progress, workers=args.workers,
+        )
+    except SettingError as exc:
+        if exc.setting not in _FLAGS:
+            raise
+        raise ErcSynthError(f"{_FLAGS[exc.setting]} {exc.problem}") from exc
     print()
     print(report.summary_markdown())
     return 0
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value!r}")
-    return number
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", help="override the preset's model (Hub id, local folder, or 'embedded')")
     parser.add_argument("--endpoint", action="append", help="override the preset's server URL(s); repeatable")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--workers", type=_positive_int, metavar="N",
+    parser.add_argument("--workers", type=int, metavar="N",
                         help="generation processes for the in-process backend, each on one dataset at a time "
                              "(default: one per core, at most one per dataset; the number used is in summary.json)")
     parser.set_defaults(func=_run)

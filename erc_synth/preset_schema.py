@@ -31,6 +31,7 @@ from pydantic import (
 
 from erc_synth.dataset_scripts.core import settings_schema
 from erc_synth.dataset_scripts.core.build_defaults import (
+    BUILD_RULES,
     DEFAULT_LABEL_FILTER,
     DEFAULT_LABEL_POLICY,
     DEFAULT_RATIOS,
@@ -46,7 +47,6 @@ from erc_synth.generation.chat_format import CHAT_FORMATS
 from erc_synth.generation.engine import (
     BACKEND_OPTION_RULES,
     CONFIG_RULES,
-    MAX_SEED,
     MAX_TURNS,
     SAMPLING_RULES,
     default_of,
@@ -153,18 +153,28 @@ _GENERATION_CHOICES: dict[str, tuple[str, ...]] = {
 class BuildSettings(_Strict):
     """``build:``: how each run becomes a dataset (``erc-synth build``'s options)."""
 
-    split_seed: Annotated[StrictInt, Field(ge=0, le=MAX_SEED)] = DEFAULT_SPLIT_SEED
+    split_seed: StrictInt = DEFAULT_SPLIT_SEED
     ratios: tuple[StrictFloat, StrictFloat, StrictFloat] = DEFAULT_RATIOS
-    near_dup_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.near_dup_threshold
+    near_dup_threshold: StrictFloat | None = _GATES.near_dup_threshold
     #: The bad-line gate (``dataset_scripts.gates.GateOptions``); ``null`` turns a share off.
-    gibberish_threshold: Annotated[StrictFloat, Field(gt=0, le=1)] | None = _GATES.gibberish_threshold
-    gibberish_min_words: Annotated[StrictInt, Field(ge=1, le=MAX_TURNS)] = _GATES.gibberish_min_words
+    gibberish_threshold: StrictFloat | None = _GATES.gibberish_threshold
+    gibberish_min_words: StrictInt = _GATES.gibberish_min_words
     bare_label_gate: StrictBool = _GATES.bare_label_gate
-    max_bad_line_share: Annotated[StrictFloat, Field(ge=0, lt=1)] | None = _GATES.max_bad_line_share
+    max_bad_line_share: StrictFloat | None = _GATES.max_bad_line_share
     #: The quality report's two-sample test (MiniLM embeddings, its costly part).
     c2st: StrictBool = True
     #: The label filter's minimum support in [0, 1] (``hub_cards.folder.prepare_run``); null: no filter.
-    label_filter: Annotated[StrictInt | StrictFloat, Field(ge=0, le=1)] | None = DEFAULT_LABEL_FILTER
+    label_filter: StrictInt | StrictFloat | None = DEFAULT_LABEL_FILTER
+
+    @field_validator("split_seed", "near_dup_threshold", "gibberish_threshold", "gibberish_min_words",
+                     "max_bad_line_share", "label_filter")
+    @classmethod
+    def _build_rule(cls, value: Any, info: ValidationInfo) -> Any:
+        """The build's own range (``build_defaults.BUILD_RULES``), so a preset accepts what the flags accept."""
+        ok, valid = BUILD_RULES[info.field_name or ""]
+        if not ok(value):
+            raise ValueError(f"must be {valid}, got {value!r}")
+        return value
 
     @field_validator("ratios")
     @classmethod

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 
 def _stored_kappa(folder: Path, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -44,10 +44,12 @@ def folder_quality(folder: str | Path, benchmark_name: str, *, real_data: str | 
         save_plots,
         write_report,
     )
+    from erc_synth.classifiers.settings import check_seed
     from erc_synth.dataset_scripts.core.registry import get_benchmark
     from erc_synth.dataset_scripts.gates import GateOptions
     from erc_synth.hub_cards.folder import read_build_report
 
+    check_seed(seed)  # before the set or the real benchmark is read
     folder = Path(folder)
     benchmark = get_benchmark(benchmark_name)
     if not folder.is_dir():
@@ -91,8 +93,13 @@ def folder_quality(folder: str | Path, benchmark_name: str, *, real_data: str | 
 def _quality(args: argparse.Namespace) -> int:
     if args.real_data is not None and not Path(args.real_data).is_dir():
         raise ErcSynthError(f"--real-data {args.real_data}: no such folder")
-    report = folder_quality(args.dataset, args.benchmark, real_data=args.real_data, out_dir=args.out,
-                            c2st=not args.no_c2st, seed=args.seed)
+    try:
+        report = folder_quality(args.dataset, args.benchmark, real_data=args.real_data, out_dir=args.out,
+                                c2st=not args.no_c2st, seed=args.seed)
+    except SettingError as exc:
+        if exc.setting != "seed":
+            raise
+        raise ErcSynthError(f"--seed {exc.problem}") from exc
     from erc_synth.classifiers.quality import render_markdown
 
     print(render_markdown(report), end="")

@@ -102,9 +102,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_tune(subparsers)
 
 
+#: Settings whose ``generate`` flag is not their last name part with dashes.
+_FLAGS = {"endpoints": "--endpoint", "grammar": "--no-grammar"}
+
+
 def _flag(setting: str) -> str:
-    """The ``generate`` flag of a ``GenerationConfig`` setting name (``sampling.top_p`` -> ``--top-p``)."""
-    return "--" + setting.rsplit(".", 1)[-1].replace("_", "-")
+    """The ``generate`` flag of a ``GenerationConfig`` setting name (``sampling.top_p`` -> ``--top-p``,
+    ``backend_options.server`` -> ``--server``, ``endpoints`` -> ``--endpoint``)."""
+    return _FLAGS.get(setting) or "--" + setting.rsplit(".", 1)[-1].replace("_", "-")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -138,7 +143,7 @@ def config_from_args(args: argparse.Namespace):
             label_format=args.label_format, few_shot=args.few_shot, label_plan=args.label_plan, real_data=real_data,
         )
     except SettingError as exc:
-        raise ErcSynthError(f"{_flag(exc.setting)} {exc.problem}") from exc
+        raise ErcSynthError(exc.worded(_flag)) from exc
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -149,7 +154,7 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         report = generate(config, progress=not args.no_progress)
     except SettingError as exc:
-        raise ErcSynthError(f"{_flag(exc.setting)} {exc.problem}") from exc
+        raise ErcSynthError(exc.worded(_flag)) from exc
     except BackendError as exc:  # the backend failed outside a request (e.g. loading); retrying may help
         error = ErcSynthError(f"backend {config.backend} failed: {' '.join(str(exc).split())}; fix the cause and "
                               "rerun the same command (finished dialogues are kept)")

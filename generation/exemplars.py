@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import SettingError
 from erc_synth.dataset_scripts.core.registry import Benchmark
 
 if TYPE_CHECKING:  # the readers import datasets; the console script's --help must stay light
@@ -118,8 +118,8 @@ def load_pool(benchmark: Benchmark, real_data: str | Path, k: int, turns: tuple[
     variant_name = variant or benchmark.default_variant
     splits = read_dialogues(benchmark, real_data, variant_name, splits=("train",))
     if "train" not in splits:
-        raise ErcSynthError(f"--few-shot needs the {benchmark.name} train split; variant {variant_name!r} under "
-                            f"{real_data} has none")
+        raise SettingError("few_shot", f"needs the {benchmark.name} train split; variant {variant_name!r} under "
+                                       f"{real_data} has none")
     low, high = turns
     labelled = sorted((d for d in splits["train"] if d.utterances and UNLABELLED not in d.emotions),
                       key=lambda d: str(d.dialogue_id))
@@ -134,5 +134,5 @@ def load_pool(benchmark: Benchmark, real_data: str | Path, k: int, turns: tuple[
     for tier, dialogues in tiers:
         if len(dialogues) >= k:
             return ExemplarPool(benchmark, variant_name, k, tuple(dialogues), tier)
-    raise ErcSynthError(f"--few-shot {k}: the {benchmark.name} train split under {real_data} has only "
-                        f"{len(tiers[-1][1])} labelled dialogues of at least {low} turns")
+    raise SettingError("few_shot", f"{k}: the {benchmark.name} train split under {real_data} has only "
+                                   f"{len(tiers[-1][1])} labelled dialogues of at least {low} turns")

@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 from erc_synth.dataset_scripts.core.registry import BENCHMARKS
 
 
@@ -41,22 +41,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    """The command; a library ``SettingError`` (``base_model``, ``out``, ``max_length``...) names its flag."""
+    try:
+        return _tune_generator(args)
+    except SettingError as exc:
+        raise ErcSynthError(f"--{exc.setting.replace('_', '-')} {exc.problem}") from exc
+
+
+def _tune_generator(args: argparse.Namespace) -> int:
     from erc_synth.dataset_scripts.core.registry import get_benchmark
 
     if args.benchmark not in BENCHMARKS:
         raise ErcSynthError(f"--benchmark {args.benchmark!r}: unknown; choose one of: {', '.join(sorted(BENCHMARKS))}")
     if not Path(args.real_data).is_dir():
         raise ErcSynthError(f"--real-data {args.real_data}: no such folder")
-    if args.max_dialogues is not None and args.max_dialogues < 1:
-        raise ErcSynthError(f"--max-dialogues {args.max_dialogues}: must be at least 1")
-    from .tuning import TuneSettings, describe, tune_generator
+    from .tuning import TuneSettings, check_tune_setting, describe, tune_generator
     from .tuning_data import load_tune_set
 
     settings = TuneSettings(method=args.method, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
                             lora_dropout=args.lora_dropout, learning_rate=args.learning_rate, epochs=args.epochs,
                             max_steps=args.max_steps, batch_size=args.batch_size, max_length=args.max_length,
                             seed=args.seed)
-    settings.check()
+    settings.check()  # every setting before the real data or a model is read
+    check_tune_setting("save_steps", args.save_steps)
+    check_tune_setting("max_dialogues", args.max_dialogues)
     benchmark = get_benchmark(args.benchmark)
     tune_set = load_tune_set(benchmark, args.real_data, variant=args.variant, max_dialogues=args.max_dialogues)
     result = tune_generator(tune_set, args.out, base_model=args.base_model, settings=settings,

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import SettingError
 from erc_synth.dataset_scripts.core.registry import Benchmark
 
 from .backends.embedded import dequantised_model_folder, embedded_model_path, file_sha256, is_embedded
@@ -35,6 +37,48 @@ from .tuning_data import TuneSet
 #: Bumped when the training recipe changes what a given cache key produces.
 RECIPE_VERSION = 1
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+MAX_STEPS = 10**9
+
+
+def _integer_in(low: int, high: int, note: str = "") -> tuple[Callable[[Any], bool], str]:
+    return ((lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high),
+            f"an integer in [{low}, {high}]{note}")
+
+
+def _number_in(low: float, high: float, *, low_open: bool, high_open: bool) -> tuple[Callable[[Any], bool], str]:
+    def ok(v: Any) -> bool:
+        if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+            return False
+        return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+    return ok, f"a number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+
+_STEPS = _integer_in(1, MAX_STEPS)
+_DIALOGUES = _integer_in(1, 10_000_000)
+#: One rule per tuning setting: (accepts the value, what a valid value is). Every count and size has a ceiling,
+#: so a typo such as ``10**30`` is refused before a model is loaded; the ``tune-generator`` flags share them.
+TUNE_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "method": ((lambda v: v in ("lora", "full")), "lora or full"),
+    "lora_r": _integer_in(1, 4_096),
+    "lora_alpha": _integer_in(1, 65_536),
+    "lora_dropout": _number_in(0, 1, low_open=False, high_open=True),
+    "learning_rate": _number_in(0, 10, low_open=True, high_open=False),
+    "epochs": _number_in(0, 10_000, low_open=True, high_open=False),
+    "max_steps": ((lambda v: v == -1 or _STEPS[0](v)), f"{_STEPS[1]}, or -1 (the epochs decide)"),
+    "batch_size": _integer_in(1, 65_536),
+    "max_length": _integer_in(16, 131_072, " tokens"),
+    "seed": _integer_in(0, 2**32 - 1),
+    "save_steps": _STEPS,
+    "max_dialogues": ((lambda v: v is None or _DIALOGUES[0](v)), _DIALOGUES[1]),
+}
+
+
+def check_tune_setting(name: str, value: Any) -> None:
+    """Refuse ``value`` for the tuning setting ``name`` (``TUNE_RULES``) with a ``SettingError`` naming it."""
+    ok, valid = TUNE_RULES[name]
+    if not ok(value):
+        raise SettingError(name, f"must be {valid}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -54,22 +98,10 @@ class TuneSettings:
     seed: int = 13
 
     def check(self) -> None:
-        """One line naming the flag of the first value out of range."""
-        problems = [
-            (self.method in ("lora", "full"), "--method", "lora or full"),
-            (self.lora_r >= 1, "--lora-r", "at least 1"),
-            (self.lora_alpha >= 1, "--lora-alpha", "at least 1"),
-            (0 <= self.lora_dropout < 1, "--lora-dropout", "in [0, 1)"),
-            (self.learning_rate > 0, "--learning-rate", "positive"),
-            (self.epochs > 0, "--epochs", "positive"),
-            (self.max_steps == -1 or self.max_steps >= 1, "--max-steps", "at least 1 (or -1: from --epochs)"),
-            (self.batch_size >= 1, "--batch-size", "at least 1"),
-            (self.max_length >= 16, "--max-length", "at least 16 tokens"),
-            (self.seed >= 0, "--seed", "0 or more"),
-        ]
-        for ok, flag, valid in problems:
-            if not ok:
-                raise ErcSynthError(f"{flag} {getattr(self, flag[2:].replace('-', '_'))!r}: must be {valid}")
+        """Every setting in its range (``TUNE_RULES``); the first one out of it is a ``SettingError`` naming it."""
+        for name in TUNE_RULES:
+            if hasattr(self, name):
+                check_tune_setting(name, getattr(self, name))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -103,24 +135,24 @@ def resolve_base(base_model: str | None) -> BaseModel:
                          file_sha256(embedded_model_path()))
     folder = Path(base_model)
     if not (folder / "config.json").is_file():
-        raise ErcSynthError(f"--base-model {base_model}: not a model folder (no config.json)")
+        raise SettingError("base_model", f"{base_model}: not a model folder (no config.json)")
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     try:
         config = AutoConfig.from_pretrained(folder)
     except (OSError, ValueError) as exc:
-        raise ErcSynthError(f"--base-model {base_model}: unreadable config.json ({' '.join(str(exc).split())})") \
+        raise SettingError("base_model", f"{base_model}: unreadable config.json ({' '.join(str(exc).split())})") \
             from None
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise ErcSynthError(f"--base-model {base_model}: model type {config.model_type!r} is not a causal LM")
+        raise SettingError("base_model", f"{base_model}: model type {config.model_type!r} is not a causal LM")
     causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
     heads = list(config.architectures or ())
     if heads and not causal.intersection(heads):  # e.g. a classifier saved from a type that also has an LM head
-        raise ErcSynthError(f"--base-model {base_model}: its weights are a {heads[0]}, not a causal LM")
+        raise SettingError("base_model", f"{base_model}: its weights are a {heads[0]}, not a causal LM")
     weights = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
     if not weights:
-        raise ErcSynthError(f"--base-model {base_model}: no weight files (*.safetensors, *.bin) in the folder")
+        raise SettingError("base_model", f"{base_model}: no weight files (*.safetensors, *.bin) in the folder")
     digest = hashlib.sha256()
     for path in weights:
         digest.update(path.name.encode() + b"\0" + file_sha256(path).encode())
@@ -178,8 +210,7 @@ def tune_generator(tune_set: TuneSet, out: str | Path, *, base_model: str | None
 
     settings = settings or TuneSettings()
     settings.check()
-    if save_steps < 1:
-        raise ErcSynthError(f"--save-steps {save_steps}: must be at least 1")
+    check_tune_setting("save_steps", save_steps)
     out = Path(out)
     base = resolve_base(base_model)
     tokenizer = AutoTokenizer.from_pretrained(base.folder)
@@ -189,11 +220,11 @@ def tune_generator(tune_set: TuneSet, out: str | Path, *, base_model: str | None
         known = read_tune_manifest(out) if (out / TUNE_MANIFEST).is_file() else None
         if known is not None and known.get("cache_key") == key:
             return TuneResult(out, known, up_to_date=True)
-        raise ErcSynthError(f"--out {out}: exists and is not a generator tuned with these inputs; choose a new --out "
-                            "or remove it")
+        raise SettingError("out", f"{out} exists and is not a generator tuned with these inputs; choose a new "
+                                  "folder or remove it")
     rows, too_long = tokenise(tune_set, tokenizer, chat_format, settings.max_length)
     if not rows:
-        raise ErcSynthError(f"--max-length {settings.max_length}: every example is longer; raise it")
+        raise SettingError("max_length", f"{settings.max_length}: every example is longer; raise it")
     work = _work_dir(out, key)
     work.mkdir(parents=True, exist_ok=True)
     model = prepare_model(base, settings)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import SettingError
 from erc_synth.dataset_scripts.core.registry import Benchmark
 
 from .backends.base import GenerationResult
@@ -147,9 +147,9 @@ def load_tune_set(benchmark: Benchmark, real_data: str | Path, *, variant: str |
     variant_name = variant or benchmark.default_variant
     splits = read_dialogues(benchmark, real_data, variant_name, splits=("train",))
     if "train" not in splits:
-        raise ErcSynthError(f"--real-data {real_data}: {benchmark.name} variant {variant_name!r} has no train split")
+        raise SettingError("real_data", f"{real_data}: {benchmark.name} variant {variant_name!r} has no train split")
     tune = build_tune_set(benchmark, splits["train"], variant_name, turns, max_dialogues)
     if not tune.examples:
-        raise ErcSynthError(f"--real-data {real_data}: no {benchmark.name} train dialogue could be rendered "
+        raise SettingError("real_data", f"{real_data}: no {benchmark.name} train dialogue could be rendered "
                             f"(left out: {dict(tune.dropped)})")
     return tune

@@ -7,6 +7,27 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
+
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
+
+#: ``push_folder`` / ``push_all`` arguments and the flags that set them.
+_FLAGS = {"repo_id": "--repo", "holds_iemocap_rights": "--i-hold-iemocap-rights"}
+
+
+def _in_flag_words(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The handler, with a library ``SettingError`` about one of the command's arguments named by its flag."""
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except SettingError as exc:
+            if exc.setting not in _FLAGS:
+                raise
+            raise ErcSynthError(exc.worded(lambda name: _FLAGS.get(name, name))) from exc
+
+    return run
 
 
 def _print_skipped(skipped: tuple[str, ...]) -> None:
@@ -14,6 +35,7 @@ def _print_skipped(skipped: tuple[str, ...]) -> None:
         print(f"skipped (not written by the build, not uploaded): {', '.join(skipped)}")
 
 
+@_in_flag_words
 def _push(args: argparse.Namespace) -> int:
     from .publish import push_folder
 
@@ -25,6 +47,7 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+@_in_flag_words
 def _push_all(args: argparse.Namespace) -> int:
     from .publish import push_all
 

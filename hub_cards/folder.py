@@ -36,12 +36,17 @@ from erc_synth.dataset_scripts.builder import (
     RunSnapshot,
     build,
     config_name_of,
+    parse_ratios,
     write_hub_folder,
 )
 from erc_synth.dataset_scripts.core.atomic_io import write_bytes_atomic, write_json_atomic
-from erc_synth.dataset_scripts.core.build_defaults import DEFAULT_LABEL_POLICY, DEFAULT_SPLIT_SEED
+from erc_synth.dataset_scripts.core.build_defaults import (
+    DEFAULT_LABEL_POLICY,
+    DEFAULT_SPLIT_SEED,
+    check_build_setting,
+)
 from erc_synth.dataset_scripts.core.dataset_key import DatasetKey
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 from erc_synth.dataset_scripts.gates import GateOptions
 from erc_synth.dataset_scripts.quality_corpus import QUALITY_JSON, Dialogue, from_columns
@@ -129,14 +134,14 @@ class BuildWriteError(ErcSynthError):
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    """Refuse, before anything is written, an ``--out`` that a build must not replace."""
+    """Refuse, before anything is written, an ``out_dir`` that a build must not replace."""
     if out_dir.exists():
         if not out_dir.is_dir():
-            raise ErcSynthError(f"--out {out_dir} exists and is not a folder")
+            raise SettingError("out_dir", f"{out_dir} exists and is not a folder")
         foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in BUILT_ENTRIES)
         if foreign:
-            raise ErcSynthError(f"--out {out_dir} holds files a build did not write ({', '.join(foreign[:5])}); "
-                                "choose an empty or previously built folder")
+            raise SettingError("out_dir", f"{out_dir} holds files a build did not write ({', '.join(foreign[:5])}); "
+                                          "choose an empty or previously built folder")
 
 
 def _stage_prefix(out_dir: Path, kind: str) -> str:
@@ -266,6 +271,15 @@ def load_real(benchmark_name: str, real_data_dir: str | Path, variant: str | Non
                           reference=reference, train=splits["train"], test=splits["test"])
 
 
+def check_label_policy(label_policy: str, audit: str | None) -> None:
+    """A label policy the card knows, and an audit for a policy that takes its labels from one."""
+    if label_policy not in LABEL_POLICIES:
+        raise SettingError("label_policy", f"must be one of {', '.join(LABEL_POLICIES)}, got {label_policy!r}")
+    if label_policy != "llm" and not audit:
+        raise SettingError("label_policy", f"{label_policy} takes its labels from an audit: it needs {{audit}} set "
+                                           "to a judge", related=("audit",))
+
+
 def prepare_run(
     run_dir: str | Path,
     *,
@@ -296,10 +310,7 @@ def prepare_run(
     half. ``judge_settings`` (``classifiers.audit.JudgeSettings``) resize the ``train`` judge. ``real_cache``
     (benchmark name -> ``RealComparison``) lets a caller building several runs read each real benchmark once.
     """
-    if label_policy not in LABEL_POLICIES:
-        raise ErcSynthError(f"--label-policy {label_policy!r}: choose one of {', '.join(LABEL_POLICIES)}")
-    if label_policy != "llm" and not audit:
-        raise ErcSynthError(f"--label-policy {label_policy} takes its labels from an audit: add --audit JUDGE")
+    check_label_policy(label_policy, audit)
     if audit and auditor is None:
         raise ErcSynthError(f"an audit ({audit}) was asked for, but no auditor was handed to the build")
     run = RunSnapshot.read(run_dir)
@@ -339,13 +350,12 @@ def _filtered(built: BuiltDataset, min_confidence: float, auditor: LabelAuditor 
     """The build after the label filter, with the filter's report in its build report, and the audit's settings."""
     from dataclasses import replace
 
-    if not 0.0 <= min_confidence <= 1.0:
-        raise ErcSynthError(f"label_filter must be a confidence in [0, 1], got {min_confidence!r}")
+    check_build_setting("label_filter", min_confidence)
     if auditor is None:
         raise ErcSynthError("a label filter was asked for, but no auditor was handed to the build")
     if real_data_dir is None:
-        raise ErcSynthError("label_filter trains its judge on the real benchmark: give the real data folder "
-                            "(real_data_dir; --real-data DIR or ERC_SYNTH_REAL_DATA)")
+        raise SettingError("label_filter", "trains its judge on the real benchmark: it needs {real_data_dir} (or "
+                                           "ERC_SYNTH_REAL_DATA)", related=("real_data_dir",))
     dialogues, report, audit_settings = auditor.filter(
         built, min_confidence, audit_judge=audit, real_data=Path(real_data_dir), seed=seed,
         cache_dir=Path(audit_cache_dir) if audit_cache_dir else None, judge_settings=judge_settings)
@@ -589,6 +599,10 @@ def build_folder(
 def _prepare_options(*, near_dup_threshold: float | None = 0.8, decontam_ngram: int = 8,
                      decontam_threshold: float = 0.0, gates: GateOptions | None = None,
                      bad_line_gates: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+    """``prepare_run``'s options, every setting checked (one line naming it) before a run is read."""
+    check_build_setting("split_seed", options.get("split_seed", DEFAULT_SPLIT_SEED))
+    parse_ratios(options.get("ratios", DEFAULT_RATIOS))
+    check_label_policy(options.get("label_policy", DEFAULT_LABEL_POLICY), options.get("audit"))
     gate_options = gates or GateOptions(near_dup_threshold=near_dup_threshold, decontam_ngram=decontam_ngram,
                                         decontam_threshold=decontam_threshold, **dict(bad_line_gates or {}))
     return {**options, "gates": gate_options}
@@ -618,11 +632,11 @@ def build_all(runs_root: str | Path, out_root: str | Path, *, repo_org: str | No
     results, and then each folder is written once with the full figure. ``repo_org`` puts
     ``ORG/{benchmark}-synth-{mode}`` in each card's load snippet. Other options are ``build_folder``'s.
     """
+    checked = _prepare_options(**options)
     runs = find_run_dirs(runs_root)
     out_root = Path(out_root)
     real_cache: dict[str, RealComparison] = {}
-    prepared = {name: prepare_run(run, real_cache=real_cache, **_prepare_options(**options))
-                for name, run in runs.items()}
+    prepared = {name: prepare_run(run, real_cache=real_cache, **checked) for name, run in runs.items()}
     series = _merge(*(own_series(p) for p in prepared.values()))
     folders = {}
     for name, run in prepared.items():

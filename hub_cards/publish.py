@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from erc_synth.dataset_scripts.core.dataset_key import all_keys
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 #: Remote paths a push owns: stale ones are deleted when the local folder no longer has them.
@@ -33,6 +33,11 @@ RETRY_HINT = ("nothing is lost: files already uploaded are reused, so rerun the 
 
 class PublishError(ErcSynthError):
     """A push that the Hub refused or that could not reach it; the message never contains the token."""
+
+
+class PublishSettingError(SettingError, PublishError):
+    """A push refused for one of its arguments (``repo_id``, ``holds_iemocap_rights``), named so that the
+    command can give its flag."""
 
 
 @dataclass(frozen=True)
@@ -90,9 +95,10 @@ def check_derived_rights(folder: str | Path, holds_iemocap_rights: bool) -> None
     manifest = (read_build_report(folder).get("card") or {}).get("manifest") or {}
     tuning = (manifest.get("provenance") or {}).get("generator_tuning") or {}
     if tuning.get("benchmark") == "iemocap" and not holds_iemocap_rights:
-        raise PublishError(f"{folder} was written by a generator tuned on the IEMOCAP train split, whose release "
-                           "form forbids redistribution; pass --i-hold-iemocap-rights only if your IEMOCAP licence "
-                           "lets you publish data derived from it")
+        raise PublishSettingError(
+            "holds_iemocap_rights", f"is off, but {folder} was written by a generator tuned on the IEMOCAP train "
+            "split, whose release form forbids redistribution; turn {holds_iemocap_rights} on only if your "
+            "IEMOCAP licence lets you publish data derived from it", related=("holds_iemocap_rights",))
 
 
 def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
@@ -109,7 +115,7 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
 
     folder = Path(folder)
     if not REPO_ID.match(repo_id):
-        raise PublishError(f"--repo {repo_id!r}: expected ORG/NAME")
+        raise PublishSettingError("repo_id", f"expected ORG/NAME, got {repo_id!r}")
     _check_folder(folder)
     check_derived_rights(folder, holds_iemocap_rights)
     rerender_card(folder, repo_id)

@@ -35,7 +35,8 @@ def test_the_cli_and_the_presets_read_the_factory_registry() -> None:
 def test_server_kind_is_an_openai_backend_option_only() -> None:
     backend = create_backend(backend="openai", endpoints=["http://127.0.0.1:9"], backend_options={"server": "vllm"})
     assert backend.server_kind == "vllm" and backend.grammar_kind == "regex"
-    with pytest.raises(ErcSynthError, match="--server applies to --backend openai only"):
+    with pytest.raises(ErcSynthError,
+                       match=r"^backend_options\.server: applies to backend openai only, not to backend tgi$"):
         create_backend(backend="tgi", endpoints=["http://127.0.0.1:9"], backend_options={"server": "vllm"})
 
 

@@ -155,7 +155,7 @@ def test_cli_build_reports_splits_and_refuses_bad_input(tmp_path, capsys):
     assert erc_synth(["build", str(run), "--out", str(tmp_path / "foreign")]) == 2
     assert "notes.txt" in capsys.readouterr().err
     assert erc_synth(["build", str(run), "--out", str(tmp_path / "out3"), "--near-dup-threshold", "1.5"]) == 2
-    assert "near_dup_threshold must be in (0, 1]" in capsys.readouterr().err
+    assert "--near-dup-threshold must be a number in (0, 1]" in capsys.readouterr().err
     assert (tmp_path / "foreign" / "notes.txt").read_text() == "mine"
 
 
@@ -273,9 +273,10 @@ def test_card_cites_the_study_lists_differences_and_the_realised_target_share(tm
 
 def test_label_policies_other_than_llm_need_an_audit_and_unknown_ones_are_refused(tmp_path):
     run = make_run_dir(tmp_path / "run", "meld", "natural", n=4, plant_duplicates=False)
-    with pytest.raises(ErcSynthError, match=r"--label-policy judge takes its labels from an audit: add --audit"):
+    with pytest.raises(ErcSynthError, match=r"^label_policy: judge takes its labels from an audit: it needs audit set "
+                                            r"to a judge$"):
         build_folder(run, tmp_path / "out", label_policy="judge")
-    with pytest.raises(ErcSynthError, match=r"--label-policy 'majority': choose one of llm, judge, agree"):
+    with pytest.raises(ErcSynthError, match=r"^label_policy: must be one of llm, judge, agree, got 'majority'$"):
         build_folder(run, tmp_path / "out", label_policy="majority", audit="train")
     assert not (tmp_path / "out").exists()  # refused before anything was built or written
 

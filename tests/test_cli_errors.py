@@ -178,7 +178,8 @@ def _build_unknown_label_policy(tmp: Path) -> tuple[list[str], str]:
 
 @probe("build-label-policy-without-audit", slow=True)
 def _build_label_policy_without_audit(tmp: Path) -> tuple[list[str], str]:
-    return ["build", str(_run_dir(tmp)), "--out", str(tmp / "out"), "--label-policy", "agree"], "--audit JUDGE"
+    return ["build", str(_run_dir(tmp)), "--out", str(tmp / "out"), "--label-policy", "agree"], \
+        "it needs --audit set to a judge"
 
 
 @probe("build-all-folder-without-runs", slow=True)
@@ -528,7 +529,7 @@ def _grid_config(tmp: Path, name: str = "grid.yaml", seeds: tuple[int, ...] = (0
 @probe("experiment-zero-workers", slow=True)
 def _experiment_zero_workers(tmp: Path) -> tuple[list[str], str]:
     return ["experiment", str(_grid_config(tmp)), "--out", str(tmp / "run"), "--workers", "0"], \
-        "--workers must be at least 1, got 0"
+        "--workers must be in 1 <= value <= 1024, got 0"
 
 
 @probe("experiment-ray-address-where-nothing-listens", slow=True)

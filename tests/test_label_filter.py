@@ -103,7 +103,7 @@ def test_a_bad_filter_value_names_the_flag_and_exits_2(value, fragment, tmp_path
 
 
 @pytest.mark.parametrize("flags, fragment", [
-    ([], "label_filter trains its judge on the real benchmark"),
+    ([], "--label-filter trains its judge on the real benchmark: it needs --real-data"),
     (["--real-data", str(FIXTURES), "--no-decontaminate", "--audit", "classifier:/x"],
      "audit judge 'classifier:/x' is not independent"),
 ])

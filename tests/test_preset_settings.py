@@ -62,7 +62,7 @@ CEILINGS = [
     (("max_utterance_chars",), HUGE, "field 'max_utterance_chars' must be an integer in [1, 100000]"),
     (("backend_options", "batch_size"), HUGE,
      "field 'backend_options' must hold batch_size as an integer in [1, 4096]"),
-    (("build", "split_seed"), HUGE, f"field 'build.split_seed' has value {HUGE}: Input should be less than or equal"),
+    (("build", "split_seed"), HUGE, f"field 'build.split_seed' must be an integer in [0, 4294967295], got {HUGE}"),
 ]
 PROBES += CEILINGS
 

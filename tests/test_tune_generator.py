@@ -184,9 +184,9 @@ def test_push_refuses_an_iemocap_tuned_generators_set_without_the_rights_flag(ti
 @pytest.mark.parametrize(("args", "message"), [
     (["--benchmark", "nope"], "--benchmark 'nope': unknown"),
     (["--real-data", "/nonexistent/folder"], "--real-data /nonexistent/folder: no such folder"),
-    (["--lora-r", "0"], "--lora-r 0: must be at least 1"),
-    (["--learning-rate", "-1"], "--learning-rate -1.0: must be positive"),
-    (["--max-dialogues", "0"], "--max-dialogues 0: must be at least 1"),
+    (["--lora-r", "0"], "--lora-r must be an integer in [1, 4096], got 0"),
+    (["--learning-rate", "-1"], "--learning-rate must be a number in (0, 10], got -1.0"),
+    (["--max-dialogues", "0"], "--max-dialogues must be an integer in [1, 10000000], got 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, shared_data, tmp_path, capsys):
     base = ["tune-generator", "--benchmark", "meld", "--real-data", str(shared_data), "--out", str(tmp_path / "g")]

@@ -18,6 +18,7 @@ import numpy as np
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import UNLABELLED, Benchmark
 
+from ..settings import check_seed
 from .judges import JUDGE_SPECS, JudgeError, JudgeSettings, load_classifier_judge, train_judge
 from .statistics import agreement_statistics, positional_statistics
 from .suspects import find_suspects, suspect_examples
@@ -93,6 +94,7 @@ def audit_dataset(dialogues: Mapping[str, Any], benchmark: Benchmark, judge: str
     """
     from erc_synth.classifiers.data import check_dialogues
 
+    check_seed(seed)
     check_dialogues(dialogues, benchmark, source or "the audited dataset")
     if not any(label >= 0 for dataset in dialogues.values() for labels in dataset["emotions"] for label in labels):
         raise ErcSynthError(f"{source or 'the audited dataset'}: no labelled utterance to audit")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
+
 from .judges import JUDGE_SPECS
 
 
@@ -41,9 +43,14 @@ def run_audit(args: argparse.Namespace) -> int:
     from erc_synth.dataset_scripts.core.registry import get_benchmark
     from erc_synth.dataset_scripts.real_data import resolve_real_data
 
+    from ..settings import check_seed
     from .auditing import audit_dataset
     from .report import write_audit
 
+    try:
+        check_seed(args.seed)
+    except SettingError as exc:
+        raise ErcSynthError(f"--seed {exc.problem}") from exc
     benchmark = get_benchmark(args.benchmark)
     real_data = resolve_real_data(args.real_data, [benchmark.name])
     dialogues = load_dialogues(args.dataset)

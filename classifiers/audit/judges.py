@@ -262,7 +262,8 @@ def train_judge(benchmark: Benchmark, real_data: Path, *, settings: JudgeSetting
 
     settings = settings or JudgeSettings()
     if real_data is None:
-        raise JudgeError("judge train needs the real benchmark: pass --real-data DIR or set ERC_SYNTH_REAL_DATA")
+        raise JudgeError("judge train needs the real benchmark: give real_data (--real-data DIR) or set "
+                         "ERC_SYNTH_REAL_DATA")
     real_data = Path(real_data)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     key, identity = judge_key(benchmark, real_data, settings, seed)

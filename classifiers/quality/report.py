@@ -19,6 +19,7 @@ from erc_synth.dataset_scripts.core.registry import Benchmark
 from erc_synth.dataset_scripts.gates import GateOptions
 from erc_synth.dataset_scripts.text_quality import GIBBERISH_THRESHOLD
 
+from ..settings import check_seed
 from . import metrics as m
 
 FORMAT_VERSION = 1
@@ -35,6 +36,9 @@ class QualitySettings:
     #: Utterances per side in the two-sample test, and the cap on the equal-size samples.
     c2st_max: int = 600
     sample_max: int = 5000
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
 
 def _pair(synthetic: Any, real: Any) -> dict[str, Any]:

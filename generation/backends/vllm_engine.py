@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import SettingError
 
 from .base import AppliedSettings, BackendError, GenerationRequest, GenerationResult, Grammar, ModelInfo, SamplingParams
 
@@ -75,7 +75,7 @@ class VllmEngineBackend:
 
         on_cpu = current_platform.is_cpu()
         if batch_size < 1:
-            raise ErcSynthError(f"--batch-size must be at least 1, got {batch_size}")
+            raise SettingError("backend_options.batch_size", f"must be at least 1, got {batch_size}")
         args: dict[str, Any] = {
             "model": str(model_dir),
             "dtype": dtype or ("float32" if on_cpu else "auto"),
@@ -142,11 +142,11 @@ def load_vllm_backend(model: str | None = None, *, chat_format: str = "auto", de
     from . import embedded
 
     if chat_format not in ("auto", "template", None):
-        raise ErcSynthError(f"--chat-format {chat_format} does not apply to --backend vllm: vLLM renders the "
-                            "model's own chat template")
+        raise SettingError("chat_format", f"{chat_format} does not apply to backend vllm: vLLM renders the "
+                                          "model's own chat template")
     if device not in (None, "auto"):
-        raise ErcSynthError(f"--device {device} does not apply to --backend vllm: vLLM runs on the platform "
-                            "its build is for")
+        raise SettingError("backend_options.device", f"{device} does not apply to backend vllm: vLLM runs on the "
+                                                     "platform its build is for")
     if model is None or embedded.is_embedded(model):
         from .vllm_model import embedded_model_folder, embedded_model_sha
 
