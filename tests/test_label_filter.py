@@ -177,7 +177,7 @@ def _kept_ids(folder: Path) -> list[str]:
 
 @pytest.mark.parametrize("value, fragment", [
     ("0.3", "build.label_filter trains its judge on the real benchmark"),
-    ("1.5", "field 'build.label_filter' has value 1.5"),
+    ("1.5", "field 'build.label_filter' must be a number in [0, 1], or none to turn the gate off, got 1.5"),
     ("'high'", "field 'build.label_filter' has value 'high'"),
 ])
 def test_a_presets_filter_is_checked_before_any_generation(value, fragment, tmp_path, monkeypatch):
