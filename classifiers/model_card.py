@@ -15,6 +15,7 @@ from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 
 from .paper_reference import BIBTEX, CITATION
+from .provenance import is_hub_id
 
 TRAINING_RECORD = "erc_synth_training.json"
 
@@ -35,8 +36,8 @@ def render_model_card(record: dict[str, Any]) -> str:
     training = record.get("training", {})
     data = record.get("data", {})
     datasets = [benchmark.source_dataset]
-    if data.get("pretrain") and not Path(str(data["pretrain"])).exists():
-        datasets.append(str(data["pretrain"]))  # a Hub id; local folders are not Hub datasets
+    if is_hub_id(data.get("pretrain")):
+        datasets.append(str(data["pretrain"]))  # local folders are not Hub datasets
     eval_results = [
         EvalResult(task_type="text-classification", task_name="Emotion recognition in conversation",
                    dataset_type=benchmark.source_dataset if test_set == "real"
@@ -47,7 +48,7 @@ def render_model_card(record: dict[str, Any]) -> str:
     ]
     card_data = ModelCardData(
         library_name="transformers", pipeline_tag="text-classification", datasets=datasets,
-        base_model=training.get("encoder") if not Path(str(training.get("encoder", ""))).exists() else None,
+        base_model=training.get("encoder") if is_hub_id(training.get("encoder")) else None,
         tags=["emotion-recognition-in-conversation", "erc-synth", "arxiv:2508.05474", record["architecture"],
               benchmark.name,
               f"regime-{record['regime']}"],

@@ -29,6 +29,7 @@ from erc_synth.dataset_scripts.core.errors import ErcSynthError
 from erc_synth.dataset_scripts.core.registry import Benchmark
 
 from .architectures import Architecture, get_architecture
+from .provenance import describe_source
 from .scoring import score_logits, trainer_metrics
 from .settings import TrainSettings
 
@@ -134,7 +135,9 @@ def best_validation(trainer) -> dict[str, float]:
         return {}
     best = trainer.state.best_metric
     chosen = next((e for e in evaluations if best is not None and e["eval_weighted_f1"] == best), evaluations[-1])
-    return {k: float(v) for k, v in chosen.items() if isinstance(v, int | float)}
+    # runtimes and throughputs left out: they differ between identical trainings and say nothing of the model
+    return {k: float(v) for k, v in chosen.items()
+            if isinstance(v, int | float) and not k.endswith(("_runtime", "_per_second"))}
 
 
 @dataclass
@@ -259,12 +262,27 @@ def run_regime(
         scores=scores, model_dir=model_dir, data=dict(data_info or {}), validation=validation,
     )
     if model_dir:
-        training = {"architecture": architecture.name, "encoder": encoder, "options": options,
+        training = {"architecture": architecture.name, "encoder": describe_source(encoder), "options": options,
                     "settings": asdict(settings),
                     "pretrain_settings": asdict(pretrain_settings) if pretrain is not None else None}
-        _publish_model(trainer.model, tokenizer, Path(model_dir),
-                       {**result.to_dict(), "training": training})
+        _publish_model(trainer.model, tokenizer, Path(model_dir), portable_record(result, training))
     return result
+
+
+def portable_record(result: RegimeResult, training: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``erc_synth_training.json`` of a model folder: the result with every local path described.
+
+    Why not the result as it is: the folder is what ``--push-to-hub`` uploads, so the record holds no local
+    path (its own folder included); the caller keeps ``result`` with the paths for local use.
+    """
+    record = {key: value for key, value in result.to_dict().items() if key != "model_dir"}
+    data = dict(record["data"])
+    for key in ("real", "pretrain"):
+        if key in data:
+            data[key] = describe_source(data[key])
+    if "test_sets" in data:
+        data["test_sets"] = {name: describe_source(spec) for name, spec in (data["test_sets"] or {}).items()}
+    return {**record, "data": data, "training": dict(training)}
 
 
 class TrainWriteError(ErcSynthError):
