@@ -14,14 +14,19 @@ from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 from .settings import MAX_DIALOGUES, MAX_TOKENS, check_cell_workers
 
 
-def _option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with VALUE parsed as YAML (so numbers, booleans and null work)."""
-    import yaml
-
+def _option(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` split; VALUE is parsed later by ``_options``, where a user error can be one line."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, yaml.safe_load(value)
+    return key, value
+
+
+def _options(pairs: list[tuple[str, str]]) -> dict[str, object]:
+    """Each ``--option`` VALUE parsed as YAML (so numbers, booleans and null work), anchors and aliases refused."""
+    from erc_synth.dataset_scripts.core.yaml_io import read_yaml_without_aliases
+
+    return {key: read_yaml_without_aliases(value, f"--option {key}={value}") for key, value in pairs}
 
 
 def _named_dataset(text: str) -> tuple[str, str]:
@@ -161,7 +166,7 @@ def run_train(args: argparse.Namespace) -> int:
     if (regime == "org") != (args.pretrain is None):
         raise ErcSynthError(f"--regime {regime} " + ("cannot be used with --pretrain" if regime == "org"
                                                       else "needs --pretrain DATASET"))
-    options = dict(args.option)
+    options = _options(args.option)
     if args.max_length:
         options["max_length"] = args.max_length
     get_architecture(args.arch).check_options(options, where="--option: ")

@@ -419,6 +419,16 @@ def _train_option_typo(tmp: Path) -> tuple[list[str], str]:
     return _train_argv(tmp, "--option", "max_memory_utterance=4"), "did you mean 'max_memory_utterances'"
 
 
+@probe("train-option-malformed-yaml", slow=True)
+def _train_option_malformed_yaml(tmp: Path) -> tuple[list[str], str]:
+    return _train_argv(tmp, "--option", "context=["), "--option context=[: not valid YAML"
+
+
+@probe("train-option-yaml-alias", slow=True)
+def _train_option_yaml_alias(tmp: Path) -> tuple[list[str], str]:
+    return _train_argv(tmp, "--option", "context=&a [*a]"), "--option context=&a [*a]:1: YAML anchors and aliases"
+
+
 @probe("train-encoder-missing-folder", slow=True)
 def _train_encoder_missing(tmp: Path) -> tuple[list[str], str]:
     argv = _train_argv(tmp)

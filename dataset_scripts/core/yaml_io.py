@@ -22,4 +22,13 @@ def read_yaml_without_aliases(text: str, source: str) -> Any:
                                     "here; write the value out")
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ErcSynthError(f"{source}: not valid YAML ({exc})") from None
+        raise ErcSynthError(f"{source}: not valid YAML ({yaml_problem(exc)})") from None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What the parser met and where, on one line (its own message spans several, with a caret under the text)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if not problem:
+        return " ".join(str(exc).split())
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
