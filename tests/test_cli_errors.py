@@ -603,6 +603,16 @@ def _review_two_sources(tmp: Path) -> tuple[list[str], str]:
     return _review_argv("export", str(tmp), "--real-data", str(tmp)), "give either DATASET or --real-data DIR"
 
 
+@probe("review-export-negative-seed")
+def _review_export_negative_seed(tmp: Path) -> tuple[list[str], str]:
+    return _review_argv("export", str(tmp), "--seed", "-1"), "--seed must be in 0 <= value <= 4294967295, got -1"
+
+
+@probe("review-import-seed-above-numpy")
+def _review_import_seed_too_large(tmp: Path) -> tuple[list[str], str]:
+    return _review_argv("import", str(tmp), "--out", str(tmp / "out"), "--seed", str(2**32)), "--seed must be in"
+
+
 @probe("review-import-ceiling-not-a-real-review")
 def _review_bad_ceiling(tmp: Path) -> tuple[list[str], str]:
     (tmp / "review.json").write_text('{"agreement": {"human_vs_synthetic": {}}}')

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 
 from erc_synth.dataset_scripts.core.environment import LABEL_STUDIO_TOKEN_ENV
-from erc_synth.dataset_scripts.core.errors import ErcSynthError
+from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
 
 DEFAULT_SAMPLE = 100
 
@@ -89,6 +89,16 @@ def _source(args: argparse.Namespace):
     return synthetic_source(args.dataset, benchmark, args.split)
 
 
+def _check_seed(seed: int) -> None:
+    """The seed in numpy's range before anything is read or any server asked (a negative one reaches numpy)."""
+    from erc_synth.classifiers.settings import check_seed
+
+    try:
+        check_seed(seed)
+    except SettingError as exc:
+        raise ErcSynthError(f"--seed {exc.problem}") from exc
+
+
 def _project(client, args: argparse.Namespace, benchmark, *, create: bool):
     from .client import ReviewError
     from .label_config import config_labels, label_config
@@ -120,6 +130,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .tasks import build_task, draw_sample
 
     benchmark = get_benchmark(args.benchmark)
+    _check_seed(args.seed)
     if args.sample < 1:
         raise ErcSynthError(f"--sample {args.sample}: must be at least 1")
     _check_source(args)
@@ -185,6 +196,7 @@ def run_import(args: argparse.Namespace) -> int:
     from .importing import annotation_rows, review_summary, write_review
 
     benchmark = get_benchmark(args.benchmark)
+    _check_seed(args.seed)
     _check_source(args)
     ceiling = _ceiling(args.ceiling)
     if ceiling is not None and ceiling.get("benchmark") != benchmark.name:
