@@ -132,7 +132,7 @@ def config_from_args(args: argparse.Namespace):
         stop=tuple(args.stop),
     )
     try:
-        return GenerationConfig(
+        config = GenerationConfig(
             benchmark=args.benchmark, mode=args.mode, num_dialogues=args.num_dialogues, seed=args.seed,
             out=args.out, backend=args.backend, endpoints=list(args.endpoints), model=args.model,
             chat_format=args.chat_format, sampling=sampling, grammar=not args.no_grammar,
@@ -144,6 +144,13 @@ def config_from_args(args: argparse.Namespace):
         )
     except SettingError as exc:
         raise ErcSynthError(exc.worded(_flag)) from exc
+    if config.few_shot:
+        # few-shot is the only reader of the real files: the flag or the variable is checked as `run` checks it
+        # (a folder with the benchmark's files), before any model loads, and its error names where it came from
+        from erc_synth.dataset_scripts.real_data import resolve_real_data
+
+        config.real_data = resolve_real_data(args.real_data, [config.benchmark])
+    return config
 
 
 def _generate(args: argparse.Namespace) -> int:

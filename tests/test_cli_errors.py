@@ -72,6 +72,24 @@ def _generate_argv(tmp: Path, *extra: str, count: int = 2) -> list[str]:
             "http://127.0.0.1:9", "--out", str(tmp / "run"), "--no-progress", *extra]
 
 
+def _few_shot_bad_variable(tmp: Path, kind: str, fragment: str) -> tuple:
+    """``generate --few-shot`` with ``ERC_SYNTH_REAL_DATA`` a file, an empty folder or another benchmark's."""
+    if kind == "file":
+        value = tmp / "data.txt"
+        value.write_text("not a folder")
+    else:
+        value = tmp / "data"
+        (value / ("emorynlp" if kind == "other-benchmark" else "")).mkdir(parents=True)
+    return (_generate_argv(tmp, "--few-shot", "2"), f"environment variable ERC_SYNTH_REAL_DATA={value}: {fragment}",
+            {"ERC_SYNTH_REAL_DATA": str(value)})
+
+
+for _kind, _fragment in (("file", "is a file"), ("empty", "has no MELD files"),
+                         ("other-benchmark", "has no MELD files")):
+    probe(f"generate-few-shot-real-data-variable-{_kind}")(
+        lambda tmp, kind=_kind, fragment=_fragment: _few_shot_bad_variable(tmp, kind, fragment))
+
+
 for _flag, _value in (("--temperature", "nan"), ("--temperature", "-1"), ("--top-p", "0"), ("--top-p", "2"),
                       ("--top-k", "-5"), ("--typical-p", "1.5"), ("--repetition-penalty", "0"),
                       ("--request-timeout", "-1"), ("--batch-size", "0"), ("--max-attempts", "0"),
