@@ -329,6 +329,10 @@ def run_preset(preset: Preset, out_dir: str | Path, *, org: str | None = None, p
     dataset); the number applied is in the report.
     """
     check_workers(workers)
+    if org is not None:  # a name the Hub refuses is found now, not after hours of generation
+        from erc_synth.hub_cards.publish import check_org
+
+        check_org(org)
     preset = _with_overrides(preset, num_dialogues, model, endpoints)
     token = _require_token_for_push(org)
     out = Path(out_dir)

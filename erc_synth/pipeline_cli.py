@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 #: The ``run_preset`` arguments that these flags set, as a ``SettingError`` names them.
-_FLAGS = {"num_dialogues": "--num-dialogues", "workers": "--workers"}
+_FLAGS = {"num_dialogues": "--num-dialogues", "workers": "--workers", "org": "--org"}
 
 
 def _run(args: argparse.Namespace) -> int:
