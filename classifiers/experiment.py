@@ -15,6 +15,7 @@ Config (YAML; relative paths are relative to the config file; ``${VAR}`` is read
     seeds: [0, 1]
     real_fractions: [0.1, 1.0]          # optional; a seeded share of the real train dialogues (default: [1.0])
     seeds_by_fraction: {1.0: [0]}       # optional; other seeds for some fractions than ``seeds``
+    fraction_training: {0.1: {epochs: 10}}   # optional; fine-tuning overrides per fraction (applied last)
     options: {emoberta: {max_length: 128}, compm: {max_length: 128}}
     training: {epochs: 1, learning_rate: 5.0e-5, batch_size: 16}
     pretraining: {epochs: 1}            # optional; overrides keys of training for the synthetic stage
@@ -149,6 +150,13 @@ class ExperimentConfig:
                 raise ErcSynthError(f"{source}: regimes: unknown {regime!r}; known: {', '.join(REGIMES)}")
         self.seeds = [int(s) for s in raw["seeds"]]
         self.real_fractions, self.seeds_by_fraction = self._fractions(raw, source)
+        self.fraction_training = {float(f): dict(o or {}) for f, o in (raw.get("fraction_training") or {}).items()}
+        for fraction, overrides in self.fraction_training.items():
+            if fraction not in self.real_fractions:
+                raise ErcSynthError(f"{source}: fraction_training.{fraction:g}: not one of real_fractions "
+                                    f"({', '.join(f'{f:g}' for f in self.real_fractions)})")
+            TrainSettings.from_mapping(raw.get("training"), where=f"{source}: fraction_training.{fraction:g}.",
+                                       **overrides)
         for key in ("options", "architecture_training"):
             for architecture in raw.get(key) or {}:
                 if architecture not in self.architectures:
@@ -236,18 +244,30 @@ class ExperimentConfig:
         return cls(raw, str(path), path.resolve().parent)
 
     def cells(self) -> Iterator[Cell]:
-        """Benchmark by benchmark (one benchmark's data in memory at a time), the smallest fraction first."""
+        """Benchmark by benchmark (one benchmark's data in memory at a time), the smallest fraction first.
+
+        ``syn`` never sees the real train split, so its model is the same at every fraction: it runs at the
+        largest fraction only.
+        """
+        largest = max(self.real_fractions)
         for benchmark in self.benchmarks:
             for fraction in sorted(self.real_fractions):
                 for seed in self.seeds_by_fraction[fraction]:
                     for architecture in self.architectures:
                         for regime in self.regimes:
+                            if regime == "syn" and fraction != largest:
+                                continue
                             yield Cell(architecture, regime, benchmark, seed, fraction)
 
     def settings(self, cell: Cell) -> TrainSettings:
-        """Fine-tuning settings of a cell: the config's, the architecture's overrides, the cell's seed."""
+        """Fine-tuning settings of a cell: the config's, the architecture's overrides, its fraction's, its seed.
+
+        Why per fraction: epochs count passes over the data, so a tenth of the real train split gives a tenth of
+        the updates; a model that stops after a few dozen steps predicts the majority label and hides any effect
+        of pre-training.
+        """
         return TrainSettings(**{**vars(self.training), **self.architecture_training[cell.architecture],
-                                "seed": cell.seed})
+                                **self.fraction_training.get(cell.real_fraction, {}), "seed": cell.seed})
 
     def pretrain_settings(self, cell: Cell) -> TrainSettings:
         return TrainSettings(**{**vars(self.pretraining), **self.architecture_training[cell.architecture],

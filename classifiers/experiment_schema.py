@@ -136,6 +136,8 @@ class ExperimentFile(_Strict):
     real_fractions: Annotated[list[Fraction], Field(min_length=1, max_length=MAX_SEEDS)] | None = None
     #: Seeds for some fractions instead of ``seeds`` (a larger fraction costs more and varies less).
     seeds_by_fraction: dict[Fraction, Seeds] = {}
+    #: Fine-tuning overrides for some fractions (a tenth of the data needs more epochs for as many updates).
+    fraction_training: dict[Fraction, TrainSchema | None] = {}  # type: ignore[valid-type]
     #: Architecture options; each architecture checks its own (``Architecture.check_options``).
     options: dict[StrictStr, dict[StrictStr, Any] | None] = {}
     training: TrainSchema | None = None  # type: ignore[valid-type]

@@ -76,6 +76,17 @@ def test_fractions_and_their_seeds_make_the_cells(tmp_path):
     assert with_axis.fingerprint(Cell("emoberta", "org", "meld", 0, 0.5)) != plain.fingerprint(whole)
 
 
+def test_fraction_training_overrides_only_its_fractions_cells(tmp_path):
+    config = load(tmp_path, base_config(real_fractions=[0.1, 1.0], training={"epochs": 2, "learning_rate": 1e-4},
+                                        fraction_training={0.1: {"epochs": 20}}))
+    small, whole = Cell("emoberta", "org", "meld", 0, 0.1), Cell("emoberta", "org", "meld", 0, 1.0)
+    assert (config.settings(small).epochs, config.settings(small).learning_rate) == (20, 1e-4)
+    assert config.settings(whole).epochs == 2 and config.pretrain_settings(small).epochs == 2
+    plain = load(tmp_path, base_config(real_fractions=[0.1, 1.0], training={"epochs": 2, "learning_rate": 1e-4}))
+    assert config.fingerprint(whole) == plain.fingerprint(whole)
+    assert config.fingerprint(small) != plain.fingerprint(small)
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"real_fractions": [0.1, 0.1]}, r"real_fractions: 0\.1 is listed more than once"),
     ({"real_fractions": [0]}, r"field 'real_fractions\[0\]' has value 0: Input should be greater than 0"),
@@ -86,6 +97,10 @@ def test_fractions_and_their_seeds_make_the_cells(tmp_path):
     ({"real_fractions": [0.5], "seeds_by_fraction": {0.25: [0]}},
      r"seeds_by_fraction\.0\.25: not one of real_fractions \(0\.5\)"),
     ({"seeds_by_fraction": {1.0: []}}, r"field 'seeds_by_fraction\.1\.0' has value \[\]"),
+    ({"real_fractions": [0.5], "fraction_training": {0.25: {"epochs": 3}}},
+     r"fraction_training\.0\.25: not one of real_fractions \(0\.5\)"),
+    ({"real_fractions": [0.5], "fraction_training": {0.5: {"epoch": 3}}},
+     r"unknown key 'fraction_training\.0\.5\.epoch'; did you mean 'fraction_training\.0\.5\.epochs'\?"),
 ])
 def test_bad_fraction_keys_are_one_line_naming_the_key(tmp_path, changes, message):
     with pytest.raises(ErcSynthError, match=message):
@@ -173,9 +188,12 @@ def test_the_shipped_v2_config_has_the_curve(monkeypatch, tmp_path):
         monkeypatch.setenv(name, str(tmp_path))
     study = ExperimentConfig.load(REPO / "classifiers" / "configs" / "cpu-study-v2.yaml")
     cells = list(study.cells())
-    assert len(cells) == 3 * 4 * (3 + 3 + 1)
+    assert len(cells) == 3 * (4 * 1 + 3 * 3 + 3 * 3)  # syn never reads the real train split: whole split only
     assert {c.real_fraction for c in cells} == {0.1, 0.25, 1.0}
+    assert {c.real_fraction for c in cells if c.regime == "syn"} == {1.0}
     assert {c.seed for c in cells if c.real_fraction == 1.0} == {0}
     assert {c.seed for c in cells if c.real_fraction == 0.1} == {0, 1, 2}
+    small = next(c for c in cells if c.real_fraction == 0.1)
+    assert study.settings(small).epochs == 10 and study.pretrain_settings(small).epochs == 2
     first = ExperimentConfig.load(REPO / "classifiers" / "configs" / "cpu-study.yaml")
     assert vars(study.training) == vars(first.training) and study.options == first.options
