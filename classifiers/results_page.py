@@ -39,8 +39,12 @@ def results_block(page: Path, results: Path, written: Mapping[str, Path], comman
              f"Generated from `{source}` (SHA-256 `{csv_digest(results)}`, path relative to this page) by "
              f"`{command}`.", ""]
     for key, heading in SECTIONS:
-        if key in written:
-            lines += [f"### {heading}", "", written[key].read_text(encoding="utf-8").strip(), ""]
+        # A grid with real fractions has one main and one extended table per fraction ("main_md@0.25").
+        for name in [key, *sorted(k for k in written if k.startswith(f"{key}@"))]:
+            if name in written:
+                fraction = name.partition("@")[2]
+                title = f"{heading} at real fraction {fraction}" if fraction else heading
+                lines += [f"### {title}", "", written[name].read_text(encoding="utf-8").strip(), ""]
     return "\n".join([*lines, END])
 
 

@@ -197,3 +197,14 @@ def test_the_shipped_v2_config_has_the_curve(monkeypatch, tmp_path):
     assert study.settings(small).epochs == 10 and study.pretrain_settings(small).epochs == 2
     first = ExperimentConfig.load(REPO / "classifiers" / "configs" / "cpu-study.yaml")
     assert vars(study.training) == vars(first.training) and study.options == first.options
+
+
+def test_the_shipped_pilot_config_is_the_one_its_page_ran(monkeypatch, tmp_path):
+    for name in ("ERC_SYNTH_REAL_DATA", "ERC_SYNTH_PILOT_SET"):
+        monkeypatch.setenv(name, str(tmp_path))
+    pilot = ExperimentConfig.load(REPO / "classifiers" / "configs" / "pilot-low-resource.yaml")
+    cells = list(pilot.cells())
+    assert [c.key for c in cells] == [f"meld/emoberta/{r}/frac0.1/seed{s}" for s in (0, 1, 2) for r in ("org", "nat")]
+    assert pilot.settings(cells[0]).epochs == 10 and pilot.pretrain_settings(cells[1]).epochs == 2
+    page = (REPO / "docs" / "results-pilot-low-resource.md").read_text(encoding="utf-8")
+    assert "classifiers/configs/pilot-low-resource.yaml" in page

@@ -17,7 +17,7 @@ GENERATED = re.compile(r"Generated from `(?P<csv>[^`]+)` \(SHA-256 `(?P<digest>[
                        r"this page\) by `(?P<command>[^`]+)`\.")
 
 
-@pytest.mark.parametrize("page", ["results-cpu-study.md"])
+@pytest.mark.parametrize("page", ["results-cpu-study.md", "results-pilot-low-resource.md"])
 def test_the_page_is_what_its_named_csv_and_command_give(page, tmp_path, monkeypatch, capsys):
     text = (DOCS / page).read_text(encoding="utf-8")
     found = GENERATED.search(text)
