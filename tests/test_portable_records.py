@@ -6,10 +6,9 @@ import json
 import shutil
 from importlib.metadata import version
 
-import pytest
-import torch
 from datasets import DatasetDict
 from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
+from helpers.torch_threads import one_thread  # noqa: F401
 
 from erc_synth.classifiers.encoders import minilm_path
 from erc_synth.classifiers.provenance import describe_source
@@ -17,14 +16,6 @@ from erc_synth.cli import main
 from erc_synth.dataset_scripts.core.registry import get_benchmark
 
 MELD = get_benchmark("meld")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _train_in(root, source) -> tuple[bytes, bytes]:

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from datasets import DatasetDict
 from helpers.hub_support import LocalHub, start_local_hub
 from helpers.tiny_encoders import TOY_WORDS, build_encoder, toy_dialogues, write_built_folder
+from helpers.torch_threads import one_thread  # noqa: F401
 
 from erc_synth.cli import main
 from erc_synth.dataset_scripts.core.registry import get_benchmark
@@ -32,14 +32,6 @@ def folders(tmp_path_factory):
     synthetic = write_built_folder(DatasetDict(train=toy_dialogues(MELD, 10, 4), test=toy_dialogues(MELD, 4, 5)),
                                    root / "synthetic")
     return {"encoder": str(encoder), "real": str(real), "synthetic": str(synthetic)}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_train_compm_with_pretraining(folders, tmp_path, capsys):
