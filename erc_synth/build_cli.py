@@ -9,10 +9,8 @@ the two lives above both. Heavy imports
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
-from collections.abc import Callable
 
 from erc_synth.dataset_scripts.core.build_defaults import (
     DECONTAM_NGRAM,
@@ -27,7 +25,7 @@ from erc_synth.dataset_scripts.core.build_defaults import (
     MAX_BAD_LINE_SHARE,
     NEAR_DUP_THRESHOLD,
 )
-from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
+from erc_synth.dataset_scripts.core.errors import in_flag_words
 
 from .label_auditor import ClassifierAuditor
 from .quality_reporter import ClassifierQualityReporter
@@ -44,18 +42,7 @@ def _quiet_datasets() -> None:
 _FLAGS = {"out_dir": "--out", "out_root": "--out", "real_data_dir": "--real-data"}
 
 
-def _in_flag_words(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """The handler, with a library ``SettingError`` about one of the command's options named by its flag."""
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except SettingError as exc:
-            if exc.setting not in _FLAGS and exc.setting not in vars(args):
-                raise
-            raise ErcSynthError(exc.worded(lambda name: _FLAGS.get(name) or f"--{name.replace('_', '-')}")) from exc
-
-    return run
+_in_flag_words = in_flag_words(_FLAGS, every_option=True)
 
 
 @_in_flag_words

@@ -7,28 +7,15 @@ stays fast.
 from __future__ import annotations
 
 import argparse
-import functools
-from collections.abc import Callable
 
-from erc_synth.dataset_scripts.core.errors import ErcSynthError, SettingError
+from erc_synth.dataset_scripts.core.errors import in_flag_words
 
 #: ``push_folder`` / ``push_all`` arguments and the flags that set them.
 _FLAGS = {"repo_id": "--repo", "org": "--org", "holds_iemocap_rights": "--i-hold-iemocap-rights",
           "allow_name_mismatch": "--allow-name-mismatch"}
 
 
-def _in_flag_words(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """The handler, with a library ``SettingError`` about one of the command's arguments named by its flag."""
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except SettingError as exc:
-            if exc.setting not in _FLAGS:
-                raise
-            raise ErcSynthError(exc.worded(lambda name: _FLAGS.get(name, name))) from exc
-
-    return run
+_in_flag_words = in_flag_words(_FLAGS)
 
 
 def _print_skipped(skipped: tuple[str, ...]) -> None:

@@ -6,8 +6,10 @@ exit status, while genuine bugs still surface with a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 
 class ErcSynthError(Exception):
@@ -82,3 +84,29 @@ class SettingError(ErcSynthError):
     def worded(self, word: Callable[[str], str]) -> str:
         """The message with ``word(name)`` for the setting and every related setting (a command: its flags)."""
         return f"{word(self.setting)} {self._fill(word)}"
+
+
+def in_flag_words(flags: Mapping[str, str], *, every_option: bool = False) -> Callable[[Callable], Callable]:
+    """A command handler's decorator: a library ``SettingError`` about one of its settings is worded in its flags.
+
+    Why at the command, not in the library: the library names a setting as the Python API and a preset spell it,
+    and only the command knows which flag sets it. ``flags`` maps setting names to flags. With ``every_option``, any
+    setting that is one of the command's parsed options (``args.<name>``) counts too, and names ``flags`` lacks are
+    worded ``--the-name``; without it, such names stay as they are.
+    """
+    def word(name: str) -> str:
+        return flags.get(name) or (f"--{name.replace('_', '-')}" if every_option else name)
+
+    def decorate(handler: Callable[[Any], int]) -> Callable[[Any], int]:
+        @functools.wraps(handler)
+        def run(args: Any) -> int:
+            try:
+                return handler(args)
+            except SettingError as exc:
+                if exc.setting not in flags and not (every_option and exc.setting in vars(args)):
+                    raise
+                raise ErcSynthError(exc.worded(word)) from exc
+
+        return run
+
+    return decorate
